@@ -1,0 +1,137 @@
+import type { Clock } from '../domain/clock.js';
+import { tokensStillValid } from '../domain/credentials.js';
+import type { Directory } from '../directory/service.js';
+import { TOKEN_TYPE, verifySignature } from '../keys/jwt.js';
+import type { KeyRing } from '../keys/keyring.js';
+import type { AccessClaims } from '../oauth/tokens.js';
+
+export type VerifyFailure =
+  | 'malformed'
+  | 'unknown_key'
+  | 'bad_signature'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'revoked';
+
+export type VerifyOutcome = { ok: true; claims: AccessClaims } | { ok: false; reason: VerifyFailure };
+
+export interface VerifierOptions {
+  issuer: string;
+  audience: string;
+  clockSkewSeconds: number;
+  /** How many verified tokens to remember, so a repeated token skips parsing and RSA. */
+  cacheSize?: number;
+}
+
+const MAX_TOKEN_LENGTH = 8192;
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+// Header parameters that point at keys or add semantics we do not implement: refuse them outright.
+const FORBIDDEN_HEADER_PARAMS = ['jwk', 'jku', 'x5u', 'x5c', 'crit', 'b64', 'zip', 'enc'];
+
+function decodeJson(segment: string): Record<string, unknown> | undefined {
+  if (!SEGMENT.test(segment)) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isPositiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Checks bearer tokens: signature with the algorithm of the key named by `kid` (never the
+ * token's own choice), issuer, audience, lifetime with clock skew, and revocation.
+ * Outcomes are values; nothing here throws for a bad token.
+ */
+export class BearerVerifier {
+  private readonly verified = new Map<string, AccessClaims>();
+  private readonly cacheSize: number;
+
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly directory: Directory,
+    private readonly clock: Clock,
+    private readonly options: VerifierOptions,
+  ) {
+    this.cacheSize = options.cacheSize ?? 10_000;
+  }
+
+  async verify(token: string): Promise<VerifyOutcome> {
+    let claims = this.verified.get(token);
+    if (claims === undefined) {
+      const checked = this.checkSignedToken(token);
+      if (!checked.ok) return checked;
+      claims = checked.claims;
+    }
+    const now = this.clock.now();
+    const skew = this.options.clockSkewSeconds * 1000;
+    if (claims.exp * 1000 + skew <= now) {
+      this.verified.delete(token);
+      return { ok: false, reason: 'expired' };
+    }
+    if (claims.nbf * 1000 - skew > now) return { ok: false, reason: 'not_yet_valid' };
+    const credential = await this.directory.credentials.get(claims.client_id);
+    if (!credential || credential.applicationId !== claims.application_id || !tokensStillValid(credential)) {
+      this.verified.delete(token);
+      return { ok: false, reason: 'revoked' };
+    }
+    if (!this.verified.has(token)) this.remember(token, claims);
+    return { ok: true, claims };
+  }
+
+  private remember(token: string, claims: AccessClaims): void {
+    if (this.verified.size >= this.cacheSize) {
+      const oldest = this.verified.keys().next();
+      if (!oldest.done) this.verified.delete(oldest.value);
+    }
+    this.verified.set(token, claims);
+  }
+
+  /** Everything that depends only on the token's bytes and the key set. */
+  private checkSignedToken(token: string): { ok: true; claims: AccessClaims } | { ok: false; reason: VerifyFailure } {
+    if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'malformed' };
+    const firstDot = token.indexOf('.');
+    const secondDot = token.indexOf('.', firstDot + 1);
+    if (firstDot <= 0 || secondDot <= firstDot + 1 || token.indexOf('.', secondDot + 1) !== -1 || secondDot === token.length - 1) {
+      return { ok: false, reason: 'malformed' };
+    }
+    const header = decodeJson(token.slice(0, firstDot));
+    if (!header || header.typ !== TOKEN_TYPE || typeof header.kid !== 'string' || typeof header.alg !== 'string') {
+      return { ok: false, reason: 'malformed' };
+    }
+    if (FORBIDDEN_HEADER_PARAMS.some((p) => p in header)) return { ok: false, reason: 'malformed' };
+    const key = this.keys.verificationKey(header.kid);
+    if (!key) return { ok: false, reason: 'unknown_key' };
+    if (header.alg !== key.alg) return { ok: false, reason: 'bad_signature' };
+    const signature = token.slice(secondDot + 1);
+    if (!SEGMENT.test(signature)) return { ok: false, reason: 'malformed' };
+    if (!verifySignature(token.slice(0, secondDot), Buffer.from(signature, 'base64url'), key.alg, key.publicKey)) {
+      return { ok: false, reason: 'bad_signature' };
+    }
+    const payload = decodeJson(token.slice(firstDot + 1, secondDot));
+    if (!payload) return { ok: false, reason: 'malformed' };
+    if (payload.iss !== this.options.issuer) return { ok: false, reason: 'wrong_issuer' };
+    const aud = payload.aud;
+    if (aud !== this.options.audience && !(Array.isArray(aud) && aud.includes(this.options.audience))) {
+      return { ok: false, reason: 'wrong_audience' };
+    }
+    if (
+      !isTime(payload.exp) ||
+      !isTime(payload.nbf) ||
+      !isTime(payload.iat) ||
+      typeof payload.client_id !== 'string' ||
+      typeof payload.jti !== 'string' ||
+      !isPositiveInteger(payload.application_id) ||
+      !isPositiveInteger(payload.organization_id) ||
+      (payload.scope !== undefined && typeof payload.scope !== 'string')
+    ) {
+      return { ok: false, reason: 'malformed' };
+    }
+    return { ok: true, claims: payload as unknown as AccessClaims };
+  }
+}

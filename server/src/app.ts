@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { accessRoutes } from './access/routes.js';
+import { BearerVerifier } from './access/verifier.js';
+import { AdminAuth } from './admin/auth.js';
+import { useApiErrors } from './admin/http.js';
+import { adminRoutes } from './admin/routes.js';
+import { type Bus, LocalBus } from './bus/index.js';
+import type { Config } from './config.js';
+import { ConfigError } from './config.js';
+import { Directory } from './directory/service.js';
+import { UsageRecorder } from './directory/usage.js';
+import { type Clock, systemClock } from './domain/clock.js';
+import { KeyRing } from './keys/keyring.js';
+import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { oauthRoutes } from './oauth/routes.js';
+import { TokenIssuer } from './oauth/tokens.js';
+import { type Db, openSqlite } from './store/db.js';
+import { createStore, type Store } from './store/index.js';
+import { migrateToLatest, pendingMigrations } from './store/migrations.js';
+
+const MASTER_KEY_CHECK = 'master_key_check';
+
+/** Everything a server process holds; tests build it the same way the CLI does. */
+export interface Services {
+  config: Config;
+  clock: Clock;
+  store: Store;
+  bus: Bus;
+  keys: KeyRing;
+  directory: Directory;
+  usage: UsageRecorder;
+  tokens: TokenIssuer;
+  verifier: BearerVerifier;
+  adminAuth: AdminAuth;
+  /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
+  firstStart: { masterKeyFile?: string; adminToken?: string };
+}
+
+export interface ServiceOptions {
+  clock?: Clock;
+  /** A database to use instead of the SQLite file in the data dir. */
+  db?: Db;
+}
+
+export async function createServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
+  const clock = options.clock ?? systemClock;
+  const master = resolveMasterKey(config.masterKey, config.dataDir);
+  const derived = deriveKeys(master.key);
+  const db = options.db ?? openSqlite(config.dataDir);
+  await migrateToLatest(db);
+  const store = createStore(db);
+
+  const check = await store.settings.get(MASTER_KEY_CHECK);
+  if (check === undefined) await store.settings.set(MASTER_KEY_CHECK, derived.check);
+  else if (check !== derived.check) {
+    await db.destroy();
+    throw new ConfigError(
+      master.file
+        ? `${master.file} is not the master key this data was created with; set PORTCULLIS_MASTER_KEY to the original key`
+        : 'PORTCULLIS_MASTER_KEY is not the master key this data was created with',
+    );
+  }
+
+  const bus = new LocalBus();
+  const usage = new UsageRecorder(store, clock);
+  const directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
+  const keys = new KeyRing(store.signingKeys, store.audit, derived.sealKey, clock, {
+    alg: config.signingAlg,
+    tokenLifetimeSeconds: config.tokenTtlSeconds + config.clockSkewSeconds,
+    prepublishSeconds: config.keyPrepublishSeconds,
+    rotationDays: config.keyRotationDays,
+  }, bus);
+  await keys.ensureKey();
+  const tokens = new TokenIssuer(directory, keys, usage, clock, derived.pepper, {
+    issuer: config.issuer,
+    audience: config.audience,
+    ttlSeconds: config.tokenTtlSeconds,
+  });
+  const verifier = new BearerVerifier(keys, directory, clock, {
+    issuer: config.issuer,
+    audience: config.audience,
+    clockSkewSeconds: config.clockSkewSeconds,
+  });
+  const admin = await AdminAuth.open(store.settings, derived.pepper, config.adminToken);
+  const firstStart: Services['firstStart'] = {};
+  if (master.generated && master.file) firstStart.masterKeyFile = master.file;
+  if (admin.generated) firstStart.adminToken = admin.generated;
+  return { config, clock, store, bus, keys, directory, usage, tokens, verifier, adminAuth: admin.auth, firstStart };
+}
+
+export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
+  const { config } = services;
+  const app = Fastify({
+    logger: logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'], ...(logger === true ? {} : logger) },
+    genReqId: () => randomUUID(),
+    bodyLimit: 64 * 1024,
+    routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
+    return503OnClosing: true,
+  });
+  useApiErrors(app);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const database = await pendingMigrations(services.store.db).then(
+      (pending) => (pending.length === 0 ? 'ok' : `migrations pending: ${pending.join(', ')}`),
+      (err: Error) => `unreachable: ${err.message}`,
+    );
+    const ready = database === 'ok';
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database });
+  });
+
+  app.register(oauthRoutes, {
+    issuer: config.issuer,
+    issuerTokens: services.tokens,
+    keys: services.keys,
+    jwksMaxAgeSeconds: Math.min(300, config.keyPrepublishSeconds),
+  });
+  app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
+  app.register(adminRoutes, {
+    prefix: '/admin/v1',
+    auth: services.adminAuth,
+    directory: services.directory,
+    keys: services.keys,
+    store: services.store,
+    usage: services.usage,
+    clock: services.clock,
+  });
+  return app;
+}
+
+/** Starts the background work of a serving process: batched writes and scheduled key rotation. */
+export function startBackground(services: Services, app: FastifyInstance): void {
+  services.usage.start(5_000, (err) => app.log.error({ err }, 'could not record credential usage'));
+  services.keys.startSchedule((err) => app.log.error({ err }, 'scheduled key rotation failed'));
+  services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
+}
+
+/** Stops background work, writes what is pending, and closes the store. */
+export async function stopServices(services: Services): Promise<void> {
+  services.keys.stop();
+  await services.usage.stop();
+  await services.bus.close();
+  await services.store.db.destroy();
+}

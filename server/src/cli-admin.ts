@@ -1,0 +1,197 @@
+import { parseArgs } from 'node:util';
+
+const USAGE = `Usage: portcullis admin <resource> <action> [options]
+
+  orgs create --name NAME                         create an organization
+  orgs list
+  apps create --org ID --name NAME [--description TEXT] [--scopes a,b]
+  apps list --org ID
+  credentials create --app ID --name NAME         prints client_id and client_secret (shown once)
+  credentials list --app ID
+  credentials rename --app ID --client-id ID --name NAME
+  credentials delete --app ID --client-id ID [--immediately]
+  keys list
+  keys rotate [--activate-after SECONDS]
+  audit [--org ID] [--limit N]
+
+Options for every command:
+  --url URL      the server (default $PORTCULLIS_URL, else http://127.0.0.1:$PORT or :8080)
+  --token TOKEN  the operator token (default $PORTCULLIS_ADMIN_TOKEN)
+  --json         print the server's JSON answer
+`;
+
+const OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  name: { type: 'string' },
+  org: { type: 'string' },
+  app: { type: 'string' },
+  'client-id': { type: 'string' },
+  description: { type: 'string' },
+  scopes: { type: 'string' },
+  immediately: { type: 'boolean' },
+  'activate-after': { type: 'string' },
+  limit: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+function need(values: Values, name: 'name' | 'org' | 'app' | 'client-id'): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+interface Call {
+  method: string;
+  path: string;
+  body?: unknown;
+  show: (answer: any) => string;
+}
+
+const table = (rows: Record<string, unknown>[], columns: string[]): string =>
+  rows.length === 0
+    ? '(none)\n'
+    : [columns, ...rows.map((r) => columns.map((c) => String(r[c] ?? '')))]
+        .map((cells, _i, all) => cells.map((cell, j) => cell.padEnd(Math.max(...all.map((r) => (r[j] ?? '').length)))).join('  ').trimEnd())
+        .join('\n') + '\n';
+
+function plan(resource: string | undefined, action: string | undefined, v: Values): Call {
+  const e = encodeURIComponent;
+  switch (`${resource} ${action}`) {
+    case 'orgs create':
+      return { method: 'POST', path: '/organizations', body: { name: need(v, 'name') }, show: (o) => `organization ${o.id} "${o.name}" created\n` };
+    case 'orgs list':
+      return { method: 'GET', path: '/organizations', show: (list) => table(list, ['id', 'name', 'created_at']) };
+    case 'apps create': {
+      const body: Record<string, unknown> = { name: need(v, 'name') };
+      if (v.description !== undefined) body.description = v.description;
+      if (v.scopes !== undefined) body.scopes = v.scopes.split(',').map((s) => s.trim()).filter(Boolean);
+      return {
+        method: 'POST',
+        path: `/organizations/${e(need(v, 'org'))}/applications`,
+        body,
+        show: (a) => `application ${a.id} "${a.name}" created in organization ${a.organization_id} (application_id ${a.id})\n`,
+      };
+    }
+    case 'apps list':
+      return { method: 'GET', path: `/organizations/${e(need(v, 'org'))}/applications`, show: (list) => table(list, ['id', 'name', 'scopes', 'created_at']) };
+    case 'credentials create':
+      return {
+        method: 'POST',
+        path: `/applications/${e(need(v, 'app'))}/credentials`,
+        body: { name: need(v, 'name') },
+        show: (c) =>
+          `credential "${c.name}" created. Save the secret now: it is never shown again.\n\n  client_id:     ${c.client_id}\n  client_secret: ${c.client_secret}\n`,
+      };
+    case 'credentials list':
+      return {
+        method: 'GET',
+        path: `/applications/${e(need(v, 'app'))}/credentials`,
+        show: (list) => table(list, ['client_id', 'name', 'status', 'created_at', 'last_used_at', 'deactivates_at']),
+      };
+    case 'credentials rename':
+      return {
+        method: 'PATCH',
+        path: `/applications/${e(need(v, 'app'))}/credentials/${e(need(v, 'client-id'))}`,
+        body: { name: need(v, 'name') },
+        show: (c) => `credential ${c.client_id} renamed to "${c.name}"\n`,
+      };
+    case 'credentials delete':
+      return {
+        method: 'DELETE',
+        path: `/applications/${e(need(v, 'app'))}/credentials/${e(need(v, 'client-id'))}${v.immediately ? '?immediately=true' : ''}`,
+        show: (r) =>
+          r.status === 'revoked'
+            ? `credential ${r.client_id} revoked; tokens already issued from it no longer verify\n`
+            : `credential ${r.client_id} deleted; it keeps working until ${r.deactivates_at}\n`,
+      };
+    case 'keys list':
+      return { method: 'GET', path: '/keys', show: (list) => table(list, ['kid', 'alg', 'status', 'created_at', 'activates_at']) };
+    case 'keys rotate': {
+      const after = v['activate-after'];
+      if (after !== undefined && !/^\d+$/.test(after)) throw new UsageError('--activate-after must be a whole number of seconds');
+      return {
+        method: 'POST',
+        path: '/keys/rotate',
+        body: after === undefined ? {} : { activate_after_seconds: Number(after) },
+        show: (k) => `new ${k.alg} key ${k.kid}: published now, signs from ${k.activates_at}\n`,
+      };
+    }
+    case 'audit undefined': {
+      const query = new URLSearchParams();
+      if (v.org) query.set('organization_id', v.org);
+      if (v.limit) query.set('limit', v.limit);
+      return {
+        method: 'GET',
+        path: `/audit-events${query.size ? `?${query}` : ''}`,
+        show: (list) => table(list, ['occurred_at', 'actor', 'action', 'target_type', 'target_id', 'ip']),
+      };
+    }
+    default:
+      throw new UsageError(resource ? `unknown admin command "${[resource, action].filter(Boolean).join(' ')}"` : 'name a resource and an action');
+  }
+}
+
+/** `portcullis admin …`: the operator API from the shell, against a running server. */
+export async function adminCommand(args: string[]): Promise<number> {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (err) {
+    process.stderr.write(`portcullis admin: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  let call: Call;
+  try {
+    call = plan(positionals[0], positionals[1], values);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`portcullis admin: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const base = (values.url ?? process.env.PORTCULLIS_URL ?? `http://127.0.0.1:${process.env.PORT || 8080}`).replace(/\/+$/, '');
+  const token = values.token ?? process.env.PORTCULLIS_ADMIN_TOKEN;
+  if (!token) {
+    process.stderr.write('portcullis admin: no operator token: set PORTCULLIS_ADMIN_TOKEN or pass --token\n');
+    return 2;
+  }
+  const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  if (call.body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(`${base}/admin/v1${call.path}`, {
+      method: call.method,
+      headers,
+      ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    process.stderr.write(`portcullis admin: cannot reach ${base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}\n`);
+    return 1;
+  }
+  const text = await response.text();
+  let answer: any;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    process.stderr.write(`portcullis admin: ${response.status} from ${base}: the answer is not JSON\n`);
+    return 1;
+  }
+  if (!response.ok) {
+    const detail = answer?.errors?.[0]?.detail ?? text;
+    process.stderr.write(values.json ? `${text}\n` : `portcullis admin: ${response.status}: ${detail}\n`);
+    return 1;
+  }
+  process.stdout.write(values.json ? `${JSON.stringify(answer, null, 2)}\n` : call.show(answer));
+  return 0;
+}

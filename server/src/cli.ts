@@ -1,0 +1,139 @@
+import { parseArgs } from 'node:util';
+import { createServices, stopServices } from './app.js';
+import { AdminAuth } from './admin/auth.js';
+import { adminCommand } from './cli-admin.js';
+import { ConfigError, loadConfig } from './config.js';
+import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { startServer } from './main.js';
+import { openSqlite } from './store/db.js';
+import { createStore } from './store/index.js';
+import { migrateToLatest } from './store/migrations.js';
+
+const USAGE = `Usage: portcullis <command> [options]
+
+Commands:
+  serve                 start the service (configuration from the environment; see README)
+    --port N  --host H  --data-dir DIR  --issuer URL   override PORT, HOST, PORTCULLIS_DATA_DIR, PORTCULLIS_ISSUER
+  migrate               apply pending database migrations and exit
+  reset-admin-token     replace the stored operator token and print the new one (server must restart)
+  admin …               call a running server's operator API (portcullis admin --help)
+  help                  show this text
+`;
+
+const SERVE_FLAGS = { port: 'PORT', host: 'HOST', 'data-dir': 'PORTCULLIS_DATA_DIR', issuer: 'PORTCULLIS_ISSUER' } as const;
+
+function envWithFlags(args: string[]): NodeJS.ProcessEnv {
+  const { values } = parseArgs({
+    args,
+    options: Object.fromEntries(Object.keys(SERVE_FLAGS).map((k) => [k, { type: 'string' as const }])),
+    strict: true,
+  });
+  const env = { ...process.env };
+  for (const [flag, name] of Object.entries(SERVE_FLAGS)) {
+    const value = values[flag];
+    if (typeof value === 'string') env[name] = value;
+  }
+  return env;
+}
+
+async function serve(args: string[]): Promise<number> {
+  const config = loadConfig(envWithFlags(args));
+  const server = await startServer(config, { logger: true });
+  const { app, services } = server;
+  const { masterKeyFile, adminToken } = services.firstStart;
+  if (masterKeyFile) {
+    app.log.warn(
+      { file: masterKeyFile },
+      'PORTCULLIS_MASTER_KEY is not set: generated a master key in the data dir. Back it up, or set PORTCULLIS_MASTER_KEY in production; without it the signing keys and secrets cannot be read.',
+    );
+  }
+  if (adminToken) {
+    // Printed once, straight to the terminal and not through the log; only its hash is stored.
+    process.stdout.write(
+      `\nOperator API token (shown once; only its hash is stored):\n\n  ${adminToken}\n\nexport PORTCULLIS_ADMIN_TOKEN=${adminToken}\n\n`,
+    );
+  }
+  app.log.info({ url: server.url, issuer: config.issuer, alg: config.signingAlg }, 'portcullis is listening');
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      app.log.info({ signal }, 'shutting down');
+      server.close().then(resolve, (err: unknown) => {
+        app.log.error({ err }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
+async function migrate(): Promise<number> {
+  const config = loadConfig();
+  const db = openSqlite(config.dataDir);
+  try {
+    const applied = await migrateToLatest(db);
+    process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'the database is up to date\n');
+  } finally {
+    await db.destroy();
+  }
+  return 0;
+}
+
+async function resetAdminToken(): Promise<number> {
+  const config = loadConfig();
+  const { key } = resolveMasterKey(config.masterKey, config.dataDir);
+  const db = openSqlite(config.dataDir);
+  try {
+    await migrateToLatest(db);
+    const token = await AdminAuth.reset(createStore(db).settings, deriveKeys(key).pepper);
+    process.stdout.write(`New operator API token (shown once; restart the server to use it):\n\n  ${token}\n`);
+  } finally {
+    await db.destroy();
+  }
+  return 0;
+}
+
+/** Runs the CLI; returns the exit code. Errors the user can fix print one line, not a stack. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rest);
+      case 'migrate':
+        return await migrate();
+      case 'reset-admin-token':
+        return await resetAdminToken();
+      case 'admin':
+        return await adminCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`portcullis: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`portcullis: configuration error: ${err.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`portcullis: ${err.message}\n`);
+      return 2;
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      process.stderr.write(`portcullis: cannot listen: ${(err as Error).message} (check PORT and HOST)\n`);
+      return 1;
+    }
+    process.stderr.write(`portcullis: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+

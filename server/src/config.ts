@@ -1,0 +1,111 @@
+import { isIP } from 'node:net';
+import path from 'node:path';
+
+export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA';
+
+/** Everything the server reads from its environment, validated once at start. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** The master key given by the operator; when absent one is generated in the data dir. */
+  masterKey: Buffer | undefined;
+  /** The operator API token given by the operator; when absent one is generated at first start. */
+  adminToken: string | undefined;
+  issuer: string;
+  audience: string;
+  tokenTtlSeconds: number;
+  deactivationGraceSeconds: number;
+  signingAlg: SigningAlg;
+  keyRotationDays: number;
+  /** How long a new key is published in JWKS before it signs. */
+  keyPrepublishSeconds: number;
+  clockSkewSeconds: number;
+  logLevel: string;
+}
+
+/** A bad setting: the message names the variable and is the one line printed before exiting. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const ALGS: SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+/** Accepts 32 bytes as 64 hex characters or as base64/base64url. */
+export function parseMasterKey(raw: string, name = 'PORTCULLIS_MASTER_KEY'): Buffer {
+  const text = raw.trim();
+  let key: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(text)) key = Buffer.from(text, 'hex');
+  else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) key = Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
+  if (!key || key.length !== 32) {
+    throw new ConfigError(`${name} must be 32 bytes written as 64 hex characters or base64 (generate one with: openssl rand -hex 32)`);
+  }
+  return key;
+}
+
+function url(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL such as https://auth.example.com, got "${raw}"`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new ConfigError(`${name} must be an http or https URL, got "${raw}"`);
+  }
+  if (parsed.search || parsed.hash) throw new ConfigError(`${name} must not have a query or fragment, got "${raw}"`);
+  return raw.replace(/\/+$/, '');
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST?.trim() || '127.0.0.1';
+  if (host !== 'localhost' && isIP(host) === 0 && !/^[A-Za-z0-9.-]+$/.test(host)) {
+    throw new ConfigError(`HOST must be an IP address or host name, got "${host}"`);
+  }
+  const dataDir = path.resolve(env.PORTCULLIS_DATA_DIR?.trim() || './data');
+  const masterKey = env.PORTCULLIS_MASTER_KEY ? parseMasterKey(env.PORTCULLIS_MASTER_KEY) : undefined;
+  const adminToken = env.PORTCULLIS_ADMIN_TOKEN;
+  if (adminToken !== undefined && adminToken !== '' && (adminToken.length < 16 || !/^[\x21-\x7e]+$/.test(adminToken))) {
+    throw new ConfigError('PORTCULLIS_ADMIN_TOKEN must be at least 16 printable characters without spaces');
+  }
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host;
+  const issuer = url(env, 'PORTCULLIS_ISSUER', `http://${shownHost}:${port}`);
+  const audience = env.PORTCULLIS_AUDIENCE?.trim() || issuer;
+  const signingAlg = (env.PORTCULLIS_SIGNING_ALG?.trim() || 'RS256') as SigningAlg;
+  if (!ALGS.includes(signingAlg)) {
+    throw new ConfigError(`PORTCULLIS_SIGNING_ALG must be one of ${ALGS.join(', ')}, got "${signingAlg}"`);
+  }
+  const logLevel = env.LOG_LEVEL?.trim() || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  return {
+    port,
+    host,
+    dataDir,
+    masterKey,
+    adminToken: adminToken || undefined,
+    issuer,
+    audience,
+    tokenTtlSeconds: integer(env, 'PORTCULLIS_TOKEN_TTL', 900, 1, 86_400),
+    deactivationGraceSeconds: integer(env, 'PORTCULLIS_DEACTIVATION_GRACE', 900, 0, 30 * 86_400),
+    signingAlg,
+    keyRotationDays: integer(env, 'PORTCULLIS_KEY_ROTATION_DAYS', 30, 0, 3650),
+    keyPrepublishSeconds: integer(env, 'PORTCULLIS_KEY_PREPUBLISH', 600, 0, 7 * 86_400),
+    clockSkewSeconds: integer(env, 'PORTCULLIS_CLOCK_SKEW', 60, 0, 600),
+    logLevel,
+  };
+}

@@ -1,0 +1,224 @@
+import type { Bus } from '../bus/index.js';
+import type { Clock } from '../domain/clock.js';
+import { credentialStatus, MAX_ACTIVE_CREDENTIALS_PER_APP } from '../domain/credentials.js';
+import { ApiError } from '../domain/errors.js';
+import { DESCRIPTION_MAX, nameProblem, scopeProblem } from '../domain/names.js';
+import { generateClientId, generateSecret, hashSecret, SECRET_PREFIX } from '../domain/secrets.js';
+import type { Application } from '../store/applications.js';
+import type { Credential } from '../store/credentials.js';
+import type { Store } from '../store/index.js';
+import type { Organization } from '../store/organizations.js';
+import { ReadThroughCache } from './cache.js';
+import type { UsageRecorder } from './usage.js';
+
+/** Who asked for a change, for the audit log. */
+export interface Actor {
+  actor: string;
+  ip: string | null;
+}
+
+export interface CredentialView {
+  client_id: string;
+  name: string;
+  application_id: number;
+  status: 'active' | 'deactivating';
+  created_at: string;
+  last_used_at: string | null;
+  deactivates_at?: string;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function checkName(value: unknown, field = 'name'): string {
+  const problem = nameProblem(value, field);
+  if (problem) throw ApiError.validation(`invalid-${field}`, problem);
+  return (value as string).trim();
+}
+
+function checkDescription(value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value !== 'string') throw ApiError.validation('invalid-description', 'description must be a string');
+  if (value.trim() === '') return '';
+  const problem = nameProblem(value, 'description', DESCRIPTION_MAX);
+  if (problem) throw ApiError.validation('invalid-description', problem);
+  return value.trim();
+}
+
+function checkScopes(value: unknown): string[] {
+  if (value === undefined) return [];
+  const problem = scopeProblem(value);
+  if (problem) throw ApiError.validation('invalid-scopes', problem);
+  return value as string[];
+}
+
+/**
+ * Organizations, applications and their credentials: the rules both the operator API and the
+ * portal apply, the audit trail of every change, and the caches the hot path reads.
+ */
+export class Directory {
+  readonly credentials: ReadThroughCache<string, Credential>;
+  readonly applications: ReadThroughCache<number, Application>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: Bus,
+    private readonly clock: Clock,
+    private readonly pepper: Buffer,
+    private readonly usage: UsageRecorder,
+    private readonly graceSeconds: number,
+  ) {
+    const options = { freshMs: 30_000, negativeMs: 5_000, maxEntries: 100_000 };
+    this.credentials = new ReadThroughCache((id) => store.credentials.get(id), clock, options);
+    this.applications = new ReadThroughCache((id) => store.applications.get(id), clock, options);
+    bus.subscribe((event) => {
+      if (event.type === 'credential.changed') this.credentials.invalidate(event.clientId);
+      else if (event.type === 'application.changed') this.applications.invalidate(event.applicationId);
+    });
+  }
+
+  private audit(who: Actor, action: string, targetType: string, targetId: string | number, organizationId: number | null, details: Record<string, unknown> = {}) {
+    return this.store.audit.record({
+      occurredAt: this.clock.now(),
+      actor: who.actor,
+      ip: who.ip,
+      action,
+      targetType,
+      targetId: String(targetId),
+      organizationId,
+      details,
+    });
+  }
+
+  async createOrganization(input: { name: unknown }, who: Actor): Promise<Organization> {
+    const org = await this.store.organizations.create(checkName(input.name), this.clock.now());
+    await this.audit(who, 'organization.created', 'organization', org.id, org.id, { name: org.name });
+    return org;
+  }
+
+  async organization(id: number): Promise<Organization> {
+    const org = await this.store.organizations.get(id);
+    if (!org) throw ApiError.notFound(`organization ${id}`);
+    return org;
+  }
+
+  listOrganizations(): Promise<Organization[]> {
+    return this.store.organizations.list();
+  }
+
+  async createApplication(organizationId: number, input: { name: unknown; description?: unknown; scopes?: unknown }, who: Actor): Promise<Application> {
+    const name = checkName(input.name);
+    const description = checkDescription(input.description);
+    const scopes = checkScopes(input.scopes);
+    await this.organization(organizationId);
+    const app = await this.store.applications.create({ organizationId, name, description, scopes }, this.clock.now());
+    await this.audit(who, 'application.created', 'application', app.id, organizationId, { name, scopes });
+    return app;
+  }
+
+  async application(id: number): Promise<Application> {
+    const app = await this.store.applications.get(id);
+    if (!app) throw ApiError.notFound(`application ${id}`);
+    return app;
+  }
+
+  async listApplications(organizationId: number): Promise<Application[]> {
+    await this.organization(organizationId);
+    return this.store.applications.listByOrganization(organizationId);
+  }
+
+  async updateApplication(id: number, input: { name?: unknown; description?: unknown; scopes?: unknown }, who: Actor): Promise<Application> {
+    const changes: { name?: string; description?: string; scopes?: string[] } = {};
+    if (input.name !== undefined) changes.name = checkName(input.name);
+    if (input.description !== undefined) changes.description = checkDescription(input.description);
+    if (input.scopes !== undefined) changes.scopes = checkScopes(input.scopes);
+    const before = await this.application(id);
+    const app = (await this.store.applications.update(id, changes)) ?? before;
+    await this.bus.publish({ type: 'application.changed', applicationId: id });
+    await this.audit(who, 'application.updated', 'application', id, app.organizationId, changes);
+    return app;
+  }
+
+  /** Creates a credential; the secret is in the result and is never stored or shown again. */
+  async createCredential(applicationId: number, input: { name: unknown }, who: Actor): Promise<{ credential: Credential; secret: string }> {
+    const name = checkName(input.name);
+    const app = await this.application(applicationId);
+    const secret = generateSecret(SECRET_PREFIX.clientSecret);
+    const created = await this.store.credentials.createWithinLimit(
+      { clientId: generateClientId(), applicationId, name, secretHash: hashSecret(this.pepper, secret), createdAt: this.clock.now() },
+      MAX_ACTIVE_CREDENTIALS_PER_APP,
+    );
+    if (created === 'limit-reached') {
+      throw ApiError.conflict(
+        'credential-limit-reached',
+        `application ${applicationId} already has ${MAX_ACTIVE_CREDENTIALS_PER_APP} active credentials, the most allowed; delete one before creating another`,
+      );
+    }
+    await this.bus.publish({ type: 'credential.changed', clientId: created.clientId });
+    await this.audit(who, 'credential.created', 'credential', created.clientId, app.organizationId, { application_id: applicationId, name });
+    return { credential: created, secret };
+  }
+
+  /** A credential of this application that is still live (active or in its grace period). */
+  private async liveCredential(applicationId: number, clientId: string): Promise<{ app: Application; credential: Credential }> {
+    const app = await this.application(applicationId);
+    const credential = await this.store.credentials.get(clientId);
+    const status = credential && credentialStatus(credential, this.clock.now());
+    if (!credential || credential.applicationId !== applicationId || (status !== 'active' && status !== 'deactivating')) {
+      throw ApiError.notFound(`credential ${clientId} of application ${applicationId}`);
+    }
+    return { app, credential };
+  }
+
+  async listCredentials(applicationId: number): Promise<CredentialView[]> {
+    await this.application(applicationId);
+    const credentials = await this.store.credentials.listLive(applicationId, this.clock.now());
+    return credentials.map((c) => this.view(c));
+  }
+
+  async credential(applicationId: number, clientId: string): Promise<CredentialView> {
+    return this.view((await this.liveCredential(applicationId, clientId)).credential);
+  }
+
+  async renameCredential(applicationId: number, clientId: string, input: { name: unknown }, who: Actor): Promise<CredentialView> {
+    const name = checkName(input.name);
+    const { app, credential } = await this.liveCredential(applicationId, clientId);
+    const renamed = (await this.store.credentials.rename(clientId, name)) ?? credential;
+    await this.bus.publish({ type: 'credential.changed', clientId });
+    await this.audit(who, 'credential.renamed', 'credential', clientId, app.organizationId, { from: credential.name, to: name });
+    return this.view(renamed);
+  }
+
+  /**
+   * Deleting starts the grace period: the credential keeps getting tokens until it ends.
+   * `immediately` revokes now and also invalidates every token already issued from it.
+   */
+  async deleteCredential(applicationId: number, clientId: string, immediately: boolean, who: Actor): Promise<{ deactivates_at: string; revoked: boolean }> {
+    const { app } = await this.liveCredential(applicationId, clientId);
+    const now = this.clock.now();
+    const updated = immediately
+      ? await this.store.credentials.markRevoked(clientId, now)
+      : await this.store.credentials.markDeleted(clientId, now, now + this.graceSeconds * 1000);
+    await this.bus.publish({ type: 'credential.changed', clientId });
+    const deactivatesAt = updated?.deactivatesAt ?? now;
+    await this.audit(who, immediately ? 'credential.revoked' : 'credential.deleted', 'credential', clientId, app.organizationId, {
+      application_id: applicationId,
+      deactivates_at: iso(deactivatesAt),
+    });
+    return { deactivates_at: iso(deactivatesAt), revoked: immediately };
+  }
+
+  private view(c: Credential): CredentialView {
+    const status = credentialStatus(c, this.clock.now());
+    const lastUsed = Math.max(c.lastUsedAt ?? 0, this.usage.pendingLastUsed(c.clientId) ?? 0);
+    const view: CredentialView = {
+      client_id: c.clientId,
+      name: c.name,
+      application_id: c.applicationId,
+      status: status === 'deactivating' ? 'deactivating' : 'active',
+      created_at: iso(c.createdAt),
+      last_used_at: lastUsed > 0 ? iso(lastUsed) : null,
+    };
+    if (c.deactivatesAt !== null) view.deactivates_at = iso(c.deactivatesAt);
+    return view;
+  }
+}

@@ -1,0 +1,221 @@
+import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { Bus } from '../bus/index.js';
+import type { SigningAlg } from '../config.js';
+import type { Clock } from '../domain/clock.js';
+import type { AuditRepository } from '../store/audit.js';
+import type { SigningKeyRepository, StoredSigningKey } from '../store/signing-keys.js';
+import { encodeSegment, TOKEN_TYPE } from './jwt.js';
+import { seal, unseal } from './master.js';
+
+const generate = promisify(generateKeyPair);
+const SCHEDULER = { actor: 'system', ip: null };
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlg;
+  createdAt: number;
+  activatesAt: number;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  publicJwk: JWK;
+  /** The protected header of every token this key signs, already base64url-encoded. */
+  encodedHeader: string;
+}
+
+export type KeyStatus = 'pending' | 'active' | 'retiring' | 'expired';
+
+export interface KeyRingOptions {
+  alg: SigningAlg;
+  /** Longest lifetime of a token, plus the verifiers' clock skew: how long a retired key stays published. */
+  tokenLifetimeSeconds: number;
+  prepublishSeconds: number;
+  rotationDays: number;
+}
+
+interface KeyState {
+  signing: SigningKey | undefined;
+  published: Map<string, SigningKey>;
+  jwks: string;
+  /** The state holds until this time (ms); then a pending key activates or a retired one expires. */
+  validUntil: number;
+}
+
+async function newKeyPair(alg: SigningAlg): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  if (alg === 'RS256') return generate('rsa', { modulusLength: 2048 });
+  if (alg === 'ES256') return generate('ec', { namedCurve: 'P-256' });
+  return generate('ed25519');
+}
+
+/**
+ * The signing keys: which one signs now, which are published in JWKS, and rotation.
+ * A new key is published `prepublishSeconds` before it signs; a superseded key stays published
+ * until every token it signed has expired. All of it is derived from two timestamps per key,
+ * so every node that reads the same rows reaches the same answer.
+ */
+export class KeyRing {
+  private keys: SigningKey[] = []; // newest activation first
+  private state: KeyState | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private rotating: Promise<SigningKey> | undefined;
+
+  constructor(
+    private readonly repo: SigningKeyRepository,
+    private readonly audit: AuditRepository,
+    private readonly sealKey: Buffer,
+    private readonly clock: Clock,
+    private readonly options: KeyRingOptions,
+    private readonly bus: Bus,
+  ) {
+    bus.subscribe((event) => {
+      if (event.type === 'keys.changed') void this.load();
+    });
+  }
+
+  /** Reads every key from the store and decrypts it. */
+  async load(): Promise<void> {
+    const stored = await this.repo.list();
+    const known = new Map(this.keys.map((k) => [k.kid, k]));
+    this.keys = stored.map((s) => known.get(s.kid) ?? this.open(s));
+    this.state = undefined;
+  }
+
+  /** At first start there is no key: make one that signs at once. */
+  async ensureKey(): Promise<void> {
+    await this.load();
+    if (this.keys.length === 0) await this.rotate(0, SCHEDULER);
+  }
+
+  private open(s: StoredSigningKey): SigningKey {
+    const privateKey = createPrivateKey({ key: unseal(this.sealKey, s.privateKey, s.kid), format: 'der', type: 'pkcs8' });
+    const publicJwk = JSON.parse(s.publicJwk) as JWK;
+    const alg = s.alg as SigningAlg;
+    return {
+      kid: s.kid,
+      alg,
+      createdAt: s.createdAt,
+      activatesAt: s.activatesAt,
+      privateKey,
+      publicKey: createPublicKey(privateKey),
+      publicJwk,
+      encodedHeader: encodeSegment({ alg, kid: s.kid, typ: TOKEN_TYPE }),
+    };
+  }
+
+  /** Creates a key that is published now and signs after `activateAfterSeconds`; audited as `who`. */
+  rotate(activateAfterSeconds = this.options.prepublishSeconds, who: { actor: string; ip: string | null } = SCHEDULER): Promise<SigningKey> {
+    // One rotation at a time in this process; the fleet issue adds a cross-node lock.
+    this.rotating ??= this.createKey(activateAfterSeconds, who).finally(() => {
+      this.rotating = undefined;
+    });
+    return this.rotating;
+  }
+
+  private async createKey(activateAfterSeconds: number, who: { actor: string; ip: string | null }): Promise<SigningKey> {
+    const alg = this.options.alg;
+    const { privateKey, publicKey } = await newKeyPair(alg);
+    const jwk = publicKey.export({ format: 'jwk' }) as JWK;
+    const kid = await calculateJwkThumbprint(jwk, 'sha256');
+    const publicJwk: JWK = { ...jwk, kid, alg, use: 'sig' };
+    const now = this.clock.now();
+    const stored: StoredSigningKey = {
+      kid,
+      alg,
+      publicJwk: JSON.stringify(publicJwk),
+      privateKey: seal(this.sealKey, privateKey.export({ format: 'der', type: 'pkcs8' }), kid),
+      createdAt: now,
+      activatesAt: now + activateAfterSeconds * 1000,
+    };
+    await this.repo.insert(stored);
+    await this.audit.record({
+      occurredAt: now,
+      actor: who.actor,
+      ip: who.ip,
+      action: 'key.rotated',
+      targetType: 'signing_key',
+      targetId: kid,
+      organizationId: null,
+      details: { alg, activates_at: new Date(stored.activatesAt).toISOString() },
+    });
+    await this.load();
+    await this.bus.publish({ type: 'keys.changed' });
+    return this.keys.find((k) => k.kid === kid) as SigningKey;
+  }
+
+  private current(): KeyState {
+    const now = this.clock.now();
+    if (this.state && now < this.state.validUntil) return this.state;
+    const lifetime = this.options.tokenLifetimeSeconds * 1000;
+    const published = new Map<string, SigningKey>();
+    let signing: SigningKey | undefined;
+    let validUntil = Number.POSITIVE_INFINITY;
+    // Walk from newest to oldest: the first active key signs; each older key is published
+    // until the key after it has been signing for a whole token lifetime.
+    let supersededAt: number | undefined;
+    for (const key of this.keys) {
+      if (key.activatesAt > now) {
+        published.set(key.kid, key);
+        validUntil = Math.min(validUntil, key.activatesAt);
+        continue;
+      }
+      if (supersededAt === undefined) {
+        signing ??= key;
+        published.set(key.kid, key);
+      } else if (supersededAt + lifetime > now) {
+        published.set(key.kid, key);
+        validUntil = Math.min(validUntil, supersededAt + lifetime);
+      }
+      supersededAt = key.activatesAt;
+    }
+    const jwks = JSON.stringify({ keys: [...published.values()].map((k) => k.publicJwk) });
+    this.state = { signing, published, jwks, validUntil };
+    return this.state;
+  }
+
+  /** The key that signs tokens now. */
+  signingKey(): SigningKey {
+    const key = this.current().signing;
+    if (!key) throw new Error('no signing key is active');
+    return key;
+  }
+
+  /** A published key by kid, for verification; unknown and expired kids give undefined. */
+  verificationKey(kid: string): SigningKey | undefined {
+    return this.current().published.get(kid);
+  }
+
+  /** The JWKS document (RFC 7517), serialised once per change. */
+  jwks(): string {
+    return this.current().jwks;
+  }
+
+  list(): Array<{ kid: string; alg: SigningAlg; createdAt: number; activatesAt: number; status: KeyStatus }> {
+    const state = this.current();
+    const now = this.clock.now();
+    return this.keys.map((k) => ({
+      kid: k.kid,
+      alg: k.alg,
+      createdAt: k.createdAt,
+      activatesAt: k.activatesAt,
+      status: k.activatesAt > now ? 'pending' : state.signing === k ? 'active' : state.published.has(k.kid) ? 'retiring' : 'expired',
+    }));
+  }
+
+  /** Scheduled rotation: a new key once the newest one is older than the rotation period. */
+  async rotateIfDue(): Promise<SigningKey | undefined> {
+    if (this.options.rotationDays <= 0) return undefined;
+    const newest = this.keys.reduce<SigningKey | undefined>((a, k) => (a && a.createdAt >= k.createdAt ? a : k), undefined);
+    const due = newest === undefined || this.clock.now() - newest.createdAt >= this.options.rotationDays * 86_400_000;
+    return due ? this.rotate() : undefined;
+  }
+
+  startSchedule(onError: (err: unknown) => void, intervalMs = 3_600_000): void {
+    this.timer = setInterval(() => this.rotateIfDue().catch(onError), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

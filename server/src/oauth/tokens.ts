@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../domain/clock.js';
+import { canIssueTokens } from '../domain/credentials.js';
+import { OAuthError } from '../domain/errors.js';
+import { CLIENT_ID_PATTERN, isWellFormedSecret, SECRET_PREFIX, secretMatches } from '../domain/secrets.js';
+import type { Directory } from '../directory/service.js';
+import type { AuthFailureReason, UsageRecorder } from '../directory/usage.js';
+import { signCompact } from '../keys/jwt.js';
+import type { KeyRing } from '../keys/keyring.js';
+import type { Application } from '../store/applications.js';
+import type { Credential } from '../store/credentials.js';
+
+/** The claims of every access token (RFC 9068 plus the application's and organization's ids). */
+export interface AccessClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  client_id: string;
+  scope?: string;
+  iat: number;
+  nbf: number;
+  exp: number;
+  jti: string;
+  application_id: number;
+  organization_id: number;
+}
+
+export type ClientAuthentication =
+  | { ok: true; credential: Credential; application: Application }
+  | { ok: false; reason: AuthFailureReason };
+
+export interface IssuedToken {
+  accessToken: string;
+  expiresIn: number;
+  scope: string;
+}
+
+/** Client authentication and token signing: the work behind POST /oauth2/token. */
+export class TokenIssuer {
+  constructor(
+    private readonly directory: Directory,
+    private readonly keys: KeyRing,
+    private readonly usage: UsageRecorder,
+    private readonly clock: Clock,
+    private readonly pepper: Buffer,
+    private readonly options: { issuer: string; audience: string; ttlSeconds: number },
+  ) {}
+
+  /** Checks a client_id and secret; the outcome is a value, and every failure is counted. */
+  async authenticate(clientId: string, secret: string): Promise<ClientAuthentication> {
+    const outcome = await this.check(clientId, secret);
+    if (!outcome.ok) this.usage.failed(clientId, outcome.reason);
+    return outcome;
+  }
+
+  private async check(clientId: string, secret: string): Promise<ClientAuthentication> {
+    // Ids that cannot exist never reach the cache or the store.
+    if (!CLIENT_ID_PATTERN.test(clientId)) return { ok: false, reason: 'unknown_client' };
+    const credential = await this.directory.credentials.get(clientId);
+    if (!credential) return { ok: false, reason: 'unknown_client' };
+    if (!isWellFormedSecret(secret, SECRET_PREFIX.clientSecret) || !secretMatches(this.pepper, secret, credential.secretHash)) {
+      return { ok: false, reason: 'bad_secret' };
+    }
+    if (!canIssueTokens(credential, this.clock.now())) return { ok: false, reason: 'deactivated' };
+    const application = await this.directory.applications.get(credential.applicationId);
+    if (!application) return { ok: false, reason: 'unknown_client' };
+    return { ok: true, credential, application };
+  }
+
+  /** The granted scopes: those requested, each of which the application must hold, or all of its scopes. */
+  grantedScope(application: Application, requested: string | undefined): string {
+    if (requested === undefined) return application.scopes.join(' ');
+    const scopes = requested.split(' ');
+    if (scopes.some((s) => s === '')) throw new OAuthError('invalid_scope', 'scope must be scope names separated by single spaces');
+    const unknown = scopes.filter((s) => !application.scopes.includes(s));
+    if (unknown.length > 0) {
+      throw new OAuthError('invalid_scope', `the application is not allowed the scope ${JSON.stringify(unknown[0]?.slice(0, 64))}`);
+    }
+    return [...new Set(scopes)].join(' ');
+  }
+
+  async issue(credential: Credential, application: Application, scope: string): Promise<IssuedToken> {
+    const key = this.keys.signingKey();
+    const iat = Math.floor(this.clock.now() / 1000);
+    const claims: AccessClaims = {
+      iss: this.options.issuer,
+      sub: credential.clientId,
+      aud: this.options.audience,
+      client_id: credential.clientId,
+      iat,
+      nbf: iat,
+      exp: iat + this.options.ttlSeconds,
+      jti: randomUUID(),
+      application_id: application.id,
+      organization_id: application.organizationId,
+    };
+    if (scope) claims.scope = scope;
+    const accessToken = await signCompact(key.encodedHeader, claims, key.alg, key.privateKey);
+    this.usage.used(credential.clientId);
+    return { accessToken, expiresIn: this.options.ttlSeconds, scope };
+  }
+}
