@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import type { Clock } from '../../src/domain/clock.js';
+import { type RunningServer, startServer } from '../../src/main.js';
+
+export const ADMIN_TOKEN = 'test-operator-token-0123456789';
+export const MASTER_KEY = 'a'.repeat(64);
+export const ISSUER_FOR_TESTS = 'http://portcullis.test';
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  /** Calls the operator API; the body is sent as JSON when given. */
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  /** A fresh organization, application and credential. */
+  newCredential(options?: { scopes?: string[] }): Promise<{ orgId: number; appId: number; clientId: string; clientSecret: string }>;
+  /** POST /oauth2/token with a form body built from `params`. */
+  token(params: Record<string, string>, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** A token for the credential, asserting success. */
+  accessToken(clientId: string, clientSecret: string): Promise<string>;
+  me(token: string | undefined, path?: string): Promise<{ status: number; body: any; headers: Headers; text: string }>;
+  stop(): Promise<void>;
+}
+
+export function tempDir(prefix = 'portcullis-test-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+/** A real server on SQLite in a temporary data dir, listening on a free loopback port. */
+export async function startTestServer(env: Record<string, string> = {}, options: { clock?: Clock; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? tempDir();
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    PORTCULLIS_DATA_DIR: dataDir,
+    PORTCULLIS_MASTER_KEY: MASTER_KEY,
+    PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN,
+    PORTCULLIS_ISSUER: ISSUER_FOR_TESTS,
+    PORTCULLIS_KEY_PREPUBLISH: '0',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const server = await startServer(config, options.clock ? { clock: options.clock } : {});
+  const url = server.url;
+
+  const call = async (method: string, target: string, init: RequestInit = {}) => {
+    const response = await fetch(url + target, { method, ...init });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, body: body as any, headers: response.headers, text };
+  };
+
+  const admin: TestServer['admin'] = (method, target, body) =>
+    call(method, `/admin/v1${target}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+
+  const token: TestServer['token'] = (params, headers = {}) =>
+    call('POST', '/oauth2/token', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams(params).toString(),
+    });
+
+  return {
+    ...server,
+    dataDir,
+    admin,
+    token,
+    async newCredential(opts = {}) {
+      const org = await admin('POST', '/organizations', { name: 'Test Org' });
+      const app = await admin('POST', `/organizations/${org.body.id}/applications`, { name: 'Test App', scopes: opts.scopes ?? [] });
+      const cred = await admin('POST', `/applications/${app.body.id}/credentials`, { name: 'test key' });
+      if (cred.status !== 201) throw new Error(`credential creation failed: ${JSON.stringify(cred.body)}`);
+      return { orgId: org.body.id, appId: app.body.id, clientId: cred.body.client_id, clientSecret: cred.body.client_secret };
+    },
+    async accessToken(clientId, clientSecret) {
+      const res = await token({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret });
+      if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.access_token as string;
+    },
+    me(bearer, target = '/me') {
+      return call('GET', target, bearer === undefined ? {} : { headers: { authorization: `Bearer ${bearer}` } });
+    },
+    async stop() {
+      await server.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
