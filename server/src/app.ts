@@ -65,12 +65,19 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const bus = new LocalBus();
   const usage = new UsageRecorder(store, clock);
   const directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
-  const keys = new KeyRing(store.signingKeys, store.audit, derived.sealKey, clock, {
-    alg: config.signingAlg,
-    tokenLifetimeSeconds: config.tokenTtlSeconds + config.clockSkewSeconds,
-    prepublishSeconds: config.keyPrepublishSeconds,
-    rotationDays: config.keyRotationDays,
-  }, bus);
+  const keys = new KeyRing(
+    store.signingKeys,
+    store.audit,
+    derived.sealKey,
+    clock,
+    {
+      alg: config.signingAlg,
+      tokenLifetimeSeconds: config.tokenTtlSeconds + config.clockSkewSeconds,
+      prepublishSeconds: config.keyPrepublishSeconds,
+      rotationDays: config.keyRotationDays,
+    },
+    bus,
+  );
   await keys.ensureKey();
   const tokens = new TokenIssuer(directory, keys, usage, clock, derived.pepper, {
     issuer: config.issuer,
@@ -92,7 +99,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
   const { config } = services;
   const app = Fastify({
-    logger: logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'], ...(logger === true ? {} : logger) },
+    logger:
+      logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'], ...(logger === true ? {} : logger) },
     genReqId: () => randomUUID(),
     bodyLimit: 64 * 1024,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },

@@ -56,9 +56,14 @@ interface Call {
 const table = (rows: Record<string, unknown>[], columns: string[]): string =>
   rows.length === 0
     ? '(none)\n'
-    : [columns, ...rows.map((r) => columns.map((c) => String(r[c] ?? '')))]
-        .map((cells, _i, all) => cells.map((cell, j) => cell.padEnd(Math.max(...all.map((r) => (r[j] ?? '').length)))).join('  ').trimEnd())
-        .join('\n') + '\n';
+    : `${[columns, ...rows.map((r) => columns.map((c) => String(r[c] ?? '')))]
+        .map((cells, _i, all) =>
+          cells
+            .map((cell, j) => cell.padEnd(Math.max(...all.map((r) => (r[j] ?? '').length))))
+            .join('  ')
+            .trimEnd(),
+        )
+        .join('\n')}\n`;
 
 function plan(resource: string | undefined, action: string | undefined, v: Values): Call {
   const e = encodeURIComponent;
@@ -70,7 +75,11 @@ function plan(resource: string | undefined, action: string | undefined, v: Value
     case 'apps create': {
       const body: Record<string, unknown> = { name: need(v, 'name') };
       if (v.description !== undefined) body.description = v.description;
-      if (v.scopes !== undefined) body.scopes = v.scopes.split(',').map((s) => s.trim()).filter(Boolean);
+      if (v.scopes !== undefined)
+        body.scopes = v.scopes
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
       return {
         method: 'POST',
         path: `/organizations/${e(need(v, 'org'))}/applications`,
@@ -176,7 +185,9 @@ export async function adminCommand(args: string[]): Promise<number> {
       signal: AbortSignal.timeout(30_000),
     });
   } catch (err) {
-    process.stderr.write(`portcullis admin: cannot reach ${base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}\n`);
+    process.stderr.write(
+      `portcullis admin: cannot reach ${base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}\n`,
+    );
     return 1;
   }
   const text = await response.text();

@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { createServices, stopServices } from './app.js';
 import { AdminAuth } from './admin/auth.js';
 import { adminCommand } from './cli-admin.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -49,9 +48,7 @@ async function serve(args: string[]): Promise<number> {
   }
   if (adminToken) {
     // Printed once, straight to the terminal and not through the log; only its hash is stored.
-    process.stdout.write(
-      `\nOperator API token (shown once; only its hash is stored):\n\n  ${adminToken}\n\nexport PORTCULLIS_ADMIN_TOKEN=${adminToken}\n\n`,
-    );
+    process.stdout.write(`\nOperator API token (shown once; only its hash is stored):\n\n  ${adminToken}\n\nexport PORTCULLIS_ADMIN_TOKEN=${adminToken}\n\n`);
   }
   app.log.info({ url: server.url, issuer: config.issuer, alg: config.signingAlg }, 'portcullis is listening');
 
@@ -136,4 +133,3 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-

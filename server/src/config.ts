@@ -49,7 +49,7 @@ export function parseMasterKey(raw: string, name = 'PORTCULLIS_MASTER_KEY'): Buf
   let key: Buffer | undefined;
   if (/^[0-9a-fA-F]{64}$/.test(text)) key = Buffer.from(text, 'hex');
   else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) key = Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
-  if (!key || key.length !== 32) {
+  if (key?.length !== 32) {
     throw new ConfigError(`${name} must be 32 bytes written as 64 hex characters or base64 (generate one with: openssl rand -hex 32)`);
   }
   return key;

@@ -47,7 +47,10 @@ describe('signing keys', () => {
       clock.advance(900 + 60 - 1);
       assert.equal((await jwks(server.url)).keys.length, 2);
       clock.advance(1);
-      assert.deepEqual((await jwks(server.url)).keys.map((k) => k.kid), [rotated.body.kid]);
+      assert.deepEqual(
+        (await jwks(server.url)).keys.map((k) => k.kid),
+        [rotated.body.kid],
+      );
       assert.equal((await server.me(fresh)).status, 401, 'fresh token has expired by now too');
       const statuses = await server.admin('GET', '/keys');
       assert.deepEqual(

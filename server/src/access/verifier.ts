@@ -5,15 +5,7 @@ import { TOKEN_TYPE, verifySignature } from '../keys/jwt.js';
 import type { KeyRing } from '../keys/keyring.js';
 import type { AccessClaims } from '../oauth/tokens.js';
 
-export type VerifyFailure =
-  | 'malformed'
-  | 'unknown_key'
-  | 'bad_signature'
-  | 'wrong_issuer'
-  | 'wrong_audience'
-  | 'expired'
-  | 'not_yet_valid'
-  | 'revoked';
+export type VerifyFailure = 'malformed' | 'unknown_key' | 'bad_signature' | 'wrong_issuer' | 'wrong_audience' | 'expired' | 'not_yet_valid' | 'revoked';
 
 export type VerifyOutcome = { ok: true; claims: AccessClaims } | { ok: false; reason: VerifyFailure };
 

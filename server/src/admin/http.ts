@@ -35,11 +35,13 @@ export function useApiErrors(app: FastifyInstance): void {
     const known = err instanceof ApiError ? err : fromFastifyError(err);
     if (known) return sendApiError(reply, request, known);
     request.log.error({ err }, 'request failed');
-    return sendApiError(reply, request, new ApiError(500, 'unknown', 'internal-error', 'Internal error', 'the server failed to handle this request; it has been logged'));
+    return sendApiError(
+      reply,
+      request,
+      new ApiError(500, 'unknown', 'internal-error', 'Internal error', 'the server failed to handle this request; it has been logged'),
+    );
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendApiError(reply, request, ApiError.notFound(`${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`)),
-  );
+  app.setNotFoundHandler((request, reply) => sendApiError(reply, request, ApiError.notFound(`${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`)));
 }
 
 /** A path id: a positive integer, else a 400 naming the parameter. */

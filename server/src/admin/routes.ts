@@ -58,9 +58,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
 
   app.get('/organizations', async () => (await directory.listOrganizations()).map(organizationView));
 
-  app.get<{ Params: Ids }>('/organizations/:orgId', async (request) =>
-    organizationView(await directory.organization(pathId(request.params.orgId, 'orgId'))),
-  );
+  app.get<{ Params: Ids }>('/organizations/:orgId', async (request) => organizationView(await directory.organization(pathId(request.params.orgId, 'orgId'))));
 
   app.post<{ Params: Ids }>('/organizations/:orgId/applications', async (request, reply) => {
     const orgId = pathId(request.params.orgId, 'orgId');
@@ -73,9 +71,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
     (await directory.listApplications(pathId(request.params.orgId, 'orgId'))).map(applicationView),
   );
 
-  app.get<{ Params: Ids }>('/applications/:appId', async (request) =>
-    applicationView(await directory.application(pathId(request.params.appId, 'appId'))),
-  );
+  app.get<{ Params: Ids }>('/applications/:appId', async (request) => applicationView(await directory.application(pathId(request.params.appId, 'appId'))));
 
   app.patch<{ Params: Ids }>('/applications/:appId', async (request) => {
     const appId = pathId(request.params.appId, 'appId');

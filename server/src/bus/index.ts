@@ -3,10 +3,7 @@
  * commits. The embedded default delivers in-process and synchronously; the fleet issue adds a
  * Redis implementation of the same interface.
  */
-export type BusEvent =
-  | { type: 'credential.changed'; clientId: string }
-  | { type: 'application.changed'; applicationId: number }
-  | { type: 'keys.changed' };
+export type BusEvent = { type: 'credential.changed'; clientId: string } | { type: 'application.changed'; applicationId: number } | { type: 'keys.changed' };
 
 export type BusListener = (event: BusEvent) => void;
 

@@ -76,7 +76,14 @@ export class Directory {
     });
   }
 
-  private audit(who: Actor, action: string, targetType: string, targetId: string | number, organizationId: number | null, details: Record<string, unknown> = {}) {
+  private audit(
+    who: Actor,
+    action: string,
+    targetType: string,
+    targetId: string | number,
+    organizationId: number | null,
+    details: Record<string, unknown> = {},
+  ) {
     return this.store.audit.record({
       occurredAt: this.clock.now(),
       actor: who.actor,

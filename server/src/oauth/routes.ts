@@ -94,10 +94,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
   });
 
   app.get('/.well-known/jwks.json', async (_request, reply) => {
-    return reply
-      .type('application/jwk-set+json')
-      .header('cache-control', `public, max-age=${opts.jwksMaxAgeSeconds}`)
-      .send(keys.jwks());
+    return reply.type('application/jwk-set+json').header('cache-control', `public, max-age=${opts.jwksMaxAgeSeconds}`).send(keys.jwks());
   });
 
   const metadata = JSON.stringify({

@@ -25,9 +25,7 @@ export interface AccessClaims {
   organization_id: number;
 }
 
-export type ClientAuthentication =
-  | { ok: true; credential: Credential; application: Application }
-  | { ok: false; reason: AuthFailureReason };
+export type ClientAuthentication = { ok: true; credential: Credential; application: Application } | { ok: false; reason: AuthFailureReason };
 
 export interface IssuedToken {
   accessToken: string;

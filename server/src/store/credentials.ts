@@ -44,7 +44,10 @@ export class CredentialRepository {
    * Inserts a credential unless the application already has `limit` active ones; the count and
    * the insert run in one transaction so two concurrent requests cannot both take the last place.
    */
-  async createWithinLimit(c: Omit<Credential, 'lastUsedAt' | 'deletedAt' | 'deactivatesAt' | 'revokedAt'>, limit: number): Promise<Credential | 'limit-reached'> {
+  async createWithinLimit(
+    c: Omit<Credential, 'lastUsedAt' | 'deletedAt' | 'deactivatesAt' | 'revokedAt'>,
+    limit: number,
+  ): Promise<Credential | 'limit-reached'> {
     return this.db.transaction().execute(async (trx) => {
       const { active } = await trx
         .selectFrom('credentials')

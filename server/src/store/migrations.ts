@@ -64,11 +64,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('details', 'text', (c) => c.notNull().defaultTo('{}'))
         .execute();
       await db.schema.createIndex('audit_events_by_time').on('audit_events').column('occurred_at').execute();
-      await db.schema
-        .createIndex('audit_events_by_organization')
-        .on('audit_events')
-        .columns(['organization_id', 'occurred_at'])
-        .execute();
+      await db.schema.createIndex('audit_events_by_organization').on('audit_events').columns(['organization_id', 'occurred_at']).execute();
       await db.schema
         .createTable('auth_failures')
         .addColumn('day', 'text', (c) => c.notNull())

@@ -13,11 +13,7 @@ export class OrganizationRepository {
   constructor(private readonly db: Db) {}
 
   async create(name: string, now: number): Promise<Organization> {
-    const row = await this.db
-      .insertInto('organizations')
-      .values({ name, created_at: now })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const row = await this.db.insertInto('organizations').values({ name, created_at: now }).returningAll().executeTakeFirstOrThrow();
     return toOrganization(row);
   }
 
