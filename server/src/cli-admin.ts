@@ -1,3 +1,4 @@
+import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const USAGE = `Usage: portcullis admin <resource> <action> [options]
@@ -6,7 +7,9 @@ const USAGE = `Usage: portcullis admin <resource> <action> [options]
   orgs list
   apps create --org ID --name NAME [--description TEXT] [--scopes a,b]
   apps list --org ID
-  credentials create --app ID --name NAME         prints client_id and client_secret (shown once)
+  credentials create --app ID --name NAME [--save FILE]
+                                                  prints client_id and client_secret (shown once), or with
+                                                  --save writes them to a new 0600 file as CLIENT_ID=… lines
   credentials list --app ID
   credentials rename --app ID --client-id ID --name NAME
   credentials delete --app ID --client-id ID [--immediately]
@@ -33,6 +36,7 @@ const OPTIONS = {
   immediately: { type: 'boolean' },
   'activate-after': { type: 'string' },
   limit: { type: 'string' },
+  save: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -89,14 +93,23 @@ function plan(resource: string | undefined, action: string | undefined, v: Value
     }
     case 'apps list':
       return { method: 'GET', path: `/organizations/${e(need(v, 'org'))}/applications`, show: (list) => table(list, ['id', 'name', 'scopes', 'created_at']) };
-    case 'credentials create':
+    case 'credentials create': {
+      const file = v.save;
+      if (file !== undefined && existsSync(file)) throw new UsageError(`${file} exists already; --save writes a new file`);
       return {
         method: 'POST',
         path: `/applications/${e(need(v, 'app'))}/credentials`,
         body: { name: need(v, 'name') },
-        show: (c) =>
-          `credential "${c.name}" created. Save the secret now: it is never shown again.\n\n  client_id:     ${c.client_id}\n  client_secret: ${c.client_secret}\n`,
+        show: (c) => {
+          if (file === undefined) {
+            return `credential "${c.name}" created. Save the secret now: it is never shown again.\n\n  client_id:     ${c.client_id}\n  client_secret: ${c.client_secret}\n`;
+          }
+          // The secret goes to a file only this user can read, not to the terminal's scrollback.
+          writeFileSync(file, `CLIENT_ID=${c.client_id}\nCLIENT_SECRET=${c.client_secret}\n`, { mode: 0o600, flag: 'wx' });
+          return `credential "${c.name}" created: client_id ${c.client_id}; client_id and client_secret saved to ${file} (the secret is never shown again)\n`;
+        },
       };
+    }
     case 'credentials list':
       return {
         method: 'GET',
@@ -203,6 +216,13 @@ export async function adminCommand(args: string[]): Promise<number> {
     process.stderr.write(values.json ? `${text}\n` : `portcullis admin: ${response.status}: ${detail}\n`);
     return 1;
   }
-  process.stdout.write(values.json ? `${JSON.stringify(answer, null, 2)}\n` : call.show(answer));
+  try {
+    process.stdout.write(values.json ? `${JSON.stringify(answer, null, 2)}\n` : call.show(answer));
+  } catch (err) {
+    const detail = (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'the file exists already; choose a new name' : (err as Error).message;
+    process.stderr.write(`portcullis admin: the request succeeded but its answer could not be saved: ${detail}\n`);
+    if (answer?.client_secret) process.stderr.write(`client_id=${answer.client_id}\nclient_secret=${answer.client_secret}\n`);
+    return 1;
+  }
   return 0;
 }
