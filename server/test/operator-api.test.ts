@@ -128,6 +128,21 @@ describe('operator API', () => {
     assert.equal((await server.me(before)).status, 401);
   });
 
+  test('revoking still works after the grace period, and stops the tokens issued during it', async () => {
+    const { appId, clientId, clientSecret } = await server.newCredential();
+    await server.admin('DELETE', `/applications/${appId}/credentials/${clientId}`);
+    clock.advance(600);
+    const late = await server.accessToken(clientId, clientSecret);
+    clock.advance(301);
+    assert.equal((await server.me(late)).status, 200, 'a token from the grace period outlives it');
+    assert.equal((await server.admin('PATCH', `/applications/${appId}/credentials/${clientId}`, { name: 'x' })).status, 404);
+    assert.equal((await server.admin('DELETE', `/applications/${appId}/credentials/${clientId}`)).status, 404);
+    const revoked = await server.admin('DELETE', `/applications/${appId}/credentials/${clientId}?immediately=true`);
+    assert.equal(revoked.status, 200);
+    assert.equal(revoked.body.status, 'revoked');
+    assert.equal((await server.me(late)).status, 401);
+  });
+
   test('every change is audited with actor, time, target and IP', async () => {
     const { orgId, appId, clientId } = await server.newCredential();
     await server.admin('PATCH', `/applications/${appId}/credentials/${clientId}`, { name: 'renamed' });

@@ -165,12 +165,16 @@ export class Directory {
     return { credential: created, secret };
   }
 
-  /** A credential of this application that is still live (active or in its grace period). */
-  private async liveCredential(applicationId: number, clientId: string): Promise<{ app: Application; credential: Credential }> {
+  /**
+   * A credential of this application that is still live (active or in its grace period); with
+   * `orDeactivated`, also one whose grace has ended, whose tokens may still be unexpired.
+   */
+  private async liveCredential(applicationId: number, clientId: string, orDeactivated = false): Promise<{ app: Application; credential: Credential }> {
     const app = await this.application(applicationId);
     const credential = await this.store.credentials.get(clientId);
     const status = credential && credentialStatus(credential, this.clock.now());
-    if (!credential || credential.applicationId !== applicationId || (status !== 'active' && status !== 'deactivating')) {
+    const allowed = status === 'active' || status === 'deactivating' || (orDeactivated && status === 'deactivated');
+    if (!credential || credential.applicationId !== applicationId || !allowed) {
       throw ApiError.notFound(`credential ${clientId} of application ${applicationId}`);
     }
     return { app, credential };
@@ -200,7 +204,8 @@ export class Directory {
    * `immediately` revokes now and also invalidates every token already issued from it.
    */
   async deleteCredential(applicationId: number, clientId: string, immediately: boolean, who: Actor): Promise<{ deactivates_at: string; revoked: boolean }> {
-    const { app } = await this.liveCredential(applicationId, clientId);
+    // Revoking stays possible after the grace period, while tokens issued in it are still alive.
+    const { app } = await this.liveCredential(applicationId, clientId, immediately);
     const now = this.clock.now();
     const updated = immediately
       ? await this.store.credentials.markRevoked(clientId, now)

@@ -12,10 +12,10 @@ const FORM = 'application/x-www-form-urlencoded';
 // clients reject a null one. So the null key goes only to those SDKs, known by their User-Agent.
 const NEEDS_REFRESH_TOKEN_KEY = /^OpenAPI-Generator\//;
 
-function sendOAuthError(reply: FastifyReply, err: OAuthError, basicUsed: boolean): FastifyReply {
+function sendOAuthError(reply: FastifyReply, err: OAuthError, headerUsed: boolean): FastifyReply {
   reply.code(err.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
   // RFC 6749 §5.2: a client that tried the Authorization header is told which scheme to use.
-  if (err.status === 401 && basicUsed) reply.header('www-authenticate', 'Basic realm="portcullis", charset="UTF-8"');
+  if (err.status === 401 && headerUsed) reply.header('www-authenticate', 'Basic realm="portcullis", charset="UTF-8"');
   return reply.send({ error: err.code, error_description: err.description });
 }
 
@@ -48,7 +48,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
 
   app.post('/oauth2/token', async (request, reply) => {
     const authorization = request.headers.authorization;
-    const basicUsed = authorization !== undefined && /^basic /i.test(authorization);
+    const basicUsed = authorization !== undefined && /^basic(\s|$)/i.test(authorization);
     try {
       if (mediaType(request.headers['content-type']) !== FORM) {
         throw new OAuthError('invalid_request', `Content-Type: ${FORM} is mandatory for token requests`);
@@ -63,7 +63,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
       let clientId = params.get('client_id');
       let clientSecret = params.get('client_secret');
       if (authorization !== undefined) {
-        if (!basicUsed) throw new OAuthError('invalid_client', 'the Authorization header of a token request must use the Basic scheme');
+        if (!basicUsed) throw new OAuthError('invalid_client', 'the Authorization header of a token request must use the Basic scheme', 401);
         if (clientSecret !== undefined) {
           throw new OAuthError('invalid_request', 'send the client secret either in the Authorization header or in the body, not both');
         }
@@ -88,7 +88,8 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
       if (NEEDS_REFRESH_TOKEN_KEY.test(request.headers['user-agent'] ?? '')) body.refresh_token = null;
       return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
     } catch (err) {
-      if (err instanceof OAuthError) return sendOAuthError(reply, err, basicUsed);
+      // Any client that tried the Authorization header is told to use Basic (RFC 6749 §5.2).
+      if (err instanceof OAuthError) return sendOAuthError(reply, err, authorization !== undefined);
       throw err;
     }
   });
