@@ -1,10 +1,13 @@
+import { isAscii } from 'node:buffer';
 import { OAuthError } from '../domain/errors.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function decodeComponent(text: string, where: string): string {
+  // Most values (client ids, secrets, grant types) need no decoding at all.
+  if (!text.includes('%') && !text.includes('+')) return text;
   try {
-    return decodeURIComponent(text.includes('+') ? text.replaceAll('+', ' ') : text);
+    return decodeURIComponent(text.replaceAll('+', ' '));
   } catch {
     throw new OAuthError('invalid_request', `${where} is not valid percent-encoded UTF-8`);
   }
@@ -16,10 +19,13 @@ function decodeComponent(text: string, where: string): string {
  */
 export function parseForm(body: Buffer): Map<string, string> {
   let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw new OAuthError('invalid_request', 'the request body is not valid UTF-8');
+  if (isAscii(body)) text = body.toString('latin1');
+  else {
+    try {
+      text = utf8.decode(body);
+    } catch {
+      throw new OAuthError('invalid_request', 'the request body is not valid UTF-8');
+    }
   }
   const params = new Map<string, string>();
   if (text.length === 0) return params;

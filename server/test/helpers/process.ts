@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = fileURLToPath(new URL('../../../bin/portcullis.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../../bin/portcullis.cjs', import.meta.url));
 
 export interface ServerProcess {
   child: ChildProcess;
