@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/domain/clock.js';
+import type { Db } from '../../src/store/db.js';
 import { type RunningServer, startServer } from '../../src/main.js';
 
 export const ADMIN_TOKEN = 'test-operator-token-0123456789';
@@ -28,7 +29,7 @@ export function tempDir(prefix = 'portcullis-test-'): string {
 }
 
 /** A real server on SQLite in a temporary data dir, listening on a free loopback port. */
-export async function startTestServer(env: Record<string, string> = {}, options: { clock?: Clock; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, options: { clock?: Clock; dataDir?: string; db?: Db } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
   const config = loadConfig({
     PORT: '0',
@@ -41,7 +42,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const server = await startServer(config, options.clock ? { clock: options.clock } : {});
+  const server = await startServer(config, { ...(options.clock ? { clock: options.clock } : {}), ...(options.db ? { db: options.db } : {}) });
   const url = server.url;
 
   const call = async (method: string, target: string, init: RequestInit = {}) => {
