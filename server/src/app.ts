@@ -15,7 +15,8 @@ import { KeyRing } from './keys/keyring.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { TokenIssuer } from './oauth/tokens.js';
-import { type Db, openSqlite } from './store/db.js';
+import { RedisBus } from './bus/redis.js';
+import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
 import { migrateToLatest, pendingMigrations } from './store/migrations.js';
 
@@ -47,8 +48,13 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const clock = options.clock ?? systemClock;
   const master = resolveMasterKey(config.masterKey, config.dataDir);
   const derived = deriveKeys(master.key);
-  const db = options.db ?? openSqlite(config.dataDir);
-  await migrateToLatest(db);
+  const db = options.db ?? openDatabase(config);
+  try {
+    await migrateToLatest(db);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
   const store = createStore(db);
 
   const check = await store.settings.get(MASTER_KEY_CHECK);
@@ -62,9 +68,15 @@ export async function createServices(config: Config, options: ServiceOptions = {
     );
   }
 
-  const bus = new LocalBus();
+  let directory: Directory | undefined;
+  const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl, (status) => directory?.eventsDown(status.state === 'down')) : new LocalBus();
   const usage = new UsageRecorder(store, clock);
-  const directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
+  directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
+  if (bus instanceof RedisBus) {
+    directory.eventsDown(true);
+    await bus.start();
+    directory.eventsDown(bus.status().state === 'down');
+  }
   const keys = new KeyRing(
     store.signingKeys,
     store.audit,
@@ -75,6 +87,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       tokenLifetimeSeconds: config.tokenTtlSeconds + config.clockSkewSeconds,
       prepublishSeconds: config.keyPrepublishSeconds,
       rotationDays: config.keyRotationDays,
+      lock: (name, fn) => withLock(db, name, fn),
     },
     bus,
   );
@@ -96,6 +109,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
   return { config, clock, store, bus, keys, directory, usage, tokens, verifier, adminAuth: admin.auth, firstStart };
 }
 
+/** The configured database: PostgreSQL when DATABASE_URL is set, else the SQLite file in the data dir. */
+export function openDatabase(config: Config, onError: (err: Error) => void = () => {}): Db {
+  return config.databaseUrl ? openPostgres(config.databaseUrl, { onError }) : openSqlite(config.dataDir);
+}
+
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
   const { config } = services;
   const app = Fastify({
@@ -109,13 +127,23 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   useApiErrors(app);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Ready means the database answers with every migration applied. Redis being down degrades the
+  // node (short cache lifetimes) without taking it out of the load balancer.
   app.get('/readyz', async (_request, reply) => {
     const database = await pendingMigrations(services.store.db).then(
-      (pending) => (pending.length === 0 ? 'ok' : `migrations pending: ${pending.join(', ')}`),
-      (err: Error) => `unreachable: ${err.message}`,
+      (pending) => (pending.length === 0 ? { state: 'ok' } : { state: 'down', detail: `migrations pending: ${pending.join(', ')}` }),
+      () => ({ state: 'down', detail: 'unreachable' }),
     );
-    const ready = database === 'ok';
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database });
+    const events = services.bus.status();
+    const ready = database.state === 'ok';
+    return reply
+      .code(ready ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send({
+        status: !ready ? 'unavailable' : events.state === 'ok' ? 'ready' : 'degraded',
+        database: { kind: services.config.databaseUrl ? 'postgresql' : 'sqlite', ...database },
+        ...(services.config.redisUrl ? { redis: events } : {}),
+      });
   });
 
   app.register(oauthRoutes, {
@@ -147,7 +175,7 @@ export function startBackground(services: Services, app: FastifyInstance): void 
 /** Stops background work, writes what is pending, and closes the store. */
 export async function stopServices(services: Services): Promise<void> {
   services.keys.stop();
-  await services.usage.stop();
+  await services.usage.stop().catch(() => {});
   await services.bus.close();
   await services.store.db.destroy();
 }

@@ -1,10 +1,13 @@
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { AdminAuth } from './admin/auth.js';
+import { openDatabase } from './app.js';
 import { adminCommand } from './cli-admin.js';
+import { runPrimary } from './cluster.js';
+import { tokenCommand } from './cli-token.js';
 import { ConfigError, loadConfig } from './config.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { startServer } from './main.js';
-import { openSqlite } from './store/db.js';
 import { createStore } from './store/index.js';
 import { migrateToLatest } from './store/migrations.js';
 
@@ -16,6 +19,7 @@ Commands:
   migrate               apply pending database migrations and exit
   reset-admin-token     replace the stored operator token and print the new one (server must restart)
   admin …               call a running server's operator API (portcullis admin --help)
+  token                 print an access token for a credential (portcullis token --help)
   help                  show this text
 `;
 
@@ -35,21 +39,27 @@ function envWithFlags(args: string[]): NodeJS.ProcessEnv {
   return env;
 }
 
+/** What the first start made and the operator must learn once. */
+function tellFirstStart(warn: (file: string) => void, firstStart: { masterKeyFile?: string; adminToken?: string }): void {
+  if (firstStart.masterKeyFile) warn(firstStart.masterKeyFile);
+  if (firstStart.adminToken) {
+    // Printed once, straight to the terminal and not through the log; only its hash is stored.
+    const token = firstStart.adminToken;
+    process.stdout.write(`\nOperator API token (shown once; only its hash is stored):\n\n  ${token}\n\nexport PORTCULLIS_ADMIN_TOKEN=${token}\n\n`);
+  }
+}
+
+const MASTER_KEY_WARNING =
+  'PORTCULLIS_MASTER_KEY is not set: generated a master key in the data dir. Back it up, or set PORTCULLIS_MASTER_KEY in production; without it the signing keys and secrets cannot be read.';
+
 async function serve(args: string[]): Promise<number> {
   const config = loadConfig(envWithFlags(args));
+  if (config.workers > 1 && cluster.isPrimary) {
+    return runPrimary(config, (firstStart) => tellFirstStart((file) => process.stderr.write(`${MASTER_KEY_WARNING} (${file})\n`), firstStart));
+  }
   const server = await startServer(config, { logger: true });
   const { app, services } = server;
-  const { masterKeyFile, adminToken } = services.firstStart;
-  if (masterKeyFile) {
-    app.log.warn(
-      { file: masterKeyFile },
-      'PORTCULLIS_MASTER_KEY is not set: generated a master key in the data dir. Back it up, or set PORTCULLIS_MASTER_KEY in production; without it the signing keys and secrets cannot be read.',
-    );
-  }
-  if (adminToken) {
-    // Printed once, straight to the terminal and not through the log; only its hash is stored.
-    process.stdout.write(`\nOperator API token (shown once; only its hash is stored):\n\n  ${adminToken}\n\nexport PORTCULLIS_ADMIN_TOKEN=${adminToken}\n\n`);
-  }
+  tellFirstStart((file) => app.log.warn({ file }, MASTER_KEY_WARNING), services.firstStart);
   app.log.info({ url: server.url, issuer: config.issuer, alg: config.signingAlg }, 'portcullis is listening');
 
   await new Promise<void>((resolve) => {
@@ -68,7 +78,7 @@ async function serve(args: string[]): Promise<number> {
 
 async function migrate(): Promise<number> {
   const config = loadConfig();
-  const db = openSqlite(config.dataDir);
+  const db = openDatabase(config);
   try {
     const applied = await migrateToLatest(db);
     process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'the database is up to date\n');
@@ -81,7 +91,7 @@ async function migrate(): Promise<number> {
 async function resetAdminToken(): Promise<number> {
   const config = loadConfig();
   const { key } = resolveMasterKey(config.masterKey, config.dataDir);
-  const db = openSqlite(config.dataDir);
+  const db = openDatabase(config);
   try {
     await migrateToLatest(db);
     const token = await AdminAuth.reset(createStore(db).settings, deriveKeys(key).pepper);
@@ -105,6 +115,8 @@ export async function main(argv: string[]): Promise<number> {
         return await resetAdminToken();
       case 'admin':
         return await adminCommand(rest);
+      case 'token':
+        return await tokenCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -22,6 +22,12 @@ export interface Config {
   keyPrepublishSeconds: number;
   clockSkewSeconds: number;
   logLevel: string;
+  /** PostgreSQL connection string; when absent the embedded SQLite file in the data dir is used. */
+  databaseUrl: string | undefined;
+  /** Redis connection string; when absent events stay in-process. */
+  redisUrl: string | undefined;
+  /** Worker processes on this host (node:cluster); more than one needs PostgreSQL and Redis. */
+  workers: number;
 }
 
 /** A bad setting: the message names the variable and is the one line printed before exiting. */
@@ -92,6 +98,14 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const logLevel = env.LOG_LEVEL?.trim() || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const databaseUrl = serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/portcullis');
+  const redisUrl = serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379');
+  const workers = integer(env, 'PORTCULLIS_WORKERS', 1, 1, 256);
+  if (workers > 1 && (!databaseUrl || !redisUrl)) {
+    throw new ConfigError(
+      `PORTCULLIS_WORKERS=${workers} needs DATABASE_URL (PostgreSQL) and REDIS_URL: the embedded SQLite store and in-process events cannot be shared by several processes; use PORTCULLIS_WORKERS=1`,
+    );
+  }
   return {
     port,
     host,
@@ -107,5 +121,22 @@ export function loadConfig(env: Env = process.env): Config {
     keyPrepublishSeconds: integer(env, 'PORTCULLIS_KEY_PREPUBLISH', 600, 0, 7 * 86_400),
     clockSkewSeconds: integer(env, 'PORTCULLIS_CLOCK_SKEW', 60, 0, 600),
     logLevel,
+    databaseUrl,
+    redisUrl,
+    workers,
   };
+}
+
+/** A connection URL with one of the given schemes; the message never repeats it, since it may hold a password. */
+function serviceUrl(env: Env, name: string, schemes: string[], example: string): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL such as ${example}`);
+  }
+  if (!schemes.includes(parsed.protocol)) throw new ConfigError(`${name} must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+  return raw;
 }

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../domain/errors.js';
+import { isStoreUnavailable } from '../store/db.js';
 
 /** Renders an ApiError in the reference product's shape: {"errors":[{traceId,type,code,title,detail}]}. */
 export function sendApiError(reply: FastifyReply, request: FastifyRequest, err: ApiError): FastifyReply {
@@ -34,6 +35,15 @@ export function useApiErrors(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const known = err instanceof ApiError ? err : fromFastifyError(err);
     if (known) return sendApiError(reply, request, known);
+    if (isStoreUnavailable(err)) {
+      request.log.warn({ err }, 'database unreachable');
+      reply.header('retry-after', '5');
+      return sendApiError(
+        reply,
+        request,
+        new ApiError(503, 'availability', 'database-unavailable', 'Service unavailable', 'the database is unreachable; try again in a few seconds'),
+      );
+    }
     request.log.error({ err }, 'request failed');
     return sendApiError(
       reply,

@@ -26,11 +26,20 @@ export class ReadThroughCache<K, V> {
   hits = 0;
   misses = 0;
 
+  private freshMs: number;
+
   constructor(
     private readonly load: (key: K) => Promise<V | undefined>,
     private readonly clock: Clock,
     private readonly options: CacheOptions,
-  ) {}
+  ) {
+    this.freshMs = options.freshMs;
+  }
+
+  /** Shortens (or restores) the age after which hits reload, e.g. while invalidation events cannot arrive. */
+  setFreshMs(ms: number): void {
+    this.freshMs = ms;
+  }
 
   async get(key: K): Promise<V | undefined> {
     const entry = this.entries.get(key);
@@ -38,10 +47,10 @@ export class ReadThroughCache<K, V> {
       const age = this.clock.now() - entry.loadedAt;
       if (entry.value !== undefined) {
         this.hits++;
-        if (age > this.options.freshMs && !entry.refreshing) this.refresh(key, entry);
+        if (age > this.freshMs && !entry.refreshing) this.refresh(key, entry);
         return entry.value;
       }
-      if (age <= this.options.negativeMs) {
+      if (age <= Math.min(this.options.negativeMs, this.freshMs)) {
         this.hits++;
         return undefined;
       }

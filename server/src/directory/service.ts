@@ -6,6 +6,7 @@ import { DESCRIPTION_MAX, nameProblem, scopeProblem } from '../domain/names.js';
 import { generateClientId, generateSecret, hashSecret, SECRET_PREFIX } from '../domain/secrets.js';
 import type { Application } from '../store/applications.js';
 import type { Credential } from '../store/credentials.js';
+import { StoreUnavailableError } from '../store/db.js';
 import type { Store } from '../store/index.js';
 import type { Organization } from '../store/organizations.js';
 import { ReadThroughCache } from './cache.js';
@@ -28,6 +29,16 @@ export interface CredentialView {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+const FRESH_MS = 30_000;
+const DEGRADED_FRESH_MS = 1_000;
+
+/** A failed read on the hot path means the store is unreachable: callers answer 503. */
+function unavailableOnError<T>(read: Promise<T>): Promise<T> {
+  return read.catch((err: unknown) => {
+    throw new StoreUnavailableError('the database is unreachable', { cause: err });
+  });
+}
 
 function checkName(value: unknown, field = 'name'): string {
   const problem = nameProblem(value, field);
@@ -67,13 +78,22 @@ export class Directory {
     private readonly usage: UsageRecorder,
     private readonly graceSeconds: number,
   ) {
-    const options = { freshMs: 30_000, negativeMs: 5_000, maxEntries: 100_000 };
-    this.credentials = new ReadThroughCache((id) => store.credentials.get(id), clock, options);
-    this.applications = new ReadThroughCache((id) => store.applications.get(id), clock, options);
+    const options = { freshMs: FRESH_MS, negativeMs: 5_000, maxEntries: 100_000 };
+    this.credentials = new ReadThroughCache((id) => unavailableOnError(store.credentials.get(id)), clock, options);
+    this.applications = new ReadThroughCache((id) => unavailableOnError(store.applications.get(id)), clock, options);
     bus.subscribe((event) => {
       if (event.type === 'credential.changed') this.credentials.invalidate(event.clientId);
       else if (event.type === 'application.changed') this.applications.invalidate(event.applicationId);
+      else if (event.type === 'resync') {
+        this.credentials.clear();
+        this.applications.clear();
+      }
     });
+  }
+
+  /** While events from other nodes cannot arrive, cached rows are re-read after a second instead of 30. */
+  eventsDown(down: boolean): void {
+    for (const cache of [this.credentials, this.applications]) cache.setFreshMs(down ? DEGRADED_FRESH_MS : FRESH_MS);
   }
 
   private audit(

@@ -32,6 +32,8 @@ export interface KeyRingOptions {
   tokenLifetimeSeconds: number;
   prepublishSeconds: number;
   rotationDays: number;
+  /** Runs a function under a lock every node shares, so one node rotates at a time. */
+  lock: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 interface KeyState {
@@ -58,7 +60,8 @@ export class KeyRing {
   private keys: SigningKey[] = []; // newest activation first
   private state: KeyState | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private rotating: Promise<SigningKey> | undefined;
+  private rotating: Promise<unknown> | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly repo: SigningKeyRepository,
@@ -69,7 +72,7 @@ export class KeyRing {
     private readonly bus: Bus,
   ) {
     bus.subscribe((event) => {
-      if (event.type === 'keys.changed') void this.load();
+      if (event.type === 'keys.changed' || event.type === 'resync') void this.load().catch(() => {});
     });
   }
 
@@ -105,11 +108,14 @@ export class KeyRing {
 
   /** Creates a key that is published now and signs after `activateAfterSeconds`; audited as `who`. */
   rotate(activateAfterSeconds = this.options.prepublishSeconds, who: { actor: string; ip: string | null } = SCHEDULER): Promise<SigningKey> {
-    // One rotation at a time in this process; the fleet issue adds a cross-node lock.
-    this.rotating ??= this.createKey(activateAfterSeconds, who).finally(() => {
-      this.rotating = undefined;
-    });
-    return this.rotating;
+    return this.exclusive(() => this.createKey(activateAfterSeconds, who));
+  }
+
+  /** One rotation at a time: in this process by a shared promise, across nodes by the store's lock. */
+  private exclusive<T extends SigningKey | undefined>(fn: () => Promise<T>): Promise<T> {
+    const run = (this.rotating ?? Promise.resolve()).catch(() => {}).then(() => this.options.lock('key-rotation', fn));
+    this.rotating = run;
+    return run;
   }
 
   private async createKey(activateAfterSeconds: number, who: { actor: string; ip: string | null }): Promise<SigningKey> {
@@ -202,20 +208,37 @@ export class KeyRing {
     }));
   }
 
-  /** Scheduled rotation: a new key once the newest one is older than the rotation period. */
+  /**
+   * Scheduled rotation: a new key once the newest one is older than the rotation period. The
+   * check runs again under the lock on freshly read keys, so when every node finds rotation due
+   * at once, only the first rotates.
+   */
   async rotateIfDue(): Promise<SigningKey | undefined> {
-    if (this.options.rotationDays <= 0) return undefined;
-    const newest = this.keys.reduce<SigningKey | undefined>((a, k) => (a && a.createdAt >= k.createdAt ? a : k), undefined);
-    const due = newest === undefined || this.clock.now() - newest.createdAt >= this.options.rotationDays * 86_400_000;
-    return due ? this.rotate() : undefined;
+    if (this.options.rotationDays <= 0 || !this.due()) return undefined;
+    return this.exclusive(async () => {
+      await this.load();
+      return this.due() ? this.createKey(this.options.prepublishSeconds, SCHEDULER) : undefined;
+    });
   }
 
-  startSchedule(onError: (err: unknown) => void, intervalMs = 3_600_000): void {
+  private due(): boolean {
+    const newest = this.keys.reduce<SigningKey | undefined>((a, k) => (a && a.createdAt >= k.createdAt ? a : k), undefined);
+    return newest === undefined || this.clock.now() - newest.createdAt >= this.options.rotationDays * 86_400_000;
+  }
+
+  /**
+   * Rotation checks hourly, and a reload of the key rows every 30 s picks up keys other nodes
+   * made even if their event was lost (the pre-publication time is far longer).
+   */
+  startSchedule(onError: (err: unknown) => void, intervalMs = 3_600_000, reloadMs = 30_000): void {
     this.timer = setInterval(() => this.rotateIfDue().catch(onError), intervalMs);
     this.timer.unref();
+    this.reloadTimer = setInterval(() => this.load().catch(onError), reloadMs);
+    this.reloadTimer.unref();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.reloadTimer) clearInterval(this.reloadTimer);
   }
 }

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { OAuthError } from '../domain/errors.js';
 import type { KeyRing } from '../keys/keyring.js';
+import { isStoreUnavailable } from '../store/db.js';
 import { mediaType, parseBasic, parseForm } from './form.js';
 import type { TokenIssuer } from './tokens.js';
 
@@ -41,6 +42,11 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
     }
     if (err.statusCode && err.statusCode < 500) {
       return sendOAuthError(reply, new OAuthError('invalid_request', 'the request could not be read'), false);
+    }
+    if (isStoreUnavailable(err)) {
+      request.log.warn({ err }, 'token endpoint: database unreachable');
+      reply.header('retry-after', '5');
+      return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the credential store is unreachable; try again in a few seconds', 503), false);
     }
     request.log.error({ err }, 'token endpoint failed');
     return sendOAuthError(reply, new OAuthError('server_error', 'the server could not issue a token; try again'), false);

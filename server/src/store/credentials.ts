@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, isPostgres } from './db.js';
 
 export interface Credential {
   clientId: string;
@@ -49,6 +49,9 @@ export class CredentialRepository {
     limit: number,
   ): Promise<Credential | 'limit-reached'> {
     return this.db.transaction().execute(async (trx) => {
+      // PostgreSQL: lock the application row so concurrent creations count one after another.
+      // SQLite: a write transaction is already exclusive.
+      if (isPostgres(this.db)) await trx.selectFrom('applications').select('id').where('id', '=', c.applicationId).forUpdate().execute();
       const { active } = await trx
         .selectFrom('credentials')
         .select((eb) => eb.fn.countAll<number>().as('active'))

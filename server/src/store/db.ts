@@ -1,12 +1,49 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, type KyselyConfig, SqliteDialect } from 'kysely';
+import { Kysely, type KyselyConfig, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
 
 export const SQLITE_FILE = 'portcullis.sqlite';
+
+/** Raised when the database cannot be reached or answers too slowly: a 503, never a 500 or a hang. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '53300',
+]);
+const UNAVAILABLE_MESSAGES = /timeout exceeded when trying to connect|Connection terminated|Query read timeout|Client has encountered a connection error/i;
+
+/** Whether an error means the database could not be reached in time (rather than a bug). */
+export function isStoreUnavailable(err: unknown): boolean {
+  if (err instanceof StoreUnavailableError) return true;
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return (code !== undefined && UNAVAILABLE_CODES.has(code)) || UNAVAILABLE_MESSAGES.test(err.message);
+}
+
+export function isPostgres(db: Kysely<any>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
 
 /** Opens (creating if needed) the embedded SQLite store in the data directory, in WAL mode; `log` sees every query. */
 export function openSqlite(dataDir: string, log?: KyselyConfig['log']): Db {
@@ -17,4 +54,56 @@ export function openSqlite(dataDir: string, log?: KyselyConfig['log']): Db {
   file.pragma('foreign_keys = ON');
   file.pragma('busy_timeout = 5000');
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: file }), ...(log ? { log } : {}) });
+}
+
+// bigint columns hold millisecond times and ids, all far below 2^53: read them as numbers.
+const INT8 = 20;
+const types = {
+  getTypeParser: (oid: number, format?: any) => (oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)),
+};
+
+export interface PostgresOptions {
+  /** Tables live in this schema (created if missing); tests give each suite its own. */
+  schema?: string;
+  /** Called with connection errors of idle clients, which would otherwise crash the process. */
+  onError?: (err: Error) => void;
+  log?: KyselyConfig['log'];
+}
+
+/**
+ * PostgreSQL through a pool with bounded waits: a connection attempt gives up after 3 s and a
+ * query after 10 s, so an unreachable database turns into errors, not hung requests.
+ */
+export function openPostgres(url: string, options: PostgresOptions = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 3_000,
+    query_timeout: 10_000,
+    idleTimeoutMillis: 30_000,
+    types,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  pool.on('error', (err) => options.onError?.(err));
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
+}
+
+export async function createSchema(db: Db, schema: string): Promise<void> {
+  await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+}
+
+/**
+ * Runs `fn` while holding a named lock across every node: a PostgreSQL session advisory lock.
+ * The embedded SQLite store serves one process, whose callers already serialise themselves.
+ */
+export async function withLock<T>(db: Db, name: string, fn: () => Promise<T>): Promise<T> {
+  if (!isPostgres(db)) return fn();
+  return db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(hashtext(${`portcullis:${name}`}))`.execute(conn);
+    try {
+      return await fn();
+    } finally {
+      await sql`select pg_advisory_unlock(hashtext(${`portcullis:${name}`}))`.execute(conn);
+    }
+  });
 }

@@ -3,9 +3,13 @@ import { AuditRepository } from './audit.js';
 import { AuthFailureRepository } from './auth-failures.js';
 import { CredentialRepository } from './credentials.js';
 import type { Db } from './db.js';
+import { GatewayRouteRepository } from './gateway-routes.js';
 import { OrganizationRepository } from './organizations.js';
+import { PartnerRepository } from './partners.js';
+import { PlacementRepository } from './placements.js';
 import { SettingsRepository } from './settings.js';
 import { SigningKeyRepository } from './signing-keys.js';
+import { StaticTokenRepository } from './static-tokens.js';
 
 export interface Store {
   db: Db;
@@ -16,6 +20,10 @@ export interface Store {
   audit: AuditRepository;
   authFailures: AuthFailureRepository;
   settings: SettingsRepository;
+  partners: PartnerRepository;
+  staticTokens: StaticTokenRepository;
+  placements: PlacementRepository;
+  gatewayRoutes: GatewayRouteRepository;
 }
 
 export function createStore(db: Db): Store {
@@ -28,5 +36,9 @@ export function createStore(db: Db): Store {
     audit: new AuditRepository(db),
     authFailures: new AuthFailureRepository(db),
     settings: new SettingsRepository(db),
+    partners: new PartnerRepository(db),
+    staticTokens: new StaticTokenRepository(db),
+    placements: new PlacementRepository(db),
+    gatewayRoutes: new GatewayRouteRepository(db),
   };
 }

@@ -1,12 +1,11 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { isPostgres } from './db.js';
 
 // Migrations use only types both dialects share: an identity column helper for the
 // auto-incrementing integer ids, bigint for millisecond times, text for the rest.
+// Kysely's migrator takes a lock first (an advisory lock on PostgreSQL), so nodes that start
+// together apply each migration once.
 type Db = Kysely<any>;
-
-function isPostgres(db: Db): boolean {
-  return db.getExecutor().adapter instanceof PostgresAdapter;
-}
 
 const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -77,6 +76,76 @@ const migrations: Record<string, Migration> = {
         .createTable('settings')
         .addColumn('key', 'text', (c) => c.primaryKey())
         .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '0002_retail_media': {
+    async up(db: Db) {
+      const pg = isPostgres(db);
+      const id = pg ? ('bigserial' as const) : ('integer' as const);
+      // Partner ids are chosen by the operator (the reference product's criteo-partner-id).
+      await db.schema
+        .createTable('partners')
+        .addColumn('id', 'bigint', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('require_token', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('rate_limit_per_minute', 'integer')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('partner_applications')
+        .addColumn('partner_id', 'bigint', (c) => c.notNull().references('partners.id'))
+        .addColumn('application_id', 'bigint', (c) => c.notNull().references('applications.id'))
+        .addColumn('linked_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('partner_applications_pk', ['partner_id', 'application_id'])
+        .execute();
+      await db.schema
+        .createTable('static_tokens')
+        .addColumn('id', id, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('partner_id', 'bigint', (c) => c.notNull().references('partners.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint')
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('static_tokens_by_partner').on('static_tokens').column('partner_id').execute();
+      await db.schema
+        .createTable('placements')
+        .addColumn('id', id, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('partner_id', 'bigint', (c) => c.notNull().references('partners.id'))
+        .addColumn('event_type', 'text', (c) => c.notNull())
+        .addColumn('slot', 'text', (c) => c.notNull())
+        .addColumn('format', 'text', (c) => c.notNull())
+        .addColumn('products', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('rendering', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('placements_slot', ['partner_id', 'event_type', 'slot'])
+        .execute();
+      await db.schema
+        .createTable('beacon_counts')
+        .addColumn('partner_id', 'bigint', (c) => c.notNull())
+        .addColumn('placement_id', 'bigint', (c) => c.notNull())
+        .addColumn('product_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('count', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('beacon_counts_pk', ['partner_id', 'placement_id', 'product_id', 'kind'])
+        .execute();
+      await db.schema
+        .createTable('application_rate_limits')
+        .addColumn('application_id', 'bigint', (c) => c.primaryKey().references('applications.id'))
+        .addColumn('per_minute', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('gateway_routes')
+        .addColumn('id', id, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('prefix', 'text', (c) => c.notNull().unique())
+        .addColumn('upstream', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('timeout_ms', 'integer')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
     },
   },

@@ -64,6 +64,73 @@ export interface SettingsTable {
   value: string;
 }
 
+/** A retail-media partner; `id` is the operator-chosen criteo-partner-id. */
+export interface PartnersTable {
+  id: number;
+  name: string;
+  /** 0 or 1: whether delivery calls must carry a token of this partner. */
+  require_token: number;
+  rate_limit_per_minute: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PartnerApplicationsTable {
+  partner_id: number;
+  application_id: number;
+  linked_at: number;
+}
+
+export interface StaticTokensTable {
+  id: Generated<number>;
+  partner_id: number;
+  name: string;
+  /** HMAC-SHA-256 of the token under the pepper, hex. */
+  token_hash: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface PlacementsTable {
+  id: Generated<number>;
+  partner_id: number;
+  event_type: string;
+  slot: string;
+  format: string;
+  /** JSON array of product objects (ProductId, ParentSKU and creative fields). */
+  products: string;
+  /** JSON object of rendering fields. */
+  rendering: string;
+  updated_at: number;
+}
+
+export interface BeaconCountsTable {
+  partner_id: number;
+  /** 0 for the page-level load beacon. */
+  placement_id: number;
+  /** '' for a placement-level beacon. */
+  product_id: string;
+  kind: string;
+  count: number;
+}
+
+export interface ApplicationRateLimitsTable {
+  application_id: number;
+  per_minute: number;
+}
+
+export interface GatewayRoutesTable {
+  id: Generated<number>;
+  prefix: string;
+  upstream: string;
+  /** JSON array of the scopes a token needs. */
+  scopes: string;
+  timeout_ms: number | null;
+  created_at: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   applications: ApplicationsTable;
@@ -72,4 +139,11 @@ export interface Database {
   audit_events: AuditEventsTable;
   auth_failures: AuthFailuresTable;
   settings: SettingsTable;
+  partners: PartnersTable;
+  partner_applications: PartnerApplicationsTable;
+  static_tokens: StaticTokensTable;
+  placements: PlacementsTable;
+  beacon_counts: BeaconCountsTable;
+  application_rate_limits: ApplicationRateLimitsTable;
+  gateway_routes: GatewayRoutesTable;
 }

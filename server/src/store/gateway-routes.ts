@@ -1,0 +1,51 @@
+import type { Db } from './db.js';
+
+export interface StoredRoute {
+  id: number;
+  prefix: string;
+  upstream: string;
+  scopes: string[];
+  timeoutMs: number | null;
+  createdAt: number;
+}
+
+type Row = { id: number; prefix: string; upstream: string; scopes: string; timeout_ms: number | null; created_at: number };
+const toRoute = (r: Row): StoredRoute => ({
+  id: Number(r.id),
+  prefix: r.prefix,
+  upstream: r.upstream,
+  scopes: JSON.parse(r.scopes) as string[],
+  timeoutMs: r.timeout_ms === null ? null : Number(r.timeout_ms),
+  createdAt: Number(r.created_at),
+});
+
+/** Gateway routes declared through the operator API (those from PORTCULLIS_ROUTES live only in memory). */
+export class GatewayRouteRepository {
+  constructor(private readonly db: Db) {}
+
+  async create(input: Omit<StoredRoute, 'id'>): Promise<StoredRoute | 'prefix-taken'> {
+    const taken = await this.db.selectFrom('gateway_routes').select('id').where('prefix', '=', input.prefix).executeTakeFirst();
+    if (taken) return 'prefix-taken';
+    const row = await this.db
+      .insertInto('gateway_routes')
+      .values({
+        prefix: input.prefix,
+        upstream: input.upstream,
+        scopes: JSON.stringify(input.scopes),
+        timeout_ms: input.timeoutMs,
+        created_at: input.createdAt,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toRoute(row);
+  }
+
+  async list(): Promise<StoredRoute[]> {
+    return (await this.db.selectFrom('gateway_routes').selectAll().orderBy('id').execute()).map(toRoute);
+  }
+
+  async remove(id: number): Promise<StoredRoute | undefined> {
+    const row = await this.db.deleteFrom('gateway_routes').where('id', '=', id).returningAll().executeTakeFirst();
+    return row && toRoute(row);
+  }
+}
