@@ -58,7 +58,8 @@ for (const [sig, code] of [
   });
 }
 // Hard ceiling on the whole run: startup + warm-up + load per target, plus slack.
-const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45);
+// Portcullis adds five runs: delivery API (static token, dynamic token, no token), gateway, direct upstream.
+const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 : 0);
 setTimeout(() => {
   log(`overall time limit (${budgetS} s) exceeded; aborting`);
   process.exit(3);
@@ -103,15 +104,17 @@ async function startPortcullis() {
       PORTCULLIS_DATA_DIR: dataDir,
       PORTCULLIS_MASTER_KEY: randomBytes(32).toString('hex'),
       PORTCULLIS_ADMIN_TOKEN: adminToken,
+      // The delivery and gateway runs measure authentication, not the 250/min default limit.
+      PORTCULLIS_RATE_LIMIT: '1000000',
       LOG_LEVEL: 'warn',
     },
     readyPath: '/healthz',
     ipc: false,
   });
-  const admin = async (path, body) =>
+  const admin = async (path, body, method = 'POST', status = 201) =>
     expectJson(
       await fetch(server.base + path, {
-        method: 'POST',
+        method,
         headers: {
           authorization: `Bearer ${adminToken}`,
           'content-type': 'application/json',
@@ -119,8 +122,8 @@ async function startPortcullis() {
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(5000),
       }),
-      201,
-      `POST ${path}`,
+      status,
+      `${method} ${path}`,
     );
   try {
     const org = await admin('/admin/v1/organizations', { name: 'Bench' });
@@ -130,10 +133,28 @@ async function startPortcullis() {
     const cred = await admin(`/admin/v1/applications/${app.id}/credentials`, {
       name: 'bench',
     });
+    // Retail media: partner 1 requires tokens (a static token, and the app linked for dynamic
+    // tokens), partner 2 does not; both serve the same placement.
+    const placement = {
+      format: 'sponsored_products',
+      products: [1, 2, 3].map((i) => ({ ProductId: `sku-${i}`, ProductName: `Product ${i}`, Price: '9.99' })),
+      rendering: { title: 'Sponsored' },
+    };
+    for (const [id, requireToken] of [
+      [1, true],
+      [2, false],
+    ]) {
+      await admin(`/admin/v1/partners/${id}`, { name: `partner ${id}`, require_token: requireToken }, 'PUT');
+      await admin(`/admin/v1/partners/${id}/placements/viewHome/Top`, placement, 'PUT');
+    }
+    await admin('/admin/v1/partners/1/applications', { application_id: app.id });
+    const staticToken = await admin('/admin/v1/partners/1/static-tokens', { name: 'bench' });
     return {
       server,
       clientId: cred.client_id,
       clientSecret: cred.client_secret,
+      staticToken: staticToken.token,
+      admin,
     };
   } catch (err) {
     await server.stop();
@@ -288,6 +309,7 @@ async function benchTarget(id) {
         server.pid,
       );
       result.me.peakRssMb = peakRss(server.pid).mb;
+      await benchResourceSide(handle, token, result);
     }
   } catch (err) {
     result.error = err.message;
@@ -297,6 +319,52 @@ async function benchTarget(id) {
   }
   return result;
 }
+
+// Delivery API with token checks on (static, dynamic) and off (a partner that has not opted in),
+// and a gateway route against calling its upstream directly: the cost of authentication.
+const DELIVERY_QUERY = new URLSearchParams({
+  'retailer-visitor-id': '123',
+  'customer-id': '456',
+  'event-type': 'viewHome',
+  'page-id': 'viewHome_API_desktop',
+}).toString();
+
+async function expectOk(url, headers, what) {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(5000) });
+  await expectJson(res, 200, what);
+}
+
+async function benchResourceSide(handle, token, result) {
+  const { server } = handle;
+  const delivery = (partner) => `${server.base}/delivery/retailmedia?criteo-partner-id=${partner}&${DELIVERY_QUERY}`;
+  const runs = [
+    ['deliveryStatic', 'GET /delivery/retailmedia, static token', delivery(1), { authorization: `Bearer ${handle.staticToken}` }],
+    ['deliveryDynamic', 'GET /delivery/retailmedia, dynamic token', delivery(1), { authorization: `Bearer ${token}` }],
+    ['deliveryOpen', 'GET /delivery/retailmedia, no token (partner not opted in)', delivery(2), {}],
+  ];
+  const unauthorized = await fetch(delivery(1), { signal: AbortSignal.timeout(5000) });
+  await unauthorized.arrayBuffer();
+  if (unauthorized.status !== 401) throw new Error(`delivery API without a token answered ${unauthorized.status}, expected 401`);
+  const upstream = await startServer({ name: 'upstream', script: 'bench/upstream-server.js', readyPath: '/healthz' });
+  try {
+    await handle.admin('/admin/v1/gateway/routes', { prefix: '/bench-upstream', upstream: upstream.base });
+    runs.push(
+      ['gateway', 'gateway route, dynamic token', `${server.base}/bench-upstream/items`, { authorization: `Bearer ${token}` }],
+      ['upstream', 'the same upstream, called directly', `${upstream.base}/items`, {}],
+    );
+    for (const [key, label, url, headers] of runs) {
+      await expectOk(url, headers, label);
+      log(`${label}: ok; load ${WARMUP}+${DURATION} s`);
+      result[key] = await measure({ url, headers }, key === 'upstream' ? upstream.pid : server.pid);
+      result[key].label = label;
+      result[key].peakRssMb = peakRss(key === 'upstream' ? upstream.pid : server.pid).mb;
+    }
+  } finally {
+    await upstream.stop();
+  }
+}
+
+const RESOURCE_RUNS = ['deliveryStatic', 'deliveryDynamic', 'deliveryOpen', 'gateway', 'upstream'];
 
 // ---------------------------------------------------------------- report
 
@@ -329,6 +397,7 @@ function rows(results) {
     }
     if (r.token) add(`${r.label} POST /oauth2/token`, r.token);
     if (r.me) add(`${r.label} GET /me`, r.me);
+    for (const key of RESOURCE_RUNS) if (r[key]) add(key === 'upstream' ? `upstream ${r[key].label}` : `${r.label} ${r[key].label}`, r[key]);
     if (r.error) out.push([`${r.label} (later step)`, 'FAILED', '', '', '', '', '', '', '']);
   }
   return out;
@@ -338,10 +407,7 @@ const HEAD = ['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'peak 
 function noiseOf(results) {
   const notes = [];
   for (const r of results) {
-    for (const [what, run] of [
-      ['token', r.token],
-      ['/me', r.me],
-    ]) {
+    for (const [what, run] of [['token', r.token], ['/me', r.me], ...RESOURCE_RUNS.map((key) => [key, r[key]])]) {
       if (run && run.cpu.other > NOISY_CORES) {
         notes.push(
           `${r.label} ${what}: other processes used ${fmt(run.cpu.other, 2)} cores during the run ` +
@@ -376,6 +442,9 @@ function checks(byId) {
     info('p99 Portcullis / oidc-provider', ratio(t?.latencyP99, oidc?.latencyP99)),
     info('RSS Portcullis / bare', ratio(t?.peakRssMb, bare?.peakRssMb)),
     info('RSS Portcullis / oidc-provider', ratio(t?.peakRssMb, oidc?.peakRssMb)),
+    info('delivery: static token / no token', ratio(p?.deliveryStatic?.rps, p?.deliveryOpen?.rps)),
+    info('delivery: dynamic token / no token', ratio(p?.deliveryDynamic?.rps, p?.deliveryOpen?.rps)),
+    info('gateway / direct upstream', ratio(p?.gateway?.rps, p?.upstream?.rps)),
   ];
 }
 
@@ -394,10 +463,7 @@ function problemsOf(results) {
   const problems = [];
   for (const r of results) {
     if (r.error) problems.push(`${r.label}: ${r.error.split('\n')[0]}`);
-    for (const [what, run] of [
-      ['token', r.token],
-      ['/me', r.me],
-    ]) {
+    for (const [what, run] of [['token', r.token], ['/me', r.me], ...RESOURCE_RUNS.map((key) => [key, r[key]])]) {
       if (!run) continue;
       const bad = run.non2xx + run.errors + run.warmupFailures;
       if (bad > 0) {

@@ -4,7 +4,6 @@ import { UNAUTHORIZED_BODY, UNAUTHORIZED_CHALLENGE } from './unauthorized.js';
 import type { Verifier, VerifiedToken } from './verifier.js';
 
 declare global {
-  // biome-ignore lint/style/noNamespace: Express's request type is extended through its global namespace.
   namespace Express {
     interface Request {
       /** The verified caller, set by {@link expressBearerAuth}. */
@@ -34,7 +33,10 @@ export function expressBearerAuth(verifier: Verifier, options: { requiredScopes?
       },
       (err: unknown) => {
         if (!(err instanceof TokenVerificationError)) return next(err);
-        res.status(401).set({ 'www-authenticate': UNAUTHORIZED_CHALLENGE, 'cache-control': 'no-store', 'content-type': 'application/json' }).send(UNAUTHORIZED_BODY);
+        res
+          .status(401)
+          .set({ 'www-authenticate': UNAUTHORIZED_CHALLENGE, 'cache-control': 'no-store', 'content-type': 'application/json' })
+          .send(UNAUTHORIZED_BODY);
       },
     );
   };

@@ -22,13 +22,20 @@ declare module 'fastify' {
  * ```
  */
 export function fastifyBearerAuth(verifier: Verifier, options: { requiredScopes?: readonly string[] } = {}) {
-  return async function portcullisBearerAuth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return async function portcullisBearerAuth(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     try {
       request.portcullis = await verifier.verifyAuthorization(request.headers.authorization, options);
+      return undefined;
     } catch (err) {
       if (!(err instanceof TokenVerificationError)) throw err;
       request.log.debug({ reason: err.reason }, 'bearer token refused');
-      await reply.code(401).header('www-authenticate', UNAUTHORIZED_CHALLENGE).header('cache-control', 'no-store').type('application/json').send(UNAUTHORIZED_BODY);
+      // Returning the reply tells Fastify the answer is sent and the route handler must not run.
+      return reply
+        .code(401)
+        .header('www-authenticate', UNAUTHORIZED_CHALLENGE)
+        .header('cache-control', 'no-store')
+        .type('application/json')
+        .send(UNAUTHORIZED_BODY);
     }
   };
 }

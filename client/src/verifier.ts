@@ -142,13 +142,16 @@ class KeySet {
         if (!this.local) throw new TokenVerificationError('keys_unavailable', `the key set could not be fetched: ${(err as Error).message}`, { cause: err });
       }
     }
+    const used = this.local!;
     try {
-      return await this.local!(header, token);
+      return await used(header, token);
     } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || this.options.now() - this.lastAttempt < this.options.cooldownMs) throw err;
+      if ((err as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw err;
+      // Another caller's fetch, finished or under way, may have brought the key: use it rather than fetching again.
+      if (!this.loading && this.local === used && this.options.now() - this.lastAttempt < this.options.cooldownMs) throw err;
     }
     try {
-      await this.reload();
+      if (this.loading || this.local === used) await this.reload();
     } catch (err) {
       throw new TokenVerificationError('keys_unavailable', `the key set could not be fetched: ${(err as Error).message}`, { cause: err });
     }

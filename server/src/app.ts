@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { accessRoutes } from './access/routes.js';
+import { StaticTokenVerifier } from './access/static-tokens.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
 import { useApiErrors } from './admin/http.js';
@@ -13,8 +14,16 @@ import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import { KeyRing } from './keys/keyring.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
+import { GatewayRoutes } from './gateway/service.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { TokenIssuer } from './oauth/tokens.js';
+import { RateLimiter } from './ratelimit/limiter.js';
+import { MemoryRateLimitStore, type RateLimitStore } from './ratelimit/store.js';
+import { retailMediaAdminRoutes } from './retailmedia/admin-routes.js';
+import { Beacons } from './retailmedia/beacons.js';
+import { deliveryRoutes } from './retailmedia/routes.js';
+import { RetailMedia } from './retailmedia/service.js';
 import { RedisBus } from './bus/redis.js';
 import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
@@ -34,6 +43,12 @@ export interface Services {
   tokens: TokenIssuer;
   verifier: BearerVerifier;
   adminAuth: AdminAuth;
+  staticTokens: StaticTokenVerifier;
+  retail: RetailMedia;
+  beacons: Beacons;
+  rateLimits: RateLimitStore;
+  limiter: RateLimiter;
+  gateway: GatewayRoutes;
   /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
   firstStart: { masterKeyFile?: string; adminToken?: string };
 }
@@ -102,11 +117,36 @@ export async function createServices(config: Config, options: ServiceOptions = {
     audience: config.audience,
     clockSkewSeconds: config.clockSkewSeconds,
   });
-  const admin = await AdminAuth.open(store.settings, derived.pepper, config.adminToken);
+  // Under a lock, so nodes starting together on an empty store agree on one generated token.
+  const admin = await withLock(db, 'first-start', () => AdminAuth.open(store.settings, derived.pepper, config.adminToken));
   const firstStart: Services['firstStart'] = {};
   if (master.generated && master.file) firstStart.masterKeyFile = master.file;
   if (admin.generated) firstStart.adminToken = admin.generated;
-  return { config, clock, store, bus, keys, directory, usage, tokens, verifier, adminAuth: admin.auth, firstStart };
+  const staticTokens = new StaticTokenVerifier(store.staticTokens, bus, clock, derived.pepper);
+  const retail = new RetailMedia(store, bus, clock, directory, staticTokens);
+  const beacons = new Beacons(derived.pepper, config.issuer, store.placements, clock);
+  const rateLimits = new MemoryRateLimitStore(clock);
+  const limiter = new RateLimiter(rateLimits, () => clock.now());
+  const gateway = new GatewayRoutes(config.routes, store, bus, clock);
+  return {
+    config,
+    clock,
+    store,
+    bus,
+    keys,
+    directory,
+    usage,
+    tokens,
+    verifier,
+    adminAuth: admin.auth,
+    staticTokens,
+    retail,
+    beacons,
+    rateLimits,
+    limiter,
+    gateway,
+    firstStart,
+  };
 }
 
 /** The configured database: PostgreSQL when DATABASE_URL is set, else the SQLite file in the data dir. */
@@ -162,12 +202,38 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     usage: services.usage,
     clock: services.clock,
   });
+  app.register(retailMediaAdminRoutes, {
+    prefix: '/admin/v1',
+    auth: services.adminAuth,
+    retail: services.retail,
+    beacons: services.beacons,
+    store: services.store,
+  });
+  app.register(gatewayAdminRoutes, { prefix: '/admin/v1', auth: services.adminAuth, routes: services.gateway });
+  app.register(deliveryRoutes, {
+    retail: services.retail,
+    staticTokens: services.staticTokens,
+    verifier: services.verifier,
+    beacons: services.beacons,
+    limiter: services.limiter,
+    defaultRateLimit: config.rateLimitPerMinute,
+  });
+  app.register(gatewayRoutes, {
+    routes: services.gateway,
+    verifier: services.verifier,
+    limiter: services.limiter,
+    retail: services.retail,
+    defaultRateLimit: config.rateLimitPerMinute,
+    defaultTimeoutMs: config.gatewayTimeoutMs,
+  });
   return app;
 }
 
 /** Starts the background work of a serving process: batched writes and scheduled key rotation. */
 export function startBackground(services: Services, app: FastifyInstance): void {
   services.usage.start(5_000, (err) => app.log.error({ err }, 'could not record credential usage'));
+  services.staticTokens.start(5_000, (err) => app.log.error({ err }, 'could not record static-token usage'));
+  services.beacons.start(5_000, (err) => app.log.error({ err }, 'could not record beacon counts'));
   services.keys.startSchedule((err) => app.log.error({ err }, 'scheduled key rotation failed'));
   services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
 }
@@ -176,6 +242,9 @@ export function startBackground(services: Services, app: FastifyInstance): void 
 export async function stopServices(services: Services): Promise<void> {
   services.keys.stop();
   await services.usage.stop().catch(() => {});
+  await services.staticTokens.stop().catch(() => {});
+  await services.beacons.stop().catch(() => {});
+  await services.rateLimits.close();
   await services.bus.close();
   await services.store.db.destroy();
 }

@@ -15,6 +15,15 @@ const USAGE = `Usage: portcullis admin <resource> <action> [options]
   credentials delete --app ID --client-id ID [--immediately]
   keys list
   keys rotate [--activate-after SECONDS]
+  partners put --partner ID --name NAME [--require-token] [--rate-limit N]
+                                                  create or replace a partner (the criteo-partner-id)
+  partners list
+  partners link --partner ID --app ID             let the application's dynamic tokens call the partner
+  partners unlink --partner ID --app ID
+  static-tokens create --partner ID --name NAME [--expires-at ISO-DATE]
+                                                  prints the token (shown once)
+  static-tokens list --partner ID
+  static-tokens revoke --partner ID --id ID       stops the token at once
   audit [--org ID] [--limit N]
 
 Options for every command:
@@ -37,6 +46,11 @@ const OPTIONS = {
   'activate-after': { type: 'string' },
   limit: { type: 'string' },
   save: { type: 'string' },
+  partner: { type: 'string' },
+  'require-token': { type: 'boolean' },
+  'rate-limit': { type: 'string' },
+  'expires-at': { type: 'string' },
+  id: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -44,7 +58,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 class UsageError extends Error {}
 
-function need(values: Values, name: 'name' | 'org' | 'app' | 'client-id'): string {
+function need(values: Values, name: 'name' | 'org' | 'app' | 'client-id' | 'partner' | 'id'): string {
   const value = values[name];
   if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
   return value;
@@ -144,6 +158,65 @@ function plan(resource: string | undefined, action: string | undefined, v: Value
         show: (k) => `new ${k.alg} key ${k.kid}: published now, signs from ${k.activates_at}\n`,
       };
     }
+    case 'partners put': {
+      const body: Record<string, unknown> = { name: need(v, 'name'), require_token: v['require-token'] === true };
+      const limit = v['rate-limit'];
+      if (limit !== undefined) {
+        if (!/^\d+$/.test(limit)) throw new UsageError('--rate-limit must be a whole number of calls per minute');
+        body.rate_limit_per_minute = Number(limit);
+      }
+      return {
+        method: 'PUT',
+        path: `/partners/${e(need(v, 'partner'))}`,
+        body,
+        show: (p) => `partner ${p.id} "${p.name}" saved; tokens ${p.require_token ? 'required' : 'optional'}\n`,
+      };
+    }
+    case 'partners list':
+      return {
+        method: 'GET',
+        path: '/partners',
+        show: (list) =>
+          table(
+            list.map((p: any) => ({ ...p, application_ids: p.application_ids.join(',') })),
+            ['id', 'name', 'require_token', 'rate_limit_per_minute', 'application_ids'],
+          ),
+      };
+    case 'partners link':
+      return {
+        method: 'POST',
+        path: `/partners/${e(need(v, 'partner'))}/applications`,
+        body: { application_id: Number(need(v, 'app')) },
+        show: (l) => `application ${l.application_id} linked to partner ${l.partner_id}\n`,
+      };
+    case 'partners unlink':
+      return {
+        method: 'DELETE',
+        path: `/partners/${e(need(v, 'partner'))}/applications/${e(need(v, 'app'))}`,
+        show: (l) => `application ${l.application_id} unlinked from partner ${l.partner_id}\n`,
+      };
+    case 'static-tokens create': {
+      const body: Record<string, unknown> = { name: need(v, 'name') };
+      if (v['expires-at'] !== undefined) body.expires_at = v['expires-at'];
+      return {
+        method: 'POST',
+        path: `/partners/${e(need(v, 'partner'))}/static-tokens`,
+        body,
+        show: (t) => `static token ${t.id} "${t.name}" created for partner ${t.partner_id}. Hand it over now: it is never shown again.\n\n  ${t.token}\n`,
+      };
+    }
+    case 'static-tokens list':
+      return {
+        method: 'GET',
+        path: `/partners/${e(need(v, 'partner'))}/static-tokens`,
+        show: (list) => table(list, ['id', 'name', 'status', 'created_at', 'expires_at', 'last_used_at']),
+      };
+    case 'static-tokens revoke':
+      return {
+        method: 'DELETE',
+        path: `/partners/${e(need(v, 'partner'))}/static-tokens/${e(need(v, 'id'))}`,
+        show: (t) => `static token ${t.id} revoked\n`,
+      };
     case 'audit undefined': {
       const query = new URLSearchParams();
       if (v.org) query.set('organization_id', v.org);

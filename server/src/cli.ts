@@ -73,6 +73,8 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  // A cluster worker's channel to its primary would keep it alive after draining.
+  if (cluster.isWorker) cluster.worker?.disconnect();
   return 0;
 }
 

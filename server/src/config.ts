@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { type RouteSpec, readRouteFile } from './gateway/routes-config.js';
 
 export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA';
 
@@ -28,6 +29,12 @@ export interface Config {
   redisUrl: string | undefined;
   /** Worker processes on this host (node:cluster); more than one needs PostgreSQL and Redis. */
   workers: number;
+  /** Calls per minute per application (delivery API and gateway) unless a partner or application sets its own. */
+  rateLimitPerMinute: number;
+  /** Gateway routes from the PORTCULLIS_ROUTES file (the operator API adds more at run time). */
+  routes: RouteSpec[];
+  /** How long the gateway waits for an upstream's headers, and between body chunks. */
+  gatewayTimeoutMs: number;
 }
 
 /** A bad setting: the message names the variable and is the one line printed before exiting. */
@@ -96,6 +103,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (!ALGS.includes(signingAlg)) {
     throw new ConfigError(`PORTCULLIS_SIGNING_ALG must be one of ${ALGS.join(', ')}, got "${signingAlg}"`);
   }
+  const routesFile = env.PORTCULLIS_ROUTES?.trim();
+  let routes: RouteSpec[] = [];
+  if (routesFile) {
+    try {
+      routes = readRouteFile(routesFile);
+    } catch (err) {
+      throw new ConfigError(`PORTCULLIS_ROUTES: ${(err as Error).message}`);
+    }
+  }
   const logLevel = env.LOG_LEVEL?.trim() || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   const databaseUrl = serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/portcullis');
@@ -124,6 +140,9 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     redisUrl,
     workers,
+    rateLimitPerMinute: integer(env, 'PORTCULLIS_RATE_LIMIT', 250, 1, 1_000_000),
+    routes,
+    gatewayTimeoutMs: integer(env, 'PORTCULLIS_GATEWAY_TIMEOUT_MS', 30_000, 1, 600_000),
   };
 }
 

@@ -22,7 +22,8 @@ export function countingFetch(): CountingFetch {
   return counting;
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on (just now). */
+export async function freePort(): Promise<number> {
   const probe = createNetServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const address = probe.address();

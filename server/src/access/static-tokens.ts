@@ -37,6 +37,7 @@ export class StaticTokenVerifier {
     this.cache = new ReadThroughCache((hash) => repository.byHash(hash), clock, { freshMs: 30_000, negativeMs: 5_000, maxEntries: 100_000 });
     bus.subscribe((event) => {
       if (event.type === 'static-token.changed') this.cache.invalidate(event.tokenHash);
+      else if (event.type === 'resync') this.cache.clear();
     });
   }
 

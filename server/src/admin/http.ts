@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../domain/errors.js';
+import type { AdminAuth } from './auth.js';
 import { isStoreUnavailable } from '../store/db.js';
 
 /** Renders an ApiError in the reference product's shape: {"errors":[{traceId,type,code,title,detail}]}. */
@@ -30,8 +31,11 @@ function fromFastifyError(err: FastifyError): ApiError | undefined {
   }
 }
 
-/** Error and not-found handlers for a JSON API scope: every answer has the errors shape, never a stack. */
-export function useApiErrors(app: FastifyInstance): void {
+/**
+ * Error and not-found handlers for a JSON API scope: every answer has the errors shape, never a
+ * stack. A second plugin under a prefix that already has its not-found handler passes `notFound: false`.
+ */
+export function useApiErrors(app: FastifyInstance, { notFound = true }: { notFound?: boolean } = {}): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const known = err instanceof ApiError ? err : fromFastifyError(err);
     if (known) return sendApiError(reply, request, known);
@@ -51,7 +55,22 @@ export function useApiErrors(app: FastifyInstance): void {
       new ApiError(500, 'unknown', 'internal-error', 'Internal error', 'the server failed to handle this request; it has been logged'),
     );
   });
+  if (!notFound) return;
   app.setNotFoundHandler((request, reply) => sendApiError(reply, request, ApiError.notFound(`${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`)));
+}
+
+/** An onRequest hook that lets only the operator token through, with a 401 in the errors shape otherwise. */
+export function requireOperator(auth: AdminAuth) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!auth.check(request.headers.authorization)) {
+      reply.header('www-authenticate', 'Bearer realm="portcullis-admin"');
+      return sendApiError(
+        reply,
+        request,
+        new ApiError(401, 'authentication', 'unauthorized', 'Unauthorized', 'send the operator token as Authorization: Bearer <PORTCULLIS_ADMIN_TOKEN>'),
+      );
+    }
+  };
 }
 
 /** A path id: a positive integer, else a 400 naming the parameter. */

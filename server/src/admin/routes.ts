@@ -8,7 +8,7 @@ import type { Store } from '../store/index.js';
 import type { Application } from '../store/applications.js';
 import type { Organization } from '../store/organizations.js';
 import type { AdminAuth } from './auth.js';
-import { jsonObject, pathId, sendApiError, useApiErrors } from './http.js';
+import { jsonObject, pathId, requireOperator, useApiErrors } from './http.js';
 
 export interface AdminRouteOptions {
   auth: AdminAuth;
@@ -37,16 +37,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
   const { directory, keys } = opts;
   useApiErrors(app);
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!opts.auth.check(request.headers.authorization)) {
-      reply.header('www-authenticate', 'Bearer realm="portcullis-admin"');
-      return sendApiError(
-        reply,
-        request,
-        new ApiError(401, 'authentication', 'unauthorized', 'Unauthorized', 'send the operator token as Authorization: Bearer <PORTCULLIS_ADMIN_TOKEN>'),
-      );
-    }
-  });
+  app.addHook('onRequest', requireOperator(opts.auth));
 
   const actor = (request: FastifyRequest): Actor => ({ actor: 'operator', ip: request.ip });
 

@@ -87,7 +87,12 @@ export class KeyRing {
   /** At first start there is no key: make one that signs at once. */
   async ensureKey(): Promise<void> {
     await this.load();
-    if (this.keys.length === 0) await this.rotate(0, SCHEDULER);
+    if (this.keys.length > 0) return;
+    // Nodes starting together on an empty store: the first makes the key, the others load it.
+    await this.exclusive(async () => {
+      await this.load();
+      return this.keys.length === 0 ? this.createKey(0, SCHEDULER) : undefined;
+    });
   }
 
   private open(s: StoredSigningKey): SigningKey {

@@ -31,7 +31,14 @@ function parse(bytes: Buffer, where: string): Map<string, string> {
   } catch (err) {
     if (err instanceof OAuthError) {
       const repeated = /^parameter (".*") is repeated/.exec(err.description);
-      if (repeated) throw new ApiError(400, 'validation', 'repeated-parameter', 'Repeated parameter', `${JSON.parse(repeated[1] as string)} is given more than once; send each parameter once`);
+      if (repeated)
+        throw new ApiError(
+          400,
+          'validation',
+          'repeated-parameter',
+          'Repeated parameter',
+          `${JSON.parse(repeated[1] as string)} is given more than once; send each parameter once`,
+        );
       throw invalid(`the ${where}`, `cannot be read: ${err.description}`);
     }
     throw err;
@@ -48,7 +55,13 @@ export function mergeParameters(rawQuery: string, body: Buffer | undefined): Map
   if (body && body.length > 0) {
     for (const [name, value] of parse(body, 'request body')) {
       if (params.has(name)) {
-        throw new ApiError(400, 'validation', 'repeated-parameter', 'Repeated parameter', `${name} is given in both the query string and the body; send it once`);
+        throw new ApiError(
+          400,
+          'validation',
+          'repeated-parameter',
+          'Repeated parameter',
+          `${name} is given in both the query string and the body; send it once`,
+        );
       }
       params.set(name, value);
     }

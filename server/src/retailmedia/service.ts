@@ -68,6 +68,11 @@ export class RetailMedia {
         this.partners.invalidate(event.partnerId);
         this.catalogue.invalidate(event.partnerId);
       } else if (event.type === 'application.changed') this.applicationLimits.invalidate(event.applicationId);
+      else if (event.type === 'resync') {
+        this.partners.clear();
+        this.catalogue.clear();
+        this.applicationLimits.clear();
+      }
     });
   }
 

@@ -85,6 +85,10 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Db {
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   pool.on('error', (err) => options.onError?.(err));
+  // A connection that drops while checked out between two queries emits 'error' on its client,
+  // where no pool listener is attached; without one the process would crash. The query in
+  // progress, if any, fails on its own and the pool discards the broken client.
+  pool.on('connect', (client) => client.on('error', (err) => options.onError?.(err)));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
 }
 

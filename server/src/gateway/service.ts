@@ -1,0 +1,106 @@
+import type { Bus } from '../bus/index.js';
+import type { Actor } from '../directory/service.js';
+import type { Clock } from '../domain/clock.js';
+import { ApiError } from '../domain/errors.js';
+import type { Store } from '../store/index.js';
+import { checkRoute, type RouteSpec } from './routes-config.js';
+
+export interface GatewayRoute extends RouteSpec {
+  /** null for a route from the PORTCULLIS_ROUTES file, which the operator API cannot change. */
+  id: number | null;
+  source: 'file' | 'api';
+}
+
+/** The routing table: file routes and operator-API routes, in memory, longest prefix first. */
+export class GatewayRoutes {
+  private table: GatewayRoute[] = [];
+  private reloading: Promise<void> | undefined;
+
+  constructor(
+    private readonly fileRoutes: RouteSpec[],
+    private readonly store: Store,
+    private readonly bus: Bus,
+    private readonly clock: Clock,
+    onReloadError: (err: unknown) => void = () => {},
+  ) {
+    this.table = this.sorted(fileRoutes.map((r) => ({ ...r, id: null, source: 'file' as const })));
+    bus.subscribe((event) => {
+      if (event.type === 'gateway-routes.changed' || event.type === 'resync') this.reload().catch(onReloadError);
+    });
+  }
+
+  private sorted(routes: GatewayRoute[]): GatewayRoute[] {
+    return routes.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  reload(): Promise<void> {
+    this.reloading ??= this.store.gatewayRoutes
+      .list()
+      .then((stored) => {
+        const file = this.fileRoutes.map((r) => ({ ...r, id: null, source: 'file' as const }));
+        const api = stored.filter((s) => !this.fileRoutes.some((f) => f.prefix === s.prefix)).map((s) => ({ ...s, source: 'api' as const }));
+        this.table = this.sorted([...file, ...api]);
+      })
+      .finally(() => {
+        this.reloading = undefined;
+      });
+    return this.reloading;
+  }
+
+  /** The route whose prefix is the path or a whole-segment start of it. */
+  match(path: string): GatewayRoute | undefined {
+    for (const route of this.table) {
+      if (path.startsWith(route.prefix) && (path.length === route.prefix.length || path.charCodeAt(route.prefix.length) === 47)) return route;
+    }
+    return undefined;
+  }
+
+  get size(): number {
+    return this.table.length;
+  }
+
+  list(): GatewayRoute[] {
+    return [...this.table].sort((a, b) => a.prefix.localeCompare(b.prefix));
+  }
+
+  async create(body: Record<string, unknown>, who: Actor): Promise<GatewayRoute> {
+    const checked = checkRoute(body);
+    if ('problem' in checked) throw ApiError.validation('invalid-route', checked.problem);
+    const { route } = checked;
+    if (this.fileRoutes.some((r) => r.prefix === route.prefix))
+      throw ApiError.conflict('prefix-taken', `prefix ${route.prefix} is declared in PORTCULLIS_ROUTES`);
+    const created = await this.store.gatewayRoutes.create({ ...route, createdAt: this.clock.now() });
+    if (created === 'prefix-taken') throw ApiError.conflict('prefix-taken', `a route with prefix ${route.prefix} exists already; delete it first`);
+    await this.bus.publish({ type: 'gateway-routes.changed' });
+    await this.reload();
+    await this.audit(who, 'gateway_route.created', created.id, {
+      prefix: route.prefix,
+      upstream: route.upstream,
+      scopes: route.scopes,
+      timeout_ms: route.timeoutMs,
+    });
+    return { ...route, id: created.id, source: 'api' };
+  }
+
+  async remove(id: number, who: Actor): Promise<GatewayRoute> {
+    const removed = await this.store.gatewayRoutes.remove(id);
+    if (!removed) throw ApiError.notFound(`gateway route ${id}`);
+    await this.bus.publish({ type: 'gateway-routes.changed' });
+    await this.reload();
+    await this.audit(who, 'gateway_route.deleted', id, { prefix: removed.prefix, upstream: removed.upstream });
+    return { ...removed, source: 'api' };
+  }
+
+  private audit(who: Actor, action: string, id: number, details: Record<string, unknown>) {
+    return this.store.audit.record({
+      occurredAt: this.clock.now(),
+      actor: who.actor,
+      ip: who.ip,
+      action,
+      targetType: 'gateway_route',
+      targetId: String(id),
+      organizationId: null,
+      details,
+    });
+  }
+}

@@ -1,0 +1,33 @@
+import { execFile, execFileSync } from 'node:child_process';
+import type { TestContext } from 'node:test';
+
+/** Whether the real curl binary is here; in CI its absence is a failure, elsewhere a skipped test with a notice. */
+export function curlAvailable(t: TestContext): boolean {
+  try {
+    execFileSync('curl', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    if (process.env.CI === 'true') throw new Error('curl is required in CI');
+    process.stdout.write("# curl is not installed: skipping the tests that run the reference page's curl commands as written\n");
+    t.skip('curl is not installed');
+    return false;
+  }
+}
+
+/** Runs curl with the given arguments (as a shell would pass them) and returns the status and body. */
+export function curl(args: string[]): Promise<{ status: number; text: string; body: any }> {
+  return new Promise((resolve, reject) => {
+    execFile('curl', ['-s', '-w', '\n%{http_code}', ...args], { timeout: 20_000 }, (err, stdout) => {
+      if (err) return reject(err);
+      const cut = stdout.lastIndexOf('\n');
+      const text = stdout.slice(0, cut);
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON
+      }
+      resolve({ status: Number(stdout.slice(cut + 1)), text, body });
+    });
+  });
+}
