@@ -19,6 +19,7 @@ import { GatewayRoutes } from './gateway/service.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { TokenIssuer } from './oauth/tokens.js';
 import { RateLimiter } from './ratelimit/limiter.js';
+import { RedisRateLimitStore } from './ratelimit/redis.js';
 import { MemoryRateLimitStore, type RateLimitStore } from './ratelimit/store.js';
 import { retailMediaAdminRoutes } from './retailmedia/admin-routes.js';
 import { Beacons } from './retailmedia/beacons.js';
@@ -125,7 +126,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const staticTokens = new StaticTokenVerifier(store.staticTokens, bus, clock, derived.pepper);
   const retail = new RetailMedia(store, bus, clock, directory, staticTokens);
   const beacons = new Beacons(derived.pepper, config.issuer, store.placements, clock);
-  const rateLimits = new MemoryRateLimitStore(clock);
+  const rateLimits: RateLimitStore = config.redisUrl ? new RedisRateLimitStore(config.redisUrl, clock) : new MemoryRateLimitStore(clock);
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
   return {

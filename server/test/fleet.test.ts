@@ -146,6 +146,24 @@ describe('a fleet sharing PostgreSQL and Redis', () => {
     assert.equal(jwksA, jwksB, 'every node publishes the same key set');
   });
 
+  test('rate limits are counted across nodes', async (t) => {
+    if (!needService(t, 'PostgreSQL and redis-server', available)) return;
+    const partnerId = 4242;
+    assert.equal((await admin(a, 'PUT', `/partners/${partnerId}`, { name: 'Shared limit', require_token: false, rate_limit_per_minute: 4 })).status, 201, 'created');
+    const query = new URLSearchParams({ 'criteo-partner-id': String(partnerId), 'retailer-visitor-id': 'v1', 'event-type': 'viewHome', 'page-id': 'viewHome_API_desktop' });
+    const deliver = async (url: string) => fetch(`${url}/delivery/retailmedia?${query}`);
+    // Two calls at A and two at B fill the window of four; the fifth is refused wherever it lands.
+    const statuses = [];
+    for (const url of [a, b, a, b]) statuses.push((await deliver(url)).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200]);
+    const refused = await deliver(b);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get('x-ratelimit-limit'), '4');
+    assert.equal(refused.headers.get('x-ratelimit-remaining'), '0');
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    assert.equal((await deliver(a)).status, 429);
+  });
+
   test('losing Redis loses nothing: nodes keep serving, say so, follow changes through the database, and recover', async (t) => {
     if (!needService(t, 'PostgreSQL and redis-server', available)) return;
     const cred = await newCredential(a);
