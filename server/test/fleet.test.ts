@@ -204,6 +204,9 @@ describe('a fleet sharing PostgreSQL and Redis', () => {
       assert.match(refused.body.error_description, /unreachable/);
       assert.equal(refused.headers.get('retry-after'), '5');
       assert.equal((await token(c, cached.clientId, cached.clientSecret)).status, 200, 'cached credentials keep working');
+      const operator = await admin(c, 'GET', '/organizations');
+      assert.equal(operator.status, 503);
+      assert.equal(operator.body.errors[0].type, 'availability');
       const ready = await fetch(`${c}/readyz`);
       assert.equal(ready.status, 503);
       assert.equal(((await ready.json()) as any).database.state, 'down');
