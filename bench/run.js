@@ -14,7 +14,7 @@ const intEnv = (name, fallback) => {
 const DURATION = intEnv('BENCH_DURATION', 10);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 32);
 const WARMUP = intEnv('BENCH_WARMUP', 3);
-const ALL = ['portcullis', 'bare', 'oidc-provider'];
+const ALL = ['portcullis', 'portcullis-pg', 'portcullis-pg-2w', 'bare', 'oidc-provider'];
 const SELECTED = (process.env.BENCH_TARGETS ?? ALL.join(','))
   .split(',')
   .map((s) => s.trim())
@@ -89,7 +89,41 @@ async function expectJson(res, status, what) {
   return JSON.parse(text);
 }
 
-async function startPortcullis() {
+// Fleet mode: a fresh PostgreSQL database on the machine's server and the machine's Redis.
+const BENCH_PG = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const BENCH_REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function startFleetPortcullis(workers) {
+  const { default: pg } = await import('pg');
+  const name = `portcullis_bench_${randomBytes(4).toString('hex')}`;
+  const adminDb = async (statement) => {
+    const client = new pg.Client({ connectionString: BENCH_PG, connectionTimeoutMillis: 3000 });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await adminDb(`create database ${name}`);
+  const url = new URL(BENCH_PG);
+  url.pathname = `/${name}`;
+  const drop = () => adminDb(`drop database if exists ${name} with (force)`).catch((err) => log(`could not drop ${name}: ${err.message}`));
+  try {
+    const handle = await startPortcullis({ DATABASE_URL: url.toString(), REDIS_URL: BENCH_REDIS, PORTCULLIS_WORKERS: String(workers) });
+    const stop = handle.server.stop.bind(handle.server);
+    handle.server.stop = async () => {
+      await stop();
+      await drop();
+    };
+    return handle;
+  } catch (err) {
+    await drop();
+    throw err;
+  }
+}
+
+async function startPortcullis(extraEnv = {}) {
   const cli = join(ROOT, process.env.BENCH_PORTCULLIS_CLI ?? 'server/bin/portcullis.cjs');
   if (!existsSync(cli)) throw new Error(`${cli} not found (run npm run build)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
@@ -107,6 +141,7 @@ async function startPortcullis() {
       // The delivery and gateway runs measure authentication, not the 250/min default limit.
       PORTCULLIS_RATE_LIMIT: '1000000',
       LOG_LEVEL: 'warn',
+      ...extraEnv,
     },
     readyPath: '/healthz',
     ipc: false,
@@ -163,7 +198,9 @@ async function startPortcullis() {
 }
 
 const TARGETS = {
-  portcullis: { label: 'Portcullis', start: startPortcullis },
+  portcullis: { label: 'Portcullis', start: () => startPortcullis() },
+  'portcullis-pg': { label: 'Portcullis PostgreSQL+Redis, 1 worker', start: () => startFleetPortcullis(1) },
+  'portcullis-pg-2w': { label: 'Portcullis PostgreSQL+Redis, 2 workers', start: () => startFleetPortcullis(2) },
   bare: {
     label: 'bare node:http',
     start: () => startOwn('bare', 'bench/bare-server.js', '/healthz'),
@@ -442,6 +479,8 @@ function checks(byId) {
     info('p99 Portcullis / oidc-provider', ratio(t?.latencyP99, oidc?.latencyP99)),
     info('RSS Portcullis / bare', ratio(t?.peakRssMb, bare?.peakRssMb)),
     info('RSS Portcullis / oidc-provider', ratio(t?.peakRssMb, oidc?.peakRssMb)),
+    info('PostgreSQL+Redis 1 worker / SQLite', ratio(byId['portcullis-pg']?.token?.rps, t?.rps)),
+    info('PostgreSQL+Redis 2 workers / SQLite', ratio(byId['portcullis-pg-2w']?.token?.rps, t?.rps)),
     info('delivery: static token / no token', ratio(p?.deliveryStatic?.rps, p?.deliveryOpen?.rps)),
     info('delivery: dynamic token / no token', ratio(p?.deliveryDynamic?.rps, p?.deliveryOpen?.rps)),
     info('gateway / direct upstream', ratio(p?.gateway?.rps, p?.upstream?.rps)),
