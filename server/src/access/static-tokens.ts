@@ -2,6 +2,7 @@ import type { Bus } from '../bus/index.js';
 import type { Clock } from '../domain/clock.js';
 import { hashSecret, isWellFormedSecret, SECRET_PREFIX } from '../domain/secrets.js';
 import { ReadThroughCache } from '../directory/cache.js';
+import { BatchedWrites, latest } from '../store/batched-writes.js';
 import type { StaticToken, StaticTokenRepository } from '../store/static-tokens.js';
 
 export type StaticTokenFailure = 'malformed' | 'unknown' | 'revoked' | 'expired' | 'wrong_partner';
@@ -25,15 +26,15 @@ export function staticTokenUsable(token: Pick<StaticToken, 'revokedAt' | 'expire
  */
 export class StaticTokenVerifier {
   readonly cache: ReadThroughCache<string, StaticToken>;
-  private lastUsed = new Map<number, number>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly lastUsed: BatchedWrites<number, number>;
 
   constructor(
-    private readonly repository: StaticTokenRepository,
+    repository: StaticTokenRepository,
     bus: Bus,
     private readonly clock: Clock,
     private readonly pepper: Buffer,
   ) {
+    this.lastUsed = new BatchedWrites((batch) => repository.recordLastUsed(batch), latest);
     this.cache = new ReadThroughCache((hash) => repository.byHash(hash), clock, { freshMs: 30_000, negativeMs: 5_000, maxEntries: 100_000 });
     bus.subscribe((event) => {
       if (event.type === 'static-token.changed') this.cache.invalidate(event.tokenHash);
@@ -55,34 +56,23 @@ export class StaticTokenVerifier {
     const unusable = staticTokenUsable(found, now);
     if (unusable) return { ok: false, reason: unusable };
     if (found.partnerId !== partnerId) return { ok: false, reason: 'wrong_partner' };
-    this.lastUsed.set(found.id, now);
+    this.lastUsed.add(found.id, now);
     return { ok: true, token: found };
   }
 
   pendingLastUsed(id: number): number | undefined {
-    return this.lastUsed.get(id);
+    return this.lastUsed.pendingValue(id);
   }
 
-  async flush(): Promise<void> {
-    if (this.lastUsed.size === 0) return;
-    const batch = this.lastUsed;
-    this.lastUsed = new Map();
-    try {
-      await this.repository.recordLastUsed(batch);
-    } catch (err) {
-      for (const [id, at] of batch) if (!this.lastUsed.has(id)) this.lastUsed.set(id, at);
-      throw err;
-    }
+  flush(): Promise<void> {
+    return this.lastUsed.flush();
   }
 
   start(intervalMs: number, onError: (err: unknown) => void): void {
-    this.timer = setInterval(() => this.flush().catch(onError), intervalMs);
-    this.timer.unref();
+    this.lastUsed.start(intervalMs, onError);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+  stop(): Promise<void> {
+    return this.lastUsed.stop();
   }
 }

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
+import { BatchedWrites } from '../store/batched-writes.js';
 import type { PlacementRepository } from '../store/placements.js';
 
 export type BeaconKind = 'load' | 'view' | 'click';
@@ -22,16 +23,19 @@ const SIGNATURE_LENGTH = 22; // 128 bits of HMAC-SHA-256, base64url
  */
 export class Beacons {
   private readonly key: Buffer;
-  private pending = new Map<string, Beacon & { count: number }>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly counts: BatchedWrites<string, Beacon & { count: number }>;
 
   constructor(
     pepper: Buffer,
     private readonly baseUrl: string,
-    private readonly repository: PlacementRepository,
+    repository: PlacementRepository,
     readonly clock: Clock,
   ) {
     this.key = createHmac('sha256', pepper).update('portcullis beacon signing key').digest();
+    this.counts = new BatchedWrites(
+      (batch) => repository.addBeaconCounts(batch),
+      (a, b) => ({ ...a, count: a.count + b.count }),
+    );
   }
 
   private sign(payload: string): string {
@@ -60,36 +64,18 @@ export class Beacons {
   }
 
   count(beacon: Beacon): void {
-    const key = JSON.stringify([beacon.partnerId, beacon.placementId, beacon.productId, beacon.kind]);
-    const entry = this.pending.get(key);
-    if (entry) entry.count++;
-    else this.pending.set(key, { ...beacon, count: 1 });
+    this.counts.add(JSON.stringify([beacon.partnerId, beacon.placementId, beacon.productId, beacon.kind]), { ...beacon, count: 1 });
   }
 
-  async flush(): Promise<void> {
-    if (this.pending.size === 0) return;
-    const batch = this.pending;
-    this.pending = new Map();
-    try {
-      await this.repository.addBeaconCounts(batch);
-    } catch (err) {
-      for (const [key, entry] of batch) {
-        const now = this.pending.get(key);
-        if (now) now.count += entry.count;
-        else this.pending.set(key, entry);
-      }
-      throw err;
-    }
+  flush(): Promise<void> {
+    return this.counts.flush();
   }
 
   start(intervalMs: number, onError: (err: unknown) => void): void {
-    this.timer = setInterval(() => this.flush().catch(onError), intervalMs);
-    this.timer.unref();
+    this.counts.start(intervalMs, onError);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+  stop(): Promise<void> {
+    return this.counts.stop();
   }
 }
