@@ -96,27 +96,6 @@ async function meStatus(server: TestServer, token: string, path = '/me'): Promis
   return request(server.url, 'GET', path, { authorization: `Bearer ${token}` });
 }
 
-interface Cred {
-  orgId: number;
-  appId: number;
-  clientId: string;
-  clientSecret: string;
-}
-
-async function makeCredential(server: TestServer, app: { name?: string; description?: string; scopes?: string[] } = {}): Promise<Cred> {
-  const org = await server.admin('POST', '/organizations', { name: 'Token Org' });
-  assert.equal(org.status, 201, JSON.stringify(org.body));
-  const created = await server.admin('POST', `/organizations/${org.body.id}/applications`, {
-    name: app.name ?? 'Token App',
-    ...(app.description !== undefined ? { description: app.description } : {}),
-    scopes: app.scopes ?? [],
-  });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const cred = await server.admin('POST', `/applications/${created.body.id}/credentials`, { name: 'key' });
-  assert.equal(cred.status, 201, JSON.stringify(cred.body));
-  return { orgId: org.body.id, appId: created.body.id, clientId: cred.body.client_id, clientSecret: cred.body.client_secret };
-}
-
 /** A client secret in the issued format (prefix, 32 random bytes, CRC-32 check) that was never issued. */
 function neverIssuedSecret(): string {
   const body = `pcs_${randomBytes(32).toString('base64url')}`;
@@ -210,13 +189,13 @@ function rawHttp(base: string, bytes: Buffer): Promise<{ statusLine: string; sta
 
 describe('POST /oauth2/token', () => {
   let server: TestServer;
-  let cred: Cred;
-  let scoped: Cred;
+  let cred: Awaited<ReturnType<TestServer['newCredential']>>;
+  let scoped: Awaited<ReturnType<TestServer['newCredential']>>;
 
   before(async () => {
     server = await startTestServer();
-    cred = await makeCredential(server);
-    scoped = await makeCredential(server, { scopes: ['read', 'write', 'reports'] });
+    cred = await server.newCredential();
+    scoped = await server.newCredential({ scopes: ['read', 'write', 'reports'] });
   });
 
   after(async () => {
@@ -320,7 +299,7 @@ describe('POST /oauth2/token', () => {
 
   describe("Criteo's Python SDK request shape", () => {
     test('POST //oauth2/token with the SDK headers gets a token with refresh_token: null and an integer expires_in', async () => {
-      const app = await makeCredential(server, { name: 'SDK App', description: 'used by the python sdk' });
+      const app = await server.newCredential({ name: 'SDK App', description: 'used by the python sdk' });
       const res = await request(
         server.url,
         'POST',
@@ -460,7 +439,7 @@ describe('POST /oauth2/token', () => {
     });
 
     test('a wrong secret is invalid_client (401)', async () => {
-      const other = await makeCredential(server);
+      const other = await server.newCredential();
       const res = await tokenRequest(server, form({ grant_type: 'client_credentials', client_id: cred.clientId, client_secret: other.clientSecret }));
       assertOAuthError(res, 401, 'invalid_client');
       const tampered = `${cred.clientSecret.slice(0, -1)}${cred.clientSecret.endsWith('A') ? 'B' : 'A'}`;
@@ -550,7 +529,7 @@ describe('POST /oauth2/token', () => {
     });
 
     test('a credential deleted with a grace period still gets tokens', async () => {
-      const doomed = await makeCredential(server);
+      const doomed = await server.newCredential();
       const del = await server.admin('DELETE', `/applications/${doomed.appId}/credentials/${doomed.clientId}`);
       assert.equal(del.status, 200, JSON.stringify(del.body));
       assert.equal(del.body.status, 'deactivating');
@@ -602,7 +581,7 @@ describe('POST /oauth2/token', () => {
 
   describe('failed authentications are counted', () => {
     test('bad secrets are counted per client_id as bad_secret; unknown clients under null as unknown_client', async () => {
-      const target = await makeCredential(server);
+      const target = await server.newCredential();
       const count = (rows: any[], clientId: string | null, reason: string) =>
         rows.filter((r) => r.client_id === clientId && r.reason === reason).reduce((sum, r) => sum + r.count, 0);
       const beforeRows = await server.admin('GET', '/auth-failures');

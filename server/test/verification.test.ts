@@ -84,28 +84,7 @@ function flipChar(c: string): string {
   return alphabet[v ^ 0b100000] as string;
 }
 
-interface Cred {
-  orgId: number;
-  appId: number;
-  clientId: string;
-  clientSecret: string;
-}
-
-async function makeCredential(server: TestServer, app: { name?: string; description?: string; scopes?: string[] } = {}): Promise<Cred> {
-  const org = await server.admin('POST', '/organizations', { name: 'Verify Org' });
-  assert.equal(org.status, 201, JSON.stringify(org.body));
-  const created = await server.admin('POST', `/organizations/${org.body.id}/applications`, {
-    name: app.name ?? 'Verify App',
-    ...(app.description !== undefined ? { description: app.description } : {}),
-    scopes: app.scopes ?? [],
-  });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const cred = await server.admin('POST', `/applications/${created.body.id}/credentials`, { name: 'key' });
-  assert.equal(cred.status, 201, JSON.stringify(cred.body));
-  return { orgId: org.body.id, appId: created.body.id, clientId: cred.body.client_id, clientSecret: cred.body.client_secret };
-}
-
-async function issue(server: TestServer, cred: Cred): Promise<string> {
+async function issue(server: TestServer, cred: Awaited<ReturnType<TestServer['newCredential']>>): Promise<string> {
   const res = await server.token({ grant_type: 'client_credentials', client_id: cred.clientId, client_secret: cred.clientSecret });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   return res.body.access_token as string;
@@ -113,12 +92,12 @@ async function issue(server: TestServer, cred: Cred): Promise<string> {
 
 describe('a valid access token', () => {
   let server: TestServer;
-  let cred: Cred;
+  let cred: Awaited<ReturnType<TestServer['newCredential']>>;
   let token: string;
 
   before(async () => {
     server = await startTestServer();
-    cred = await makeCredential(server, { name: 'Shop Feed', description: 'nightly product feed', scopes: ['read', 'write'] });
+    cred = await server.newCredential({ name: 'Shop Feed', description: 'nightly product feed', scopes: ['read', 'write'] });
     token = await issue(server, cred);
   });
 
@@ -217,7 +196,7 @@ describe('a valid access token', () => {
 
 describe('tokens that are refused', () => {
   let server: TestServer;
-  let cred: Cred;
+  let cred: Awaited<ReturnType<TestServer['newCredential']>>;
   let token: string;
   let other: string;
   let realKid: string;
@@ -233,9 +212,9 @@ describe('tokens that are refused', () => {
 
   before(async () => {
     server = await startTestServer();
-    cred = await makeCredential(server);
+    cred = await server.newCredential();
     token = await issue(server, cred);
-    other = await issue(server, await makeCredential(server));
+    other = await issue(server, await server.newCredential());
     realKid = decode(segments(token)[0]).kid;
     const jwks = await request(server.url, 'GET', '/.well-known/jwks.json');
     const found = (jwks.body.keys as JWK[]).find((k) => k.kid === realKid);
@@ -427,7 +406,7 @@ describe('expiry, with a 60 s leeway', () => {
   });
 
   test('a token still passes at exp + 30 s (leeway) and is refused at exp + 61 s', async () => {
-    const cred = await makeCredential(server);
+    const cred = await server.newCredential();
     const token = await issue(server, cred);
     assert.equal((await meWith(server, token)).status, 200);
     clock.advance(900 + 30);
@@ -453,8 +432,8 @@ describe('credential lifecycle and already-issued tokens', () => {
   });
 
   test('DELETE ?immediately=true revokes at once: issued tokens fail /me and the credential gets invalid_client', async () => {
-    const cred = await makeCredential(server);
-    const bystander = await makeCredential(server);
+    const cred = await server.newCredential();
+    const bystander = await server.newCredential();
     const first = await issue(server, cred);
     const second = await issue(server, cred);
     const unrelated = await issue(server, bystander);
@@ -474,7 +453,7 @@ describe('credential lifecycle and already-issued tokens', () => {
   });
 
   test('revoke now during the grace period of a deleted credential also stops its issued tokens', async () => {
-    const cred = await makeCredential(server);
+    const cred = await server.newCredential();
     const token = await issue(server, cred);
     const del = await server.admin('DELETE', `/applications/${cred.appId}/credentials/${cred.clientId}`);
     assert.equal(del.body.status, 'deactivating');
@@ -489,7 +468,7 @@ describe('credential lifecycle and already-issued tokens', () => {
   });
 
   test('a plain DELETE keeps issued tokens valid and issues new ones until the grace ends; then invalid_client, and old tokens live to their exp', async () => {
-    const cred = await makeCredential(server);
+    const cred = await server.newCredential();
     const preDelete = await issue(server, cred);
 
     const del = await server.admin('DELETE', `/applications/${cred.appId}/credentials/${cred.clientId}`);

@@ -15,7 +15,11 @@ export interface TestServer extends RunningServer {
   /** Calls the operator API; the body is sent as JSON when given. */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
   /** A fresh organization, application and credential. */
-  newCredential(options?: { scopes?: string[] }): Promise<{ orgId: number; appId: number; clientId: string; clientSecret: string }>;
+  newCredential(app?: {
+    name?: string;
+    description?: string;
+    scopes?: string[];
+  }): Promise<{ orgId: number; appId: number; clientId: string; clientSecret: string }>;
   /** POST /oauth2/token with a form body built from `params`. */
   token(params: Record<string, string>, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   /** A token for the credential, asserting success. */
@@ -74,12 +78,22 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     dataDir,
     admin,
     token,
-    async newCredential(opts = {}) {
+    async newCredential(app = {}) {
       const org = await admin('POST', '/organizations', { name: 'Test Org' });
-      const app = await admin('POST', `/organizations/${org.body.id}/applications`, { name: 'Test App', scopes: opts.scopes ?? [] });
-      const cred = await admin('POST', `/applications/${app.body.id}/credentials`, { name: 'test key' });
-      if (cred.status !== 201) throw new Error(`credential creation failed: ${JSON.stringify(cred.body)}`);
-      return { orgId: org.body.id, appId: app.body.id, clientId: cred.body.client_id, clientSecret: cred.body.client_secret };
+      const created = await admin('POST', `/organizations/${org.body.id}/applications`, {
+        name: app.name ?? 'Test App',
+        ...(app.description !== undefined ? { description: app.description } : {}),
+        scopes: app.scopes ?? [],
+      });
+      const cred = await admin('POST', `/applications/${created.body.id}/credentials`, { name: 'test key' });
+      for (const [what, res] of [
+        ['organization', org],
+        ['application', created],
+        ['credential', cred],
+      ] as const) {
+        if (res.status !== 201) throw new Error(`${what} creation failed: ${res.status} ${JSON.stringify(res.body)}`);
+      }
+      return { orgId: org.body.id, appId: created.body.id, clientId: cred.body.client_id, clientSecret: cred.body.client_secret };
     },
     async accessToken(clientId, clientSecret) {
       const res = await token({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret });
