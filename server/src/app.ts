@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { accessRoutes } from './access/routes.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
+import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
 import { useApiErrors } from './admin/http.js';
@@ -29,6 +30,14 @@ import { RedisBus } from './bus/redis.js';
 import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
 import { migrateToLatest, pendingMigrations } from './store/migrations.js';
+import { Accounts } from './portal/accounts.js';
+import { LogMailer, type Mailer } from './portal/mail.js';
+import { Members } from './portal/members.js';
+import { portalRoutes } from './portal/routes.js';
+import { Portal } from './portal/service.js';
+import { Sessions, SignInThrottle } from './portal/sessions.js';
+import { dashboardRoutes, useSecurityHeaders } from './portal/ui.js';
+import { TokenCounter } from './portal/usage-stats.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
 
@@ -43,6 +52,7 @@ export interface Services {
   usage: UsageRecorder;
   tokens: TokenIssuer;
   verifier: BearerVerifier;
+  denylist: TokenDenylist;
   adminAuth: AdminAuth;
   staticTokens: StaticTokenVerifier;
   retail: RetailMedia;
@@ -50,6 +60,8 @@ export interface Services {
   rateLimits: RateLimitStore;
   limiter: RateLimiter;
   gateway: GatewayRoutes;
+  /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
+  portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer };
   /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
   firstStart: { masterKeyFile?: string; adminToken?: string };
 }
@@ -113,7 +125,9 @@ export async function createServices(config: Config, options: ServiceOptions = {
     audience: config.audience,
     ttlSeconds: config.tokenTtlSeconds,
   });
-  const verifier = new BearerVerifier(keys, directory, clock, {
+  const denylist = new TokenDenylist(store.revokedTokens, bus, clock);
+  await denylist.load();
+  const verifier = new BearerVerifier(keys, directory, denylist, clock, {
     issuer: config.issuer,
     audience: config.audience,
     clockSkewSeconds: config.clockSkewSeconds,
@@ -129,6 +143,12 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const rateLimits: RateLimitStore = config.redisUrl ? new RedisRateLimitStore(config.redisUrl, clock) : new MemoryRateLimitStore(clock);
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
+  const tokenCounts = new TokenCounter(store.tokenCounts, clock);
+  usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
+  const mailer = new LogMailer();
+  const sessions = new Sessions(store.portalSessions, clock);
+  const accounts = new Accounts(store.portalUsers, new SignInThrottle(rateLimits, clock), clock);
+  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts);
   return {
     config,
     clock,
@@ -139,6 +159,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     usage,
     tokens,
     verifier,
+    denylist,
     adminAuth: admin.auth,
     staticTokens,
     retail,
@@ -146,6 +167,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     rateLimits,
     limiter,
     gateway,
+    portal: { portal, accounts, sessions, tokenCounts, mailer },
     firstStart,
   };
 }
@@ -164,8 +186,11 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     bodyLimit: 64 * 1024,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
+    trustProxy: config.trustProxy,
   });
   useApiErrors(app);
+  useSecurityHeaders(app);
+  if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   // Ready means the database answers with every migration applied. Redis being down degrades the
@@ -191,6 +216,10 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     issuer: config.issuer,
     issuerTokens: services.tokens,
     keys: services.keys,
+    verifier: services.verifier,
+    denylist: services.denylist,
+    limiter: services.limiter,
+    limits: config.tokenLimits,
     jwksMaxAgeSeconds: Math.min(300, config.keyPrepublishSeconds),
   });
   app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
@@ -227,6 +256,8 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     defaultRateLimit: config.rateLimitPerMinute,
     defaultTimeoutMs: config.gatewayTimeoutMs,
   });
+  app.register(portalRoutes, { prefix: '/portal/api', ...services.portal, baseUrl: config.issuer, graceSeconds: config.deactivationGraceSeconds });
+  app.register(dashboardRoutes);
   return app;
 }
 
@@ -235,16 +266,20 @@ export function startBackground(services: Services, app: FastifyInstance): void 
   services.usage.start(5_000, (err) => app.log.error({ err }, 'could not record credential usage'));
   services.staticTokens.start(5_000, (err) => app.log.error({ err }, 'could not record static-token usage'));
   services.beacons.start(5_000, (err) => app.log.error({ err }, 'could not record beacon counts'));
+  services.portal.tokenCounts.start(5_000, (err) => app.log.error({ err }, 'could not record token counts'));
   services.keys.startSchedule((err) => app.log.error({ err }, 'scheduled key rotation failed'));
+  services.denylist.start(60_000, (err) => app.log.error({ err }, 'could not prune revoked tokens'));
   services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
 }
 
 /** Stops background work, writes what is pending, and closes the store. */
 export async function stopServices(services: Services): Promise<void> {
   services.keys.stop();
+  services.denylist.stop();
   await services.usage.stop().catch(() => {});
   await services.staticTokens.stop().catch(() => {});
   await services.beacons.stop().catch(() => {});
+  await services.portal.tokenCounts.stop().catch(() => {});
   await services.rateLimits.close();
   await services.bus.close();
   await services.store.db.destroy();

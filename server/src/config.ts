@@ -29,6 +29,10 @@ export interface Config {
   redisUrl: string | undefined;
   /** Worker processes on this host (node:cluster); more than one needs PostgreSQL and Redis. */
   workers: number;
+  /** Token endpoint limits per minute; 0 turns one off. */
+  tokenLimits: { perClient: number; perIp: number; failuresPerClient: number; failuresPerIp: number };
+  /** Whether X-Forwarded-For from the proxy in front sets the client address (for IP limits and audit). */
+  trustProxy: boolean;
   /** Calls per minute per application (delivery API and gateway) unless a partner or application sets its own. */
   rateLimitPerMinute: number;
   /** Gateway routes from the PORTCULLIS_ROUTES file (the operator API adds more at run time). */
@@ -143,7 +147,21 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: integer(env, 'PORTCULLIS_RATE_LIMIT', 250, 1, 1_000_000),
     routes,
     gatewayTimeoutMs: integer(env, 'PORTCULLIS_GATEWAY_TIMEOUT_MS', 30_000, 1, 600_000),
+    tokenLimits: {
+      perClient: integer(env, 'PORTCULLIS_TOKEN_LIMIT_PER_CLIENT', 1200, 0, 100_000_000),
+      perIp: integer(env, 'PORTCULLIS_TOKEN_LIMIT_PER_IP', 6000, 0, 100_000_000),
+      failuresPerClient: integer(env, 'PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT', 30, 0, 1_000_000),
+      failuresPerIp: integer(env, 'PORTCULLIS_AUTH_FAILURE_LIMIT_PER_IP', 60, 0, 1_000_000),
+    },
+    trustProxy: trustProxy(env.PORTCULLIS_TRUST_PROXY),
   };
+}
+
+function trustProxy(raw: string | undefined): boolean {
+  const text = raw?.trim().toLowerCase();
+  if (!text || text === 'false') return false;
+  if (text === 'true') return true;
+  throw new ConfigError(`PORTCULLIS_TRUST_PROXY must be true or false, got "${raw}"`);
 }
 
 /** A connection URL with one of the given schemes; the message never repeats it, since it may hold a password. */

@@ -128,6 +128,20 @@ describe('a fleet sharing PostgreSQL and Redis', () => {
     assert.ok(took < 1_000);
   });
 
+  test('a token revoked through RFC 7009 at A fails at B within a second', async (t) => {
+    if (!needService(t, 'PostgreSQL and redis-server', available)) return;
+    const cred = await newCredential(a);
+    const issued = await token(a, cred.clientId, cred.clientSecret);
+    assert.equal(await me(b, issued.body.access_token), 200);
+    const revoked = await fetch(`${a}/oauth2/revoke`, {
+      method: 'POST',
+      headers: FORM,
+      body: new URLSearchParams({ token: issued.body.access_token, client_id: cred.clientId, client_secret: cred.clientSecret }),
+    });
+    assert.equal(revoked.status, 200);
+    await within(1_000, async () => (await me(b, issued.body.access_token)) === 401);
+  });
+
   test('a key rotated on A is published by B and signs there; old tokens still verify', async (t) => {
     if (!needService(t, 'PostgreSQL and redis-server', available)) return;
     const cred = await newCredential(a);
@@ -149,8 +163,17 @@ describe('a fleet sharing PostgreSQL and Redis', () => {
   test('rate limits are counted across nodes', async (t) => {
     if (!needService(t, 'PostgreSQL and redis-server', available)) return;
     const partnerId = 4242;
-    assert.equal((await admin(a, 'PUT', `/partners/${partnerId}`, { name: 'Shared limit', require_token: false, rate_limit_per_minute: 4 })).status, 201, 'created');
-    const query = new URLSearchParams({ 'criteo-partner-id': String(partnerId), 'retailer-visitor-id': 'v1', 'event-type': 'viewHome', 'page-id': 'viewHome_API_desktop' });
+    assert.equal(
+      (await admin(a, 'PUT', `/partners/${partnerId}`, { name: 'Shared limit', require_token: false, rate_limit_per_minute: 4 })).status,
+      201,
+      'created',
+    );
+    const query = new URLSearchParams({
+      'criteo-partner-id': String(partnerId),
+      'retailer-visitor-id': 'v1',
+      'event-type': 'viewHome',
+      'page-id': 'viewHome_API_desktop',
+    });
     const deliver = async (url: string) => fetch(`${url}/delivery/retailmedia?${query}`);
     // Two calls at A and two at B fill the window of four; the fifth is refused wherever it lands.
     const statuses = [];

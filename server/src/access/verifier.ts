@@ -1,6 +1,7 @@
 import type { Clock } from '../domain/clock.js';
 import { tokensStillValid } from '../domain/credentials.js';
 import type { Directory } from '../directory/service.js';
+import type { TokenDenylist } from './denylist.js';
 import { TOKEN_TYPE, verifySignature } from '../keys/jwt.js';
 import type { KeyRing } from '../keys/keyring.js';
 import type { AccessClaims } from '../oauth/tokens.js';
@@ -47,6 +48,7 @@ export class BearerVerifier {
   constructor(
     private readonly keys: KeyRing,
     private readonly directory: Directory,
+    private readonly denylist: TokenDenylist,
     private readonly clock: Clock,
     private readonly options: VerifierOptions,
   ) {
@@ -67,6 +69,10 @@ export class BearerVerifier {
       return { ok: false, reason: 'expired' };
     }
     if (claims.nbf * 1000 - skew > now) return { ok: false, reason: 'not_yet_valid' };
+    if (this.denylist.has(claims.jti)) {
+      this.verified.delete(token);
+      return { ok: false, reason: 'revoked' };
+    }
     const credential = await this.directory.credentials.get(claims.client_id);
     if (!credential || credential.applicationId !== claims.application_id || !tokensStillValid(credential)) {
       this.verified.delete(token);

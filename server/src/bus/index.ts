@@ -7,6 +7,7 @@ export type BusEvent =
   | { type: 'credential.changed'; clientId: string }
   | { type: 'application.changed'; applicationId: number }
   | { type: 'keys.changed' }
+  | { type: 'token.revoked'; jti: string; expiresAt: number }
   // Retail media and gateway (partner settings, links and catalogue; static tokens by hash; routes).
   | { type: 'partner.changed'; partnerId: number }
   | { type: 'static-token.changed'; tokenHash: string }

@@ -28,8 +28,16 @@ export class UsageRecorder {
     }, sum);
   }
 
-  used(clientId: string): void {
+  private readonly useListeners: ((clientId: string, applicationId: number) => void)[] = [];
+
+  used(clientId: string, applicationId?: number): void {
     this.lastUsed.add(clientId, this.clock.now());
+    if (applicationId !== undefined) for (const listener of this.useListeners) listener(clientId, applicationId);
+  }
+
+  /** Called in memory on every use (the portal counts tokens per application and day). */
+  onUse(listener: (clientId: string, applicationId: number) => void): void {
+    this.useListeners.push(listener);
   }
 
   /** Unknown client_ids are counted under "" so attacker-chosen strings are never stored. */

@@ -1,6 +1,10 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../domain/errors.js';
+import type { TokenDenylist } from '../access/denylist.js';
+import type { BearerVerifier } from '../access/verifier.js';
+import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/keyring.js';
+import type { RateLimiter, RateLimitOutcome } from '../ratelimit/limiter.js';
 import { isStoreUnavailable } from '../store/db.js';
 import { mediaType, parseBasic, parseForm } from './form.js';
 import type { TokenIssuer } from './tokens.js';
@@ -13,7 +17,25 @@ const FORM = 'application/x-www-form-urlencoded';
 // clients reject a null one. So the null key goes only to those SDKs, known by their User-Agent.
 const NEEDS_REFRESH_TOKEN_KEY = /^OpenAPI-Generator\//;
 
+/** Too many requests: RFC 6749's error shape with the status and headers of RFC 6585. */
+class RateLimitedError extends OAuthError {
+  constructor(
+    readonly outcome: RateLimitOutcome,
+    readonly retryAfter: number,
+    what: string,
+  ) {
+    super('temporarily_unavailable', `${what}; retry after ${retryAfter} seconds`, 429);
+  }
+}
+
 function sendOAuthError(reply: FastifyReply, err: OAuthError, headerUsed: boolean): FastifyReply {
+  if (err instanceof RateLimitedError) {
+    reply
+      .header('retry-after', err.retryAfter)
+      .header('x-ratelimit-limit', err.outcome.limit)
+      .header('x-ratelimit-remaining', 0)
+      .header('x-ratelimit-reset', Math.ceil(err.outcome.resetAt / 1000));
+  }
   reply.code(err.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
   // RFC 6749 §5.2: a client that tried the Authorization header is told which scheme to use.
   if (err.status === 401 && headerUsed) reply.header('www-authenticate', 'Basic realm="portcullis", charset="UTF-8"');
@@ -24,12 +46,16 @@ export interface OAuthRouteOptions {
   issuer: string;
   issuerTokens: TokenIssuer;
   keys: KeyRing;
+  verifier: BearerVerifier;
+  denylist: TokenDenylist;
+  limiter: RateLimiter;
+  limits: Config['tokenLimits'];
   jwksMaxAgeSeconds: number;
 }
 
-/** POST /oauth2/token (RFC 6749 §4.4), JWKS and RFC 8414 metadata. */
+/** POST /oauth2/token (RFC 6749 §4.4), /oauth2/revoke (RFC 7009), /oauth2/introspect (RFC 7662), JWKS and RFC 8414 metadata. */
 export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions): Promise<void> {
-  const { issuerTokens: tokens, keys, issuer } = opts;
+  const { issuerTokens: tokens, keys, issuer, limiter, limits } = opts;
 
   // Every body reaches the handler as bytes, so the handler decides what a wrong content type means.
   app.removeAllContentTypeParsers();
@@ -52,40 +78,87 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
     return sendOAuthError(reply, new OAuthError('server_error', 'the server could not issue a token; try again'), false);
   });
 
-  app.post('/oauth2/token', async (request, reply) => {
-    const authorization = request.headers.authorization;
-    const basicUsed = authorization !== undefined && /^basic(\s|$)/i.test(authorization);
-    try {
-      if (mediaType(request.headers['content-type']) !== FORM) {
-        throw new OAuthError('invalid_request', `Content-Type: ${FORM} is mandatory for token requests`);
+  /**
+   * A form-encoded OAuth endpoint: the content type is checked and the body parsed strictly
+   * before `handle` runs, and every OAuthError it throws becomes an RFC 6749 §5.2 answer.
+   */
+  const formEndpoint =
+    (what: string, handle: (request: FastifyRequest, reply: FastifyReply, params: Map<string, string>) => Promise<FastifyReply>) =>
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      try {
+        if (mediaType(request.headers['content-type']) !== FORM) {
+          throw new OAuthError('invalid_request', `Content-Type: ${FORM} is mandatory for ${what}`);
+        }
+        return await handle(request, reply, parseForm((request.body as Buffer | undefined) ?? Buffer.alloc(0)));
+      } catch (err) {
+        // Any client that tried the Authorization header is told to use Basic (RFC 6749 §5.2).
+        if (err instanceof OAuthError) return sendOAuthError(reply, err, request.headers.authorization !== undefined);
+        throw err;
       }
-      const params = parseForm((request.body as Buffer | undefined) ?? Buffer.alloc(0));
+    };
+
+  /** client_secret_basic or client_secret_post (one of them, RFC 6749 §2.3.1), checked. */
+  async function authenticatedClient(request: FastifyRequest, params: Map<string, string>) {
+    const authorization = request.headers.authorization;
+    let clientId = params.get('client_id');
+    let clientSecret = params.get('client_secret');
+    if (authorization !== undefined) {
+      if (!/^basic(\s|$)/i.test(authorization)) {
+        throw new OAuthError('invalid_client', 'the Authorization header of this request must use the Basic scheme', 401);
+      }
+      if (clientSecret !== undefined) {
+        throw new OAuthError('invalid_request', 'send the client secret either in the Authorization header or in the body, not both');
+      }
+      const basic = parseBasic(authorization);
+      if (clientId !== undefined && clientId !== basic.clientId) {
+        throw new OAuthError('invalid_request', 'client_id in the body differs from the one in the Authorization header');
+      }
+      clientId = basic.clientId;
+      clientSecret = basic.clientSecret;
+    }
+    if (!clientId || !clientSecret) {
+      throw new OAuthError('invalid_client', 'client authentication is required: send client_id and client_secret');
+    }
+    // Brute force is slowed per source address and per client_id: past the limit of failures
+    // in a minute, further attempts are refused before the secret is even checked.
+    const ip = request.ip;
+    const blocked =
+      (limits.failuresPerIp > 0 && (await limiter.exhausted(`auth-failures:ip:${ip}`, limits.failuresPerIp))) ||
+      (limits.failuresPerClient > 0 && (await limiter.exhausted(`auth-failures:client:${clientId}`, limits.failuresPerClient)));
+    if (blocked) throw tooMany(blocked, 'too many failed client authentications');
+    const auth = await tokens.authenticate(clientId, clientSecret);
+    if (!auth.ok) {
+      if (limits.failuresPerIp > 0) await limiter.take(`auth-failures:ip:${ip}`, limits.failuresPerIp);
+      // Only ids that could exist get a counter of their own, so made-up ids cannot fill the store.
+      if (limits.failuresPerClient > 0 && auth.reason !== 'unknown_client') await limiter.take(`auth-failures:client:${clientId}`, limits.failuresPerClient);
+      throw new OAuthError('invalid_client', 'client authentication failed');
+    }
+    return auth;
+  }
+
+  /** A 429 in the RFC 6749 error shape, with Retry-After and the x-ratelimit headers. */
+  function tooMany(outcome: RateLimitOutcome, what: string): OAuthError {
+    return new RateLimitedError(outcome, limiter.retryAfter(outcome), what);
+  }
+
+  /** Counts a request against a per-minute limit; over it, a 429. */
+  async function countAgainst(key: string, perMinute: number, what: string): Promise<void> {
+    if (perMinute <= 0) return;
+    const outcome = await limiter.take(key, perMinute);
+    if (!outcome.allowed) throw tooMany(outcome, what);
+  }
+
+  app.post(
+    '/oauth2/token',
+    formEndpoint('token requests', async (request, reply, params) => {
       const grantType = params.get('grant_type');
       if (grantType === undefined || grantType === '') throw new OAuthError('invalid_request', 'grant_type is required; use grant_type=client_credentials');
       if (grantType !== 'client_credentials') {
         throw new OAuthError('unsupported_grant_type', 'only grant_type=client_credentials is supported');
       }
-
-      let clientId = params.get('client_id');
-      let clientSecret = params.get('client_secret');
-      if (authorization !== undefined) {
-        if (!basicUsed) throw new OAuthError('invalid_client', 'the Authorization header of a token request must use the Basic scheme', 401);
-        if (clientSecret !== undefined) {
-          throw new OAuthError('invalid_request', 'send the client secret either in the Authorization header or in the body, not both');
-        }
-        const basic = parseBasic(authorization);
-        if (clientId !== undefined && clientId !== basic.clientId) {
-          throw new OAuthError('invalid_request', 'client_id in the body differs from the one in the Authorization header');
-        }
-        clientId = basic.clientId;
-        clientSecret = basic.clientSecret;
-      }
-      if (!clientId || !clientSecret) {
-        throw new OAuthError('invalid_client', 'client authentication is required: send client_id and client_secret');
-      }
-
-      const auth = await tokens.authenticate(clientId, clientSecret);
-      if (!auth.ok) throw new OAuthError('invalid_client', 'client authentication failed');
+      await countAgainst(`token:ip:${request.ip}`, limits.perIp, 'too many token requests from this address');
+      const auth = await authenticatedClient(request, params);
+      await countAgainst(`token:client:${auth.credential.clientId}`, limits.perClient, 'too many token requests for this client');
       const scope = tokens.grantedScope(auth.application, params.get('scope'));
       const issued = await tokens.issue(auth.credential, auth.application, scope);
 
@@ -93,12 +166,37 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
       if (issued.scope) body.scope = issued.scope;
       if (NEEDS_REFRESH_TOKEN_KEY.test(request.headers['user-agent'] ?? '')) body.refresh_token = null;
       return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
-    } catch (err) {
-      // Any client that tried the Authorization header is told to use Basic (RFC 6749 §5.2).
-      if (err instanceof OAuthError) return sendOAuthError(reply, err, authorization !== undefined);
-      throw err;
-    }
-  });
+    }),
+  );
+
+  /** The claims of a token this client may see: a valid access token issued to it, else undefined. */
+  async function ownToken(clientId: string, params: Map<string, string>) {
+    const token = params.get('token');
+    if (token === undefined || token === '') throw new OAuthError('invalid_request', 'token is required');
+    const outcome = await opts.verifier.verify(token);
+    return outcome.ok && outcome.claims.client_id === clientId ? outcome.claims : undefined;
+  }
+
+  // RFC 7009. The answer is 200 whatever the token was, so it tells nothing about other clients' tokens.
+  app.post(
+    '/oauth2/revoke',
+    formEndpoint('revocation requests', async (request, reply, params) => {
+      const auth = await authenticatedClient(request, params);
+      const claims = await ownToken(auth.credential.clientId, params);
+      if (claims) await opts.denylist.revoke(claims.jti, claims.exp * 1000);
+      return reply.header('cache-control', 'no-store').send({});
+    }),
+  );
+
+  // RFC 7662, for the client's own tokens; any other token is simply not active.
+  app.post(
+    '/oauth2/introspect',
+    formEndpoint('introspection requests', async (request, reply, params) => {
+      const auth = await authenticatedClient(request, params);
+      const claims = await ownToken(auth.credential.clientId, params);
+      return reply.header('cache-control', 'no-store').send(claims ? { active: true, token_type: 'Bearer', ...claims } : { active: false });
+    }),
+  );
 
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     return reply.type('application/jwk-set+json').header('cache-control', `public, max-age=${opts.jwksMaxAgeSeconds}`).send(keys.jwks());
@@ -110,6 +208,10 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     grant_types_supported: ['client_credentials'],
     token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+    revocation_endpoint: `${issuer}/oauth2/revoke`,
+    revocation_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+    introspection_endpoint: `${issuer}/oauth2/introspect`,
+    introspection_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
     response_types_supported: [],
   });
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) => {

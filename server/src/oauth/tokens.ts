@@ -94,7 +94,7 @@ export class TokenIssuer {
     };
     if (scope) claims.scope = scope;
     const accessToken = await signCompact(key.encodedHeader, claims, key.alg, key.privateKey);
-    this.usage.used(credential.clientId);
+    this.usage.used(credential.clientId, application.id);
     return { accessToken, expiresIn: this.options.ttlSeconds, scope };
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { RateLimitStore } from './store.js';
+import { type RateLimitStore, windowOf } from './store.js';
 
 export const MINUTE_MS = 60_000;
 
@@ -23,11 +23,23 @@ export class RateLimiter {
     return { allowed: hit.count <= perMinute, limit: perMinute, remaining: Math.max(0, perMinute - hit.count), resetAt: hit.resetAt };
   }
 
+  /** Whether `key` has already used up `perMinute` in this window (nothing is counted). */
+  async exhausted(key: string, perMinute: number): Promise<RateLimitOutcome | undefined> {
+    const count = await this.store.peek(key, MINUTE_MS);
+    if (count < perMinute) return undefined;
+    return { allowed: false, limit: perMinute, remaining: 0, resetAt: windowOf(this.now(), MINUTE_MS).resetAt };
+  }
+
+  /** Seconds until the outcome's window ends (at least 1), for Retry-After. */
+  retryAfter(outcome: RateLimitOutcome): number {
+    return Math.max(1, Math.ceil((outcome.resetAt - this.now()) / 1000));
+  }
+
   /** x-ratelimit-limit, -remaining, -reset (Unix seconds), and Retry-After when refused. */
   headers(reply: FastifyReply, outcome: RateLimitOutcome): void {
     reply.header('x-ratelimit-limit', outcome.limit);
     reply.header('x-ratelimit-remaining', outcome.remaining);
     reply.header('x-ratelimit-reset', Math.ceil(outcome.resetAt / 1000));
-    if (!outcome.allowed) reply.header('retry-after', Math.max(1, Math.ceil((outcome.resetAt - this.now()) / 1000)));
+    if (!outcome.allowed) reply.header('retry-after', this.retryAfter(outcome));
   }
 }

@@ -31,12 +31,25 @@ export class RedisRateLimitStore implements RateLimitStore {
     const { start, resetAt } = windowOf(this.clock.now(), windowMs);
     const redisKey = `portcullis:rl:${key}:${start}`;
     try {
-      const results = await this.redis.multi().incr(redisKey).pexpireat(redisKey, resetAt + 1_000).exec();
+      const results = await this.redis
+        .multi()
+        .incr(redisKey)
+        .pexpireat(redisKey, resetAt + 1_000)
+        .exec();
       const count = results?.[0]?.[1];
       if (typeof count !== 'number') throw new Error('unexpected answer from redis');
       return { count, resetAt };
     } catch {
       return this.local.hit(key, windowMs, limit);
+    }
+  }
+
+  async peek(key: string, windowMs: number): Promise<number> {
+    const { start } = windowOf(this.clock.now(), windowMs);
+    try {
+      return Number((await this.redis.get(`portcullis:rl:${key}:${start}`)) ?? 0);
+    } catch {
+      return this.local.peek(key, windowMs);
     }
   }
 

@@ -13,6 +13,8 @@ export interface RateLimitHit {
 export interface RateLimitStore {
   /** Counts one call for `key` in the current window of `windowMs` and returns the window's count. */
   hit(key: string, windowMs: number, limit: number): Promise<RateLimitHit>;
+  /** The current window's count for `key`, without counting a call. */
+  peek(key: string, windowMs: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -40,6 +42,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
     }
     entry.count++;
     return { count: entry.count, resetAt: entry.resetAt };
+  }
+
+  async peek(key: string, _windowMs: number): Promise<number> {
+    const entry = this.windows.get(key);
+    return entry && entry.resetAt > this.clock.now() ? entry.count : 0;
   }
 
   /** Drops ended windows; if every window is live, the oldest key goes (a bounded map, never unbounded growth). */

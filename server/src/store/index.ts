@@ -3,16 +3,23 @@ import { AuditRepository } from './audit.js';
 import { AuthFailureRepository } from './auth-failures.js';
 import { CredentialRepository } from './credentials.js';
 import type { Db } from './db.js';
+import { RevokedTokenRepository } from './revoked-tokens.js';
 import { GatewayRouteRepository } from './gateway-routes.js';
+import { InvitationRepository } from './invitations.js';
+import { MembershipRepository } from './memberships.js';
 import { OrganizationRepository } from './organizations.js';
 import { PartnerRepository } from './partners.js';
 import { PlacementRepository } from './placements.js';
+import { PortalSessionRepository } from './portal-sessions.js';
+import { PortalUserRepository } from './portal-users.js';
 import { SettingsRepository } from './settings.js';
 import { SigningKeyRepository } from './signing-keys.js';
 import { StaticTokenRepository } from './static-tokens.js';
+import { TokenCountRepository } from './token-counts.js';
 
 export interface Store {
   db: Db;
+  revokedTokens: RevokedTokenRepository;
   organizations: OrganizationRepository;
   applications: ApplicationRepository;
   credentials: CredentialRepository;
@@ -24,11 +31,17 @@ export interface Store {
   staticTokens: StaticTokenRepository;
   placements: PlacementRepository;
   gatewayRoutes: GatewayRouteRepository;
+  portalUsers: PortalUserRepository;
+  portalSessions: PortalSessionRepository;
+  memberships: MembershipRepository;
+  invitations: InvitationRepository;
+  tokenCounts: TokenCountRepository;
 }
 
 export function createStore(db: Db): Store {
   return {
     db,
+    revokedTokens: new RevokedTokenRepository(db),
     organizations: new OrganizationRepository(db),
     applications: new ApplicationRepository(db),
     credentials: new CredentialRepository(db),
@@ -40,5 +53,10 @@ export function createStore(db: Db): Store {
     staticTokens: new StaticTokenRepository(db),
     placements: new PlacementRepository(db),
     gatewayRoutes: new GatewayRouteRepository(db),
+    portalUsers: new PortalUserRepository(db),
+    portalSessions: new PortalSessionRepository(db),
+    memberships: new MembershipRepository(db),
+    invitations: new InvitationRepository(db),
+    tokenCounts: new TokenCountRepository(db),
   };
 }

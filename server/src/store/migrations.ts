@@ -149,6 +149,74 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_portal': {
+    async up(db: Db) {
+      const pg = isPostgres(db);
+      const id = pg ? ('bigserial' as const) : ('integer' as const);
+      await db.schema
+        .createTable('portal_users')
+        .addColumn('id', id, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('email', 'text', (c) => c.notNull().unique())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('password_changed_at', 'bigint', (c) => c.notNull())
+        .execute();
+      // The id is the SHA-256 of the cookie's token, so a leaked table cannot be replayed as cookies.
+      await db.schema
+        .createTable('portal_sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'bigint', (c) => c.notNull().references('portal_users.id'))
+        .addColumn('csrf_token', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('portal_sessions_by_user').on('portal_sessions').column('user_id').execute();
+      await db.schema
+        .createTable('memberships')
+        .addColumn('organization_id', 'bigint', (c) => c.notNull().references('organizations.id'))
+        .addColumn('user_id', 'bigint', (c) => c.notNull().references('portal_users.id'))
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('memberships_pk', ['organization_id', 'user_id'])
+        .execute();
+      await db.schema.createIndex('memberships_by_user').on('memberships').column('user_id').execute();
+      await db.schema
+        .createTable('invitations')
+        .addColumn('id', id, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('organization_id', 'bigint', (c) => c.notNull().references('organizations.id'))
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('invited_by', 'bigint', (c) => c.notNull().references('portal_users.id'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('accepted_at', 'bigint')
+        .addColumn('accepted_by', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('invitations_by_organization').on('invitations').column('organization_id').execute();
+      await db.schema
+        .createTable('token_counts')
+        .addColumn('application_id', 'bigint', (c) => c.notNull())
+        .addColumn('day', 'text', (c) => c.notNull())
+        .addColumn('count', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('token_counts_pk', ['application_id', 'day'])
+        .execute();
+    },
+  },
+};
+
+// Migrations run in the order of their names.
+migrations['0004_revoked_tokens'] = {
+  async up(db: Db) {
+    await db.schema
+      .createTable('revoked_tokens')
+      .addColumn('jti', 'text', (c) => c.primaryKey())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('revoked_tokens_by_expiry').on('revoked_tokens').column('expires_at').execute();
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

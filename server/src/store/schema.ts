@@ -131,7 +131,65 @@ export interface GatewayRoutesTable {
   created_at: number;
 }
 
+/** A person who signs in to the developer portal. */
+export interface PortalUsersTable {
+  id: Generated<number>;
+  /** Trimmed and lower-cased. */
+  email: string;
+  /** argon2id, PHC string. */
+  password_hash: string;
+  created_at: number;
+  password_changed_at: number;
+}
+
+export interface PortalSessionsTable {
+  /** SHA-256 of the cookie's token, hex. */
+  id: string;
+  user_id: number;
+  csrf_token: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+}
+
+export interface MembershipsTable {
+  organization_id: number;
+  user_id: number;
+  /** owner, admin or developer. */
+  role: string;
+  created_at: number;
+}
+
+export interface InvitationsTable {
+  id: Generated<number>;
+  organization_id: number;
+  email: string;
+  role: string;
+  /** SHA-256 of the invitation link's token, hex. */
+  token_hash: string;
+  invited_by: number;
+  created_at: number;
+  expires_at: number;
+  accepted_at: number | null;
+  accepted_by: number | null;
+  revoked_at: number | null;
+}
+
+/** Tokens issued per application and UTC day, written in batches. */
+export interface TokenCountsTable {
+  application_id: number;
+  day: string;
+  count: number;
+}
+
+export interface RevokedTokensTable {
+  jti: string;
+  /** The token's own expiry (ms); the row is useless after it. */
+  expires_at: number;
+}
+
 export interface Database {
+  revoked_tokens: RevokedTokensTable;
   organizations: OrganizationsTable;
   applications: ApplicationsTable;
   credentials: CredentialsTable;
@@ -146,4 +204,9 @@ export interface Database {
   beacon_counts: BeaconCountsTable;
   application_rate_limits: ApplicationRateLimitsTable;
   gateway_routes: GatewayRoutesTable;
+  portal_users: PortalUsersTable;
+  portal_sessions: PortalSessionsTable;
+  memberships: MembershipsTable;
+  invitations: InvitationsTable;
+  token_counts: TokenCountsTable;
 }

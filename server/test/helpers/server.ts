@@ -43,6 +43,12 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN,
     PORTCULLIS_ISSUER: ISSUER_FOR_TESTS,
     PORTCULLIS_KEY_PREPUBLISH: '0',
+    // Token-endpoint limits are off unless a test turns them on: tests of other rules send many
+    // requests, and failures, from one address within a minute.
+    PORTCULLIS_TOKEN_LIMIT_PER_CLIENT: '0',
+    PORTCULLIS_TOKEN_LIMIT_PER_IP: '0',
+    PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT: '0',
+    PORTCULLIS_AUTH_FAILURE_LIMIT_PER_IP: '0',
     LOG_LEVEL: 'silent',
     ...env,
   });

@@ -1,0 +1,199 @@
+import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { api, formatDate, type Invitation, type Member, messageOf, type Role } from '../api.js';
+import { CopyButton, ErrorMessage, Loading, PageTitle } from '../components.js';
+import { useSession } from '../session.js';
+import { Breadcrumbs, OrgNav, useOrg } from './org-nav.js';
+
+const ROLE_HELP: Record<Role, string> = {
+  owner: 'Owner: everything, including members',
+  admin: 'Admin: manages apps and keys',
+  developer: 'Developer: sees apps and key details, cannot create or delete keys',
+};
+
+export function MembersPage({ orgId }: { orgId: number }) {
+  const { session } = useSession();
+  const { org, error: orgError } = useOrg(orgId);
+  const [members, setMembers] = useState<Member[]>();
+  const [invitations, setInvitations] = useState<Invitation[]>([]);
+  const [error, setError] = useState<string>();
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState<Role>('developer');
+  const [formError, setFormError] = useState<string>();
+  const [link, setLink] = useState<Invitation>();
+  const isOwner = org?.role === 'owner';
+
+  const load = useCallback(async () => {
+    try {
+      setMembers(await api<Member[]>('GET', `/orgs/${orgId}/members`));
+      if (isOwner) setInvitations(await api<Invitation[]>('GET', `/orgs/${orgId}/invitations`));
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  }, [orgId, isOwner]);
+
+  useEffect(() => {
+    if (org) void load();
+  }, [org, load]);
+
+  const invite = async (event: FormEvent) => {
+    event.preventDefault();
+    setFormError(undefined);
+    try {
+      const created = await api<Invitation>('POST', `/orgs/${orgId}/invitations`, { email, role });
+      setLink(created);
+      setEmail('');
+      await load();
+    } catch (err) {
+      setFormError(messageOf(err));
+    }
+  };
+
+  const act = async (fn: () => Promise<unknown>) => {
+    setError(undefined);
+    try {
+      await fn();
+      await load();
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  };
+
+  if (orgError) return <ErrorMessage message={orgError} />;
+  if (!org) return <Loading />;
+  return (
+    <div className="page">
+      <Breadcrumbs
+        items={[
+          ['Organizations', '/'],
+          [org.name, `/orgs/${orgId}`],
+          ['Members', undefined],
+        ]}
+      />
+      <PageTitle>Members of {org.name}</PageTitle>
+      <OrgNav org={org} current="members" />
+      <ErrorMessage message={error} />
+      {!members && !error && <Loading />}
+      {members && (
+        <div className="table-wrap">
+          <table>
+            <caption className="visually-hidden">Members</caption>
+            <thead>
+              <tr>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Joined</th>
+                {isOwner && (
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
+                )}
+              </tr>
+            </thead>
+            <tbody>
+              {members.map((m) => (
+                <tr key={m.user_id}>
+                  <td>
+                    {m.email}
+                    {m.user_id === session.user?.id ? <span className="muted"> (you)</span> : null}
+                  </td>
+                  <td>
+                    {isOwner ? (
+                      <>
+                        <label htmlFor={`role-${m.user_id}`} className="visually-hidden">
+                          Role of {m.email}
+                        </label>
+                        <select
+                          id={`role-${m.user_id}`}
+                          value={m.role}
+                          onChange={(e) => act(() => api('PATCH', `/orgs/${orgId}/members/${m.user_id}`, { role: e.target.value }))}
+                        >
+                          <option value="owner">Owner</option>
+                          <option value="admin">Admin</option>
+                          <option value="developer">Developer</option>
+                        </select>
+                      </>
+                    ) : (
+                      m.role
+                    )}
+                  </td>
+                  <td>{formatDate(m.joined_at)}</td>
+                  {isOwner && (
+                    <td>
+                      {m.user_id !== session.user?.id && (
+                        <button
+                          type="button"
+                          className="danger small"
+                          aria-label={`Remove ${m.email}`}
+                          onClick={() => act(() => api('DELETE', `/orgs/${orgId}/members/${m.user_id}`))}
+                        >
+                          Remove
+                        </button>
+                      )}
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+
+      {isOwner && (
+        <section className="card" aria-labelledby="invite-heading">
+          <h2 id="invite-heading">Invite someone</h2>
+          <form onSubmit={invite} className="inline-form" noValidate>
+            <div>
+              <label htmlFor="invite-email">Email address</label>
+              <input id="invite-email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} maxLength={254} />
+            </div>
+            <div>
+              <label htmlFor="invite-role">Role</label>
+              <select id="invite-role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
+                <option value="developer">Developer</option>
+                <option value="admin">Admin</option>
+                <option value="owner">Owner</option>
+              </select>
+            </div>
+            <button type="submit">Create invitation</button>
+          </form>
+          <p className="hint">{ROLE_HELP[role]}.</p>
+          <ErrorMessage message={formError} />
+          {link?.link && (
+            <div className="notice" role="status">
+              <p>
+                Invitation for <strong>{link.email}</strong> created. Send them this link (it works once, until {formatDate(link.expires_at)}):
+              </p>
+              <div className="copy-row">
+                <label htmlFor="invite-link" className="visually-hidden">
+                  Invitation link
+                </label>
+                <input id="invite-link" readOnly value={link.link} onFocus={(e) => e.target.select()} />
+                <CopyButton value={link.link} label="Copy invitation link" />
+              </div>
+            </div>
+          )}
+          {invitations.length > 0 && (
+            <>
+              <h3>Pending invitations</h3>
+              <ul className="plain">
+                {invitations.map((i) => (
+                  <li key={i.id}>
+                    {i.email} as {i.role}, until {formatDate(i.expires_at)}{' '}
+                    <button
+                      type="button"
+                      className="secondary small"
+                      aria-label={`Revoke the invitation for ${i.email}`}
+                      onClick={() => act(() => api('DELETE', `/orgs/${orgId}/invitations/${i.id}`))}
+                    >
+                      Revoke
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+        </section>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,54 @@
+import type { Bus } from '../bus/index.js';
+import type { Clock } from '../domain/clock.js';
+import type { RevokedTokenRepository } from '../store/revoked-tokens.js';
+
+/**
+ * Access tokens revoked one by one (RFC 7009), by jti, each kept only until its own expiry.
+ * Every node holds the live entries in memory (loaded at start, followed through bus events,
+ * re-read on a resync), so a check is one map lookup.
+ */
+export class TokenDenylist {
+  private readonly revoked = new Map<string, number>(); // jti → expiry (ms)
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly repository: RevokedTokenRepository,
+    private readonly bus: Bus,
+    private readonly clock: Clock,
+  ) {
+    bus.subscribe((event) => {
+      if (event.type === 'token.revoked') this.revoked.set(event.jti, event.expiresAt);
+      else if (event.type === 'resync') void this.load().catch(() => {});
+    });
+  }
+
+  async load(): Promise<void> {
+    for (const { jti, expiresAt } of await this.repository.live(this.clock.now())) this.revoked.set(jti, expiresAt);
+  }
+
+  has(jti: string): boolean {
+    return this.revoked.has(jti);
+  }
+
+  /** Revokes a token until `expiresAt`; written first, so a restart or another node keeps it revoked. */
+  async revoke(jti: string, expiresAt: number): Promise<void> {
+    await this.repository.add(jti, expiresAt);
+    await this.bus.publish({ type: 'token.revoked', jti, expiresAt });
+  }
+
+  /** Forgets entries whose tokens have expired anyway, here and in the store. */
+  async prune(): Promise<void> {
+    const now = this.clock.now();
+    for (const [jti, expiresAt] of this.revoked) if (expiresAt <= now) this.revoked.delete(jti);
+    await this.repository.prune(now);
+  }
+
+  start(intervalMs: number, onError: (err: unknown) => void): void {
+    this.timer = setInterval(() => this.prune().catch(onError), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

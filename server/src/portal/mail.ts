@@ -1,0 +1,20 @@
+/** An email to send; the portal sends invitations. */
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+}
+
+/** How the portal sends email. The default writes each message to the log; plug in SMTP or an API here. */
+export interface Mailer {
+  send(message: MailMessage): Promise<void>;
+}
+
+export class LogMailer implements Mailer {
+  /** Where messages go; the app points it at its logger. */
+  log: (fields: object, message: string) => void = () => {};
+
+  async send(message: MailMessage): Promise<void> {
+    this.log({ to: message.to, subject: message.subject }, `email (not sent, no mail server configured):\n${message.text}`);
+  }
+}

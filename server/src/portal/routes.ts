@@ -1,0 +1,254 @@
+import cookie from '@fastify/cookie';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { jsonObject, pathId, sendApiError, useApiErrors } from '../admin/http.js';
+import type { Actor } from '../directory/service.js';
+import { ApiError } from '../domain/errors.js';
+import type { PortalSession } from '../store/portal-sessions.js';
+import type { PortalUser } from '../store/portal-users.js';
+import type { Accounts } from './accounts.js';
+import type { Portal } from './service.js';
+import { CSRF_HEADER, PRESESSION_COOKIE, randomToken, SESSION_COOKIE, type Sessions, sameToken } from './sessions.js';
+
+export interface PortalRouteOptions {
+  portal: Portal;
+  accounts: Accounts;
+  sessions: Sessions;
+  /** The public base URL of the portal, for invitation links. */
+  baseUrl: string;
+  /** How long a deleted key keeps working, shown in the page. */
+  graceSeconds: number;
+}
+
+type Ids = { orgId: string; appId: string; clientId: string; userId: string; invitationId: string; token: string };
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+const notSignedIn = () => new ApiError(401, 'authentication', 'not-signed-in', 'Not signed in', 'your session has ended; sign in to continue');
+const staleCsrf = () =>
+  new ApiError(403, 'access-control', 'csrf-token-invalid', 'Page out of date', "this page's security token is out of date; reload the page and try again");
+
+/**
+ * The developer portal's JSON API under /portal/api: cookie sessions, a CSRF token on every
+ * state-changing request, and a role check in the organization before every call.
+ */
+export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOptions): Promise<void> {
+  const { portal, accounts, sessions } = opts;
+  useApiErrors(app);
+  await app.register(cookie);
+
+  const signedIn = new WeakMap<FastifyRequest, { session: PortalSession; user: PortalUser }>();
+  const secure = (request: FastifyRequest) => request.protocol === 'https' || opts.baseUrl.startsWith('https:');
+
+  const setSessionCookie = (request: FastifyRequest, reply: FastifyReply, token: string) =>
+    reply.setCookie(SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(request), maxAge: sessions.maxAgeSeconds });
+  const clearSessionCookie = (request: FastifyRequest, reply: FastifyReply) =>
+    reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(request) });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    const session = await sessions.find(request.cookies[SESSION_COOKIE]);
+    const user = session && (await accounts.user(session.userId));
+    if (session && user) signedIn.set(request, { session, user });
+    if (!STATE_CHANGING.has(request.method)) return;
+    // Double submit: the header must carry the token the page read from GET /session, which is
+    // bound to the session (or, before sign-in, to the visitor's own HttpOnly cookie).
+    const sent = request.headers[CSRF_HEADER];
+    const expected = session && user ? session.csrfToken : request.cookies[PRESESSION_COOKIE];
+    if (typeof sent !== 'string' || !sameToken(sent, expected)) return sendApiError(reply, request, staleCsrf());
+  });
+
+  const current = (request: FastifyRequest) => {
+    const found = signedIn.get(request);
+    if (!found) throw notSignedIn();
+    return found;
+  };
+  const actor = (request: FastifyRequest): Actor => ({ actor: `user:${current(request).user.id}`, ip: request.ip });
+  const userView = (u: PortalUser) => ({ id: u.id, email: u.email, created_at: new Date(u.createdAt).toISOString() });
+
+  /** Starts a fresh session (a new token every sign-in) and ends the one the request came with. */
+  const startSession = async (request: FastifyRequest, reply: FastifyReply, user: PortalUser) => {
+    const old = signedIn.get(request);
+    if (old) await sessions.end(old.session);
+    const { token, session } = await sessions.create(user.id);
+    setSessionCookie(request, reply, token);
+    return { user: userView(user), csrf_token: session.csrfToken, deactivation_grace_seconds: opts.graceSeconds };
+  };
+
+  app.get('/session', async (request, reply) => {
+    const found = signedIn.get(request);
+    if (found) return { user: userView(found.user), csrf_token: found.session.csrfToken, deactivation_grace_seconds: opts.graceSeconds };
+    let token = request.cookies[PRESESSION_COOKIE];
+    if (!token || token.length > 100) {
+      token = randomToken();
+      reply.setCookie(PRESESSION_COOKIE, token, { path: '/portal/api', httpOnly: true, sameSite: 'lax', secure: secure(request) });
+    }
+    if (request.cookies[SESSION_COOKIE]) clearSessionCookie(request, reply);
+    return { user: null, csrf_token: token, deactivation_grace_seconds: opts.graceSeconds };
+  });
+
+  app.post('/signup', async (request, reply) => {
+    const body = jsonObject(request.body, ['email', 'password'], ['email', 'password']);
+    const user = await accounts.signUp({ email: body.email, password: body.password });
+    return reply.code(201).send(await startSession(request, reply, user));
+  });
+
+  app.post('/signin', async (request, reply) => {
+    const body = jsonObject(request.body, ['email', 'password'], ['email', 'password']);
+    const user = await accounts.signIn({ email: body.email, password: body.password }, request.ip);
+    return reply.send(await startSession(request, reply, user));
+  });
+
+  app.post('/signout', async (request, reply) => {
+    const found = signedIn.get(request);
+    if (found) await sessions.end(found.session);
+    clearSessionCookie(request, reply);
+    return reply.code(204).send();
+  });
+
+  app.post('/password', async (request, reply) => {
+    const { user } = current(request);
+    const body = jsonObject(request.body, ['current_password', 'new_password'], ['current_password', 'new_password']);
+    await accounts.changePassword(user.id, { current_password: body.current_password, new_password: body.new_password });
+    // Every other session of the account ends; this one is replaced by a new token.
+    await sessions.endOthers(user.id);
+    signedIn.delete(request);
+    return reply.send(await startSession(request, reply, user));
+  });
+
+  app.get('/orgs', async (request) => portal.organizations(current(request).user.id));
+
+  app.post('/orgs', async (request, reply) => {
+    const body = jsonObject(request.body, ['name'], ['name']);
+    return reply.code(201).send(await portal.createOrganization(current(request).user.id, { name: body.name }, actor(request)));
+  });
+
+  app.get<{ Params: Ids }>('/orgs/:orgId', async (request) => portal.organization(pathId(request.params.orgId, 'orgId'), current(request).user.id));
+
+  app.get<{ Params: Ids }>('/orgs/:orgId/apps', async (request) => portal.applications(pathId(request.params.orgId, 'orgId'), current(request).user.id));
+
+  app.post<{ Params: Ids }>('/orgs/:orgId/apps', async (request, reply) => {
+    const orgId = pathId(request.params.orgId, 'orgId');
+    const { user } = current(request);
+    const body = jsonObject(request.body, ['name', 'description'], ['name']);
+    return reply.code(201).send(await portal.createApplication(orgId, user.id, { name: body.name, description: body.description }, actor(request)));
+  });
+
+  app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId', async (request) =>
+    portal.getApplication(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), current(request).user.id),
+  );
+
+  app.patch<{ Params: Ids }>('/orgs/:orgId/apps/:appId', async (request) => {
+    const { user } = current(request);
+    const body = jsonObject(request.body, ['name', 'description']);
+    return portal.updateApplication(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), user.id, body, actor(request));
+  });
+
+  app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials', async (request) =>
+    portal.credentials(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), current(request).user.id),
+  );
+
+  app.post<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials', async (request, reply) => {
+    const { user } = current(request);
+    const body = jsonObject(request.body, ['name'], ['name']);
+    const created = await portal.createCredential(
+      pathId(request.params.orgId, 'orgId'),
+      pathId(request.params.appId, 'appId'),
+      user.id,
+      { name: body.name },
+      actor(request),
+    );
+    return reply.code(201).send(created);
+  });
+
+  app.patch<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials/:clientId', async (request) => {
+    const { user } = current(request);
+    const body = jsonObject(request.body, ['name'], ['name']);
+    return portal.renameCredential(
+      pathId(request.params.orgId, 'orgId'),
+      pathId(request.params.appId, 'appId'),
+      request.params.clientId,
+      user.id,
+      { name: body.name },
+      actor(request),
+    );
+  });
+
+  app.delete<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials/:clientId', async (request) => {
+    const { user } = current(request);
+    return portal.deleteCredential(
+      pathId(request.params.orgId, 'orgId'),
+      pathId(request.params.appId, 'appId'),
+      request.params.clientId,
+      user.id,
+      actor(request),
+    );
+  });
+
+  app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId/usage', async (request) =>
+    portal.usage(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), current(request).user.id),
+  );
+
+  app.get<{ Params: Ids; Querystring: { limit?: string; before?: string } }>('/orgs/:orgId/audit', async (request) => {
+    const { user } = current(request);
+    const limit = request.query.limit === undefined ? 100 : Math.min(500, pathId(String(request.query.limit), 'limit'));
+    const before = request.query.before === undefined ? undefined : pathId(String(request.query.before), 'before');
+    return portal.audit(pathId(request.params.orgId, 'orgId'), user.id, { limit, ...(before !== undefined ? { before } : {}) });
+  });
+
+  app.get<{ Params: Ids }>('/orgs/:orgId/members', async (request) => {
+    const orgId = pathId(request.params.orgId, 'orgId');
+    await portal.members.access(orgId, current(request).user.id, 'view');
+    return portal.members.list(orgId);
+  });
+
+  app.patch<{ Params: Ids }>('/orgs/:orgId/members/:userId', async (request) => {
+    const orgId = pathId(request.params.orgId, 'orgId');
+    await portal.members.access(orgId, current(request).user.id, 'manageMembers');
+    const body = jsonObject(request.body, ['role'], ['role']);
+    await portal.members.changeRole(orgId, pathId(request.params.userId, 'userId'), { role: body.role }, actor(request));
+    return portal.members.list(orgId);
+  });
+
+  app.delete<{ Params: Ids }>('/orgs/:orgId/members/:userId', async (request, reply) => {
+    const orgId = pathId(request.params.orgId, 'orgId');
+    await portal.members.access(orgId, current(request).user.id, 'manageMembers');
+    await portal.members.remove(orgId, pathId(request.params.userId, 'userId'), actor(request));
+    return reply.code(204).send();
+  });
+
+  app.get<{ Params: Ids }>('/orgs/:orgId/invitations', async (request) => {
+    const orgId = pathId(request.params.orgId, 'orgId');
+    await portal.members.access(orgId, current(request).user.id, 'manageMembers');
+    return portal.members.pending(orgId);
+  });
+
+  app.post<{ Params: Ids }>('/orgs/:orgId/invitations', async (request, reply) => {
+    const orgId = pathId(request.params.orgId, 'orgId');
+    const { user } = current(request);
+    await portal.members.access(orgId, user.id, 'manageMembers');
+    const org = await portal.organization(orgId, user.id);
+    const body = jsonObject(request.body, ['email', 'role'], ['email', 'role']);
+    const { invitation, link } = await portal.members.invite(orgId, org.name, user, { email: body.email, role: body.role }, opts.baseUrl, actor(request));
+    return reply.code(201).send({ ...invitation, link });
+  });
+
+  app.delete<{ Params: Ids }>('/orgs/:orgId/invitations/:invitationId', async (request, reply) => {
+    const orgId = pathId(request.params.orgId, 'orgId');
+    await portal.members.access(orgId, current(request).user.id, 'manageMembers');
+    await portal.members.revoke(orgId, pathId(request.params.invitationId, 'invitationId'), actor(request));
+    return reply.code(204).send();
+  });
+
+  // Anyone holding the link may see what it is for; accepting needs the invited account.
+  app.get<{ Params: Ids }>('/invitations/:token', async (request) => {
+    const invitation = await portal.members.openInvitation(request.params.token);
+    const org = await portal.store.organizations.get(invitation.organizationId);
+    return { organization: { id: invitation.organizationId, name: org?.name ?? '' }, email: invitation.email, role: invitation.role };
+  });
+
+  app.post<{ Params: Ids }>('/invitations/:token/accept', async (request) => {
+    const { user } = current(request);
+    const joined = await portal.members.accept(request.params.token, user, actor(request));
+    return { organization_id: joined.organizationId, role: joined.role };
+  });
+}

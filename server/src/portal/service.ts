@@ -1,0 +1,137 @@
+import type { Actor, CredentialView, Directory } from '../directory/service.js';
+import { ApiError } from '../domain/errors.js';
+import type { Application } from '../store/applications.js';
+import type { Store } from '../store/index.js';
+import type { Role } from '../store/memberships.js';
+import type { Members } from './members.js';
+import type { TokenCounter } from './usage-stats.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const applicationView = (a: Application) => ({
+  id: a.id,
+  organization_id: a.organizationId,
+  name: a.name,
+  description: a.description,
+  scopes: a.scopes,
+  created_at: iso(a.createdAt),
+});
+
+/**
+ * What a signed-in person can do with organizations, apps and credentials. Every call checks the
+ * caller's role in the organization first, then goes through the Directory, so the operator
+ * API's rules, caches, events and audit apply unchanged.
+ */
+export class Portal {
+  constructor(
+    readonly store: Store,
+    private readonly directory: Directory,
+    readonly members: Members,
+    private readonly tokenCounts: TokenCounter,
+  ) {}
+
+  async createOrganization(userId: number, input: { name: unknown }, who: Actor) {
+    const org = await this.directory.createOrganization(input, who);
+    await this.store.memberships.add({ organizationId: org.id, userId, role: 'owner', createdAt: org.createdAt });
+    return { id: org.id, name: org.name, created_at: iso(org.createdAt), role: 'owner' as Role };
+  }
+
+  async organizations(userId: number) {
+    return (await this.store.memberships.organizationsOf(userId)).map((o) => ({ id: o.id, name: o.name, created_at: iso(o.createdAt), role: o.role }));
+  }
+
+  async organization(orgId: number, userId: number) {
+    const membership = await this.members.access(orgId, userId, 'view');
+    const org = await this.directory.organization(orgId);
+    return { id: org.id, name: org.name, created_at: iso(org.createdAt), role: membership.role };
+  }
+
+  /** The application when it belongs to the organization; one of another organization is "not found". */
+  private async application(orgId: number, appId: number): Promise<Application> {
+    const app = await this.store.applications.get(appId);
+    if (!app || app.organizationId !== orgId) throw ApiError.notFound(`application ${appId}`);
+    return app;
+  }
+
+  async applications(orgId: number, userId: number) {
+    await this.members.access(orgId, userId, 'view');
+    return (await this.directory.listApplications(orgId)).map(applicationView);
+  }
+
+  async getApplication(orgId: number, appId: number, userId: number) {
+    await this.members.access(orgId, userId, 'view');
+    return applicationView(await this.application(orgId, appId));
+  }
+
+  async createApplication(orgId: number, userId: number, input: { name: unknown; description?: unknown }, who: Actor) {
+    await this.members.access(orgId, userId, 'manageApps');
+    return applicationView(await this.directory.createApplication(orgId, { name: input.name, description: input.description }, who));
+  }
+
+  async updateApplication(orgId: number, appId: number, userId: number, input: { name?: unknown; description?: unknown }, who: Actor) {
+    await this.members.access(orgId, userId, 'manageApps');
+    await this.application(orgId, appId);
+    return applicationView(await this.directory.updateApplication(appId, { name: input.name, description: input.description }, who));
+  }
+
+  async credentials(orgId: number, appId: number, userId: number): Promise<CredentialView[]> {
+    await this.members.access(orgId, userId, 'view');
+    await this.application(orgId, appId);
+    return this.directory.listCredentials(appId);
+  }
+
+  async createCredential(orgId: number, appId: number, userId: number, input: { name: unknown }, who: Actor) {
+    await this.members.access(orgId, userId, 'manageKeys');
+    await this.application(orgId, appId);
+    const { credential, secret } = await this.directory.createCredential(appId, input, who);
+    return {
+      client_id: credential.clientId,
+      client_secret: secret,
+      name: credential.name,
+      application_id: credential.applicationId,
+      status: 'active' as const,
+      created_at: iso(credential.createdAt),
+    };
+  }
+
+  async renameCredential(orgId: number, appId: number, clientId: string, userId: number, input: { name: unknown }, who: Actor) {
+    await this.members.access(orgId, userId, 'manageKeys');
+    await this.application(orgId, appId);
+    return this.directory.renameCredential(appId, clientId, input, who);
+  }
+
+  async deleteCredential(orgId: number, appId: number, clientId: string, userId: number, who: Actor) {
+    await this.members.access(orgId, userId, 'manageKeys');
+    await this.application(orgId, appId);
+    const result = await this.directory.deleteCredential(appId, clientId, false, who);
+    return { client_id: clientId, status: 'deactivating' as const, deactivates_at: result.deactivates_at };
+  }
+
+  async usage(orgId: number, appId: number, userId: number) {
+    await this.members.access(orgId, userId, 'view');
+    await this.application(orgId, appId);
+    return { application_id: appId, days: await this.tokenCounts.perDay(appId) };
+  }
+
+  /** The organization's audit log, newest first, with people named by their email address. */
+  async audit(orgId: number, userId: number, query: { limit: number; before?: number }) {
+    await this.members.access(orgId, userId, 'viewAudit');
+    const events = await this.store.audit.list({ organizationId: orgId, limit: query.limit, ...(query.before !== undefined ? { before: query.before } : {}) });
+    const ids = [...new Set(events.map((e) => /^user:(\d+)$/.exec(e.actor)?.[1]).filter((id): id is string => id !== undefined))];
+    const emails = new Map<string, string>();
+    for (const id of ids) {
+      const user = await this.store.portalUsers.get(Number(id));
+      if (user) emails.set(`user:${id}`, user.email);
+    }
+    return events.map((e) => ({
+      id: e.id,
+      occurred_at: iso(e.occurredAt),
+      actor: emails.get(e.actor) ?? (e.actor === 'operator' ? 'an operator' : e.actor),
+      ip: e.ip,
+      action: e.action,
+      target_type: e.targetType,
+      target_id: e.targetId,
+      details: e.details,
+    }));
+  }
+}

@@ -1,0 +1,61 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+
+/** The built web UI: dashboard/dist beside the server package. */
+export const DASHBOARD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../dashboard/dist');
+
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** Security headers on every answer of the server: pages, assets and APIs alike. */
+export function useSecurityHeaders(app: FastifyInstance): void {
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('cross-origin-opener-policy', 'same-origin');
+    return payload;
+  });
+}
+
+/**
+ * Serves the web UI at `/`: the built files, and index.html for the page paths the single-page
+ * app routes itself (sign-in, organizations, invitation links).
+ */
+export async function dashboardRoutes(app: FastifyInstance, opts: { dir?: string } = {}): Promise<void> {
+  const dir = opts.dir ?? DASHBOARD_DIR;
+  const indexFile = path.join(dir, 'index.html');
+  if (!existsSync(indexFile)) {
+    app.log.warn({ dir }, 'the web UI is not built (npm run build); / is not served');
+    return;
+  }
+  const index = readFileSync(indexFile);
+  await app.register(fastifyStatic, {
+    root: dir,
+    prefix: '/',
+    wildcard: false,
+    index: false,
+    decorateReply: false,
+    globIgnore: ['index.html'],
+    setHeaders: (reply, file) => {
+      if (file.includes(`${path.sep}assets${path.sep}`)) reply.header('cache-control', 'public, max-age=31536000, immutable');
+    },
+  });
+  const page = (reply: import('fastify').FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(index);
+  // Only the single-page app's own paths: every other path keeps its API's answer (and its 404).
+  for (const url of ['/', '/signin', '/signup', '/account', '/orgs/*', '/invitations/*']) app.get(url, async (_request, reply) => page(reply));
+}
