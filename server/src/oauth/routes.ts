@@ -122,15 +122,19 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
     // Brute force is slowed per source address and per client_id: past the limit of failures
     // in a minute, further attempts are refused before the secret is even checked.
     const ip = request.ip;
-    const blocked =
-      (limits.failuresPerIp > 0 && (await limiter.exhausted(`auth-failures:ip:${ip}`, limits.failuresPerIp))) ||
-      (limits.failuresPerClient > 0 && (await limiter.exhausted(`auth-failures:client:${clientId}`, limits.failuresPerClient)));
+    const [byIp, byClient] = await Promise.all([
+      limits.failuresPerIp > 0 ? limiter.exhausted(`auth-failures:ip:${ip}`, limits.failuresPerIp) : undefined,
+      limits.failuresPerClient > 0 ? limiter.exhausted(`auth-failures:client:${clientId}`, limits.failuresPerClient) : undefined,
+    ]);
+    const blocked = byIp ?? byClient;
     if (blocked) throw tooMany(blocked, 'too many failed client authentications');
     const auth = await tokens.authenticate(clientId, clientSecret);
     if (!auth.ok) {
-      if (limits.failuresPerIp > 0) await limiter.take(`auth-failures:ip:${ip}`, limits.failuresPerIp);
-      // Only ids that could exist get a counter of their own, so made-up ids cannot fill the store.
-      if (limits.failuresPerClient > 0 && auth.reason !== 'unknown_client') await limiter.take(`auth-failures:client:${clientId}`, limits.failuresPerClient);
+      await Promise.all([
+        limits.failuresPerIp > 0 && limiter.take(`auth-failures:ip:${ip}`, limits.failuresPerIp),
+        // Only ids that could exist get a counter of their own, so made-up ids cannot fill the store.
+        limits.failuresPerClient > 0 && auth.reason !== 'unknown_client' && limiter.take(`auth-failures:client:${clientId}`, limits.failuresPerClient),
+      ]);
       throw new OAuthError('invalid_client', 'client authentication failed');
     }
     return auth;
