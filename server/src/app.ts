@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { accessRoutes } from './access/routes.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
-import { useApiErrors } from './admin/http.js';
+import { sendFrameworkError, useApiErrors } from './admin/http.js';
 import { adminRoutes } from './admin/routes.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
+import type { ReadThroughCache } from './directory/cache.js';
 import { Directory } from './directory/service.js';
 import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
@@ -18,6 +19,8 @@ import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { Metrics } from './ops/metrics.js';
+import { useOperations } from './ops/routes.js';
 import { TokenIssuer } from './oauth/tokens.js';
 import { RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimitStore } from './ratelimit/redis.js';
@@ -60,6 +63,8 @@ export interface Services {
   rateLimits: RateLimitStore;
   limiter: RateLimiter;
   gateway: GatewayRoutes;
+  /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
+  metrics: Metrics;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
   portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer };
   /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
@@ -99,6 +104,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
   let directory: Directory | undefined;
   const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl, (status) => directory?.eventsDown(status.state === 'down')) : new LocalBus();
   const usage = new UsageRecorder(store, clock);
+  const metrics = new Metrics();
+  usage.onFailure((reason) => metrics.authenticationFailed(reason));
   directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
   if (bus instanceof RedisBus) {
     directory.eventsDown(true);
@@ -131,6 +138,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     issuer: config.issuer,
     audience: config.audience,
     clockSkewSeconds: config.clockSkewSeconds,
+    onOutcome: (outcome) => metrics.verified(outcome),
   });
   // Under a lock, so nodes starting together on an empty store agree on one generated token.
   const admin = await withLock(db, 'first-start', () => AdminAuth.open(store.settings, derived.pepper, config.adminToken));
@@ -143,6 +151,15 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const rateLimits: RateLimitStore = config.redisUrl ? new RedisRateLimitStore(config.redisUrl, clock) : new MemoryRateLimitStore(clock);
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
+  metrics.watchKeys(keys, clock);
+  metrics.watchCaches({
+    credentials: directory.credentials,
+    applications: directory.applications,
+    static_tokens: staticTokens.cache,
+    partners: retail.partners,
+    placements: retail.catalogue,
+    application_rate_limits: retail.applicationLimits,
+  } as Record<string, ReadThroughCache<unknown, unknown>>);
   const tokenCounts = new TokenCounter(store.tokenCounts, clock);
   usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
   const mailer = new LogMailer();
@@ -167,6 +184,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     rateLimits,
     limiter,
     gateway,
+    metrics,
     portal: { portal, accounts, sessions, tokenCounts, mailer },
     firstStart,
   };
@@ -177,17 +195,35 @@ export function openDatabase(config: Config, onError: (err: Error) => void = () 
   return config.databaseUrl ? openPostgres(config.databaseUrl, { onError }) : openSqlite(config.dataDir);
 }
 
+/**
+ * What a request log line says of the request: no query string (the delivery API's carries
+ * shoppers' ids) and no invitation token (it is the secret of an invitation link).
+ */
+function requestForLog(request: FastifyRequest) {
+  const path = (request.url.split('?')[0] ?? '').replace(/\/invitations\/(?!\d+(\/|$))[^/]+/, '/invitations/…');
+  return { method: request.method, url: path, host: request.host, remoteAddress: request.ip };
+}
+
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
   const { config } = services;
   const app = Fastify({
     logger:
-      logger === false ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'], ...(logger === true ? {} : logger) },
+      logger === false
+        ? false
+        : {
+            level: config.logLevel,
+            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            serializers: { req: requestForLog },
+            ...(logger === true ? {} : logger),
+          },
     genReqId: () => randomUUID(),
     bodyLimit: 64 * 1024,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
+    frameworkErrors: sendFrameworkError,
     trustProxy: config.trustProxy,
   });
+  useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
   useSecurityHeaders(app);
   if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);

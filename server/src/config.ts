@@ -31,6 +31,8 @@ export interface Config {
   workers: number;
   /** Token endpoint limits per minute; 0 turns one off. */
   tokenLimits: { perClient: number; perIp: number; failuresPerClient: number; failuresPerIp: number };
+  /** When set, GET /metrics needs it as a bearer token; otherwise only direct loopback callers may read metrics. */
+  metricsToken: string | undefined;
   /** Whether X-Forwarded-For from the proxy in front sets the client address (for IP limits and audit). */
   trustProxy: boolean;
   /** Calls per minute per application (delivery API and gateway) unless a partner or application sets its own. */
@@ -100,6 +102,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (adminToken !== undefined && adminToken !== '' && (adminToken.length < 16 || !/^[\x21-\x7e]+$/.test(adminToken))) {
     throw new ConfigError('PORTCULLIS_ADMIN_TOKEN must be at least 16 printable characters without spaces');
   }
+  const metricsToken = env.PORTCULLIS_METRICS_TOKEN;
+  if (metricsToken !== undefined && metricsToken !== '' && (metricsToken.length < 16 || !/^[\x21-\x7e]+$/.test(metricsToken))) {
+    throw new ConfigError('PORTCULLIS_METRICS_TOKEN must be at least 16 printable characters without spaces');
+  }
   const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host;
   const issuer = url(env, 'PORTCULLIS_ISSUER', `http://${shownHost}:${port}`);
   const audience = env.PORTCULLIS_AUDIENCE?.trim() || issuer;
@@ -132,6 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     masterKey,
     adminToken: adminToken || undefined,
+    metricsToken: metricsToken || undefined,
     issuer,
     audience,
     tokenTtlSeconds: integer(env, 'PORTCULLIS_TOKEN_TTL', 900, 1, 86_400),

@@ -32,7 +32,17 @@ export async function startServer(config: Config, options: ServiceOptions & { lo
     services,
     url: `http://${host}:${port}`,
     close() {
-      closing ??= app.close().then(() => stopServices(services));
+      closing ??= (async () => {
+        // A keep-alive connection busy when closing starts goes idle once its response is sent, and
+        // would then hold the exit for keepAliveTimeout (72 s): keep closing idle connections until done.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(sweep);
+        }
+        await stopServices(services);
+      })();
       return closing;
     },
   };

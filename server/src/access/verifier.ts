@@ -16,9 +16,12 @@ export interface VerifierOptions {
   clockSkewSeconds: number;
   /** How many verified tokens to remember, so a repeated token skips parsing and RSA. */
   cacheSize?: number;
+  /** Told every outcome (metrics count them); must be cheap, it runs on the hot path. */
+  onOutcome?: (outcome: VerifyOutcome) => void;
 }
 
 const MAX_TOKEN_LENGTH = 8192;
+const MAX_TOKEN_LIFETIME_SECONDS = 86_400; // the most PORTCULLIS_TOKEN_TTL allows
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 // Header parameters that point at keys or add semantics we do not implement: refuse them outright.
 const FORBIDDEN_HEADER_PARAMS = ['jwk', 'jku', 'x5u', 'x5c', 'crit', 'b64', 'zip', 'enc'];
@@ -56,6 +59,12 @@ export class BearerVerifier {
   }
 
   async verify(token: string): Promise<VerifyOutcome> {
+    const outcome = await this.check(token);
+    this.options.onOutcome?.(outcome);
+    return outcome;
+  }
+
+  private async check(token: string): Promise<VerifyOutcome> {
     let claims = this.verified.get(token);
     if (claims === undefined) {
       const checked = this.checkSignedToken(token);
@@ -108,7 +117,10 @@ export class BearerVerifier {
     if (header.alg !== key.alg) return { ok: false, reason: 'bad_signature' };
     const signature = token.slice(secondDot + 1);
     if (!SEGMENT.test(signature)) return { ok: false, reason: 'malformed' };
-    if (!verifySignature(token.slice(0, secondDot), Buffer.from(signature, 'base64url'), key.alg, key.publicKey)) {
+    const signatureBytes = Buffer.from(signature, 'base64url');
+    // One spelling per signature: unused low bits in the last character would give a token twins.
+    if (signatureBytes.toString('base64url') !== signature) return { ok: false, reason: 'malformed' };
+    if (!verifySignature(token.slice(0, secondDot), signatureBytes, key.alg, key.publicKey)) {
       return { ok: false, reason: 'bad_signature' };
     }
     const payload = decodeJson(token.slice(firstDot + 1, secondDot));
@@ -126,7 +138,10 @@ export class BearerVerifier {
       typeof payload.jti !== 'string' ||
       !isPositiveInteger(payload.application_id) ||
       !isPositiveInteger(payload.organization_id) ||
-      (payload.scope !== undefined && typeof payload.scope !== 'string')
+      (payload.scope !== undefined && typeof payload.scope !== 'string') ||
+      // No token of ours lives longer than the longest configurable lifetime.
+      payload.exp - payload.iat > MAX_TOKEN_LIFETIME_SECONDS ||
+      payload.exp < payload.iat
     ) {
       return { ok: false, reason: 'malformed' };
     }

@@ -32,6 +32,24 @@ function fromFastifyError(err: FastifyError): ApiError | undefined {
 }
 
 /**
+ * Fastify's `frameworkErrors`: a request whose path cannot be routed (bad percent-encoding, a
+ * path parameter over maxParamLength) gets the errors shape too, not Fastify's own body.
+ */
+export function sendFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendApiError(reply, request, new ApiError(414, 'validation', 'path-too-long', 'Path too long', 'a path segment of this request is too long'));
+  }
+  if (err.code === 'FST_ERR_BAD_URL')
+    return sendApiError(reply, request, ApiError.validation('invalid-path', 'the request path is not valid percent-encoded UTF-8'));
+  request.log.error({ err }, 'request could not be routed');
+  return sendApiError(
+    reply,
+    request,
+    new ApiError(500, 'unknown', 'internal-error', 'Internal error', 'the server failed to handle this request; it has been logged'),
+  );
+}
+
+/**
  * Error and not-found handlers for a JSON API scope: every answer has the errors shape, never a
  * stack. A second plugin under a prefix that already has its not-found handler passes `notFound: false`.
  */

@@ -40,9 +40,17 @@ export class UsageRecorder {
     this.useListeners.push(listener);
   }
 
+  private readonly failureListeners: ((reason: AuthFailureReason) => void)[] = [];
+
   /** Unknown client_ids are counted under "" so attacker-chosen strings are never stored. */
   failed(clientId: string | undefined, reason: AuthFailureReason): void {
     this.failures.add(`${reason === 'unknown_client' ? '' : (clientId ?? '')}\n${reason}`, 1);
+    for (const listener of this.failureListeners) listener(reason);
+  }
+
+  /** Called in memory on every failed client authentication (metrics count them by reason). */
+  onFailure(listener: (reason: AuthFailureReason) => void): void {
+    this.failureListeners.push(listener);
   }
 
   /** Pending last-use time of a credential not yet written. */

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { keepProcessOutput, recordSecret } from './secrets.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/portcullis.cjs', import.meta.url));
 
@@ -30,6 +31,7 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 
 /** Starts `portcullis serve` as its own process and waits until it listens (bounded). */
 export function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  recordSecret(env.PORTCULLIS_ADMIN_TOKEN, env.PORTCULLIS_MASTER_KEY, env.PORTCULLIS_METRICS_TOKEN);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'serve'], {
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
@@ -61,6 +63,7 @@ export function spawnServer(env: Record<string, string>): Promise<ServerProcess>
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
+    child.on('close', () => keepProcessOutput(output));
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${output}`));

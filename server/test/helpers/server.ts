@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/domain/clock.js';
 import type { Db } from '../../src/store/db.js';
 import { type RunningServer, startServer } from '../../src/main.js';
+import { recordSecret, serverLog } from './secrets.js';
 
 export const ADMIN_TOKEN = 'test-operator-token-0123456789';
 export const MASTER_KEY = 'a'.repeat(64);
@@ -52,7 +53,17 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const server = await startServer(config, { ...(options.clock ? { clock: options.clock } : {}), ...(options.db ? { db: options.db } : {}) });
+  // Under PORTCULLIS_TEST_LOG_DIR the server logs at trace level to a file, for the after-run secrets check.
+  const log = serverLog();
+  recordSecret(ADMIN_TOKEN, MASTER_KEY, env.PORTCULLIS_ADMIN_TOKEN, env.PORTCULLIS_MASTER_KEY, env.PORTCULLIS_METRICS_TOKEN);
+  const server = await startServer(config, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.db ? { db: options.db } : {}),
+    ...(log ? { logger: log.logger } : {}),
+  }).catch((err: unknown) => {
+    log?.close();
+    throw err;
+  });
   const url = server.url;
 
   const call = async (method: string, target: string, init: RequestInit = {}) => {
@@ -111,6 +122,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     },
     async stop() {
       await server.close();
+      log?.close();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

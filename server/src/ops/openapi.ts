@@ -1,0 +1,508 @@
+/**
+ * The OpenAPI 3.1 document of the public API and the operator API, served at GET /openapi.json.
+ * test/openapi.test.ts keeps it in step with the routes the app registers: a route added
+ * without a path here (or a path here without its route) fails the build.
+ */
+
+type Json = Record<string, unknown>;
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Json) => ({ 'application/json': { schema } });
+const answer = (description: string, schema?: Json, headers?: Json) => ({
+  description,
+  ...(schema ? { content: json(schema) } : {}),
+  ...(headers ? { headers } : {}),
+});
+const pathParam = (name: string, description: string, schema: Json = { type: 'integer', minimum: 1 }) => ({
+  name,
+  in: 'path',
+  required: true,
+  description,
+  schema,
+});
+const query = (name: string, description: string, schema: Json = { type: 'string' }, required = false) => ({
+  name,
+  in: 'query',
+  required,
+  description,
+  schema,
+});
+
+const ORG = pathParam('orgId', 'organization id');
+const APP = pathParam('appId', 'application id (the application_id)');
+const CLIENT = pathParam('clientId', 'client_id of the credential', { type: 'string' });
+const PARTNER = pathParam('partnerId', 'partner id (criteo-partner-id)');
+
+const operatorErrors = {
+  '400': answer('The request is not valid', ref('ApiErrors')),
+  '401': answer('No or a wrong operator token', ref('ApiErrors')),
+  '404': answer('Not found', ref('ApiErrors')),
+  '503': answer('The database is unreachable; retry after Retry-After seconds', ref('ApiErrors')),
+};
+
+/** An operator API operation: bearer operator token, JSON in and out, errors in the reference shape. */
+function operator(summary: string, ok: Json, extra: { status?: string; body?: Json; parameters?: unknown[]; description?: string; more?: Json } = {}): Json {
+  return {
+    tags: ['operator'],
+    summary,
+    ...(extra.description ? { description: extra.description } : {}),
+    security: [{ operatorToken: [] }],
+    ...(extra.parameters ? { parameters: extra.parameters } : {}),
+    ...(extra.body ? { requestBody: { required: true, content: json(extra.body) } } : {}),
+    responses: { [extra.status ?? '200']: answer('Success', ok), ...operatorErrors, ...(extra.more ?? {}) },
+  };
+}
+
+const bearerProtected = (summary: string, ok: Json, parameters: unknown[] = []) => ({
+  tags: ['resource'],
+  summary,
+  security: [{ accessToken: [] }],
+  ...(parameters.length ? { parameters } : {}),
+  responses: { '200': answer('The calling application', ok), '401': answer('No, or an invalid, expired or revoked token', ref('Unauthorized')) },
+});
+
+/** An RFC 6749 form endpoint authenticated with client_secret_post or client_secret_basic. */
+function oauthForm(summary: string, fields: Json, required: string[], ok: Json, description: string): Json {
+  return {
+    tags: ['oauth'],
+    summary,
+    description,
+    security: [{ clientBasic: [] }, {}],
+    requestBody: {
+      required: true,
+      content: {
+        'application/x-www-form-urlencoded': {
+          schema: {
+            type: 'object',
+            required,
+            properties: {
+              ...fields,
+              client_id: { type: 'string', description: 'client_secret_post (or use HTTP Basic)' },
+              client_secret: { type: 'string', description: 'client_secret_post (or use HTTP Basic)' },
+            },
+          },
+        },
+      },
+    },
+    responses: {
+      '200': answer('Success', ok),
+      '400': answer('invalid_request, unsupported_grant_type or invalid_scope', ref('OAuthError')),
+      '401': answer('invalid_client (with WWW-Authenticate when HTTP Basic was used)', ref('OAuthError')),
+      '413': answer('The body is larger than 16 KiB', ref('OAuthError')),
+      '429': answer('Too many requests or failed authentications; see Retry-After', ref('OAuthError')),
+      '503': answer('temporarily_unavailable: the credential store is unreachable', ref('OAuthError')),
+    },
+  };
+}
+
+const str = { type: 'string' };
+const nullableStr = { type: ['string', 'null'] };
+const int = { type: 'integer' };
+const time = { type: 'string', format: 'date-time' };
+const nullableTime = { type: ['string', 'null'], format: 'date-time' };
+const obj = (properties: Json, required: string[] = Object.keys(properties)) => ({ type: 'object', required, properties });
+
+const schemas: Json = {
+  OAuthError: obj({ error: str, error_description: str }),
+  Unauthorized: obj({ 'Status Message': { const: 'Unauthorized' } }),
+  ApiErrors: obj({
+    errors: { type: 'array', items: obj({ traceId: str, type: str, code: str, title: str, detail: str }) },
+  }),
+  TokenResponse: obj(
+    {
+      access_token: { type: 'string', description: 'a signed JWT (RFC 9068)' },
+      token_type: { const: 'Bearer' },
+      expires_in: { type: 'integer', example: 900 },
+      scope: { type: 'string', description: 'the granted scopes, space-separated, when there are any' },
+    },
+    ['access_token', 'token_type', 'expires_in'],
+  ),
+  Introspection: {
+    type: 'object',
+    required: ['active'],
+    properties: { active: { type: 'boolean' }, token_type: str, client_id: str, scope: str, exp: int, iat: int, sub: str, aud: str, iss: str, jti: str },
+  },
+  Me: obj({
+    data: obj({
+      type: { const: 'Application' },
+      attributes: obj(
+        {
+          applicationId: int,
+          organizationId: int,
+          name: str,
+          description: nullableStr,
+          criteoService: nullableStr,
+          clientId: { type: 'string', description: 'only on /me' },
+          scopes: { type: 'array', items: str, description: 'only on /me' },
+        },
+        ['applicationId', 'organizationId', 'name', 'description', 'criteoService'],
+      ),
+    }),
+    errors: { type: 'array' },
+    warnings: { type: 'array' },
+  }),
+  Organization: obj({ id: int, name: str, created_at: time }),
+  Application: obj({ id: int, organization_id: int, name: str, description: nullableStr, scopes: { type: 'array', items: str }, created_at: time }),
+  Credential: obj(
+    {
+      client_id: str,
+      name: str,
+      application_id: int,
+      status: { enum: ['active', 'deactivating'] },
+      created_at: time,
+      last_used_at: nullableTime,
+      deactivates_at: nullableTime,
+    },
+    ['client_id', 'name', 'status', 'created_at'],
+  ),
+  NewCredential: obj({
+    client_id: str,
+    client_secret: { type: 'string', description: 'pcs_…; shown only in this answer' },
+    name: str,
+    application_id: int,
+    status: { const: 'active' },
+    created_at: time,
+  }),
+  SigningKey: obj({
+    kid: str,
+    alg: { enum: ['RS256', 'ES256', 'EdDSA'] },
+    status: { enum: ['pending', 'active', 'retiring', 'expired'] },
+    created_at: time,
+    activates_at: time,
+  }),
+  AuditEvent: obj({
+    id: int,
+    occurred_at: time,
+    actor: str,
+    ip: nullableStr,
+    action: str,
+    target_type: str,
+    target_id: str,
+    organization_id: { type: ['integer', 'null'] },
+    details: {},
+  }),
+  AuthFailure: obj({
+    day: { type: 'string', format: 'date' },
+    client_id: nullableStr,
+    reason: { enum: ['unknown_client', 'bad_secret', 'deactivated'] },
+    count: int,
+  }),
+  Partner: {
+    type: 'object',
+    required: ['id', 'name', 'require_token', 'rate_limit_per_minute', 'application_ids'],
+    properties: {
+      id: int,
+      name: str,
+      require_token: { type: 'boolean' },
+      rate_limit_per_minute: { type: ['integer', 'null'] },
+      application_ids: { type: 'array', items: int },
+    },
+  },
+  StaticToken: obj({
+    id: int,
+    name: str,
+    partner_id: int,
+    status: { enum: ['active', 'expired'] },
+    created_at: time,
+    expires_at: nullableTime,
+    last_used_at: nullableTime,
+  }),
+  NewStaticToken: {
+    type: 'object',
+    required: ['id', 'token', 'name', 'partner_id', 'status', 'created_at'],
+    properties: {
+      id: int,
+      token: { type: 'string', description: 'pct_…; shown only in this answer' },
+      name: str,
+      partner_id: int,
+      status: str,
+      created_at: time,
+      expires_at: nullableTime,
+      last_used_at: nullableTime,
+    },
+  },
+  Placement: {
+    type: 'object',
+    required: ['format'],
+    properties: { format: str, products: { type: 'array', items: { type: 'object' } }, rendering: { type: 'object' } },
+  },
+  GatewayRoute: {
+    type: 'object',
+    required: ['prefix', 'upstream'],
+    properties: {
+      id: int,
+      prefix: str,
+      upstream: { type: 'string', format: 'uri' },
+      scopes: { type: 'array', items: str },
+      timeout_ms: int,
+      source: { enum: ['api', 'file'] },
+    },
+  },
+  RateLimit: obj({ per_minute: { type: ['integer', 'null'] } }),
+};
+
+const anyObject = { type: 'object' };
+const listOf = (name: string) => ({ type: 'array', items: ref(name) });
+
+export function openApiDocument(serverUrl: string): Json {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Portcullis',
+      version: '0.1.0',
+      description:
+        'OAuth 2.0 client-credentials token service, token verification, the retail-media delivery API and the operator API. The developer portal’s own JSON API (/portal/api) is used by its web UI and not described here; gateway routes are defined by the operator at run time.',
+    },
+    servers: [{ url: serverUrl }],
+    tags: [
+      { name: 'oauth', description: 'Tokens (RFC 6749 §4.4, RFC 7009, RFC 7662), keys and metadata' },
+      { name: 'resource', description: 'Endpoints that check a bearer token' },
+      { name: 'operations', description: 'Health, readiness, metrics and this document' },
+      { name: 'operator', description: 'The operator API, with Authorization: Bearer $PORTCULLIS_ADMIN_TOKEN' },
+    ],
+    components: {
+      securitySchemes: {
+        clientBasic: { type: 'http', scheme: 'basic', description: 'client_secret_basic: client_id and client_secret' },
+        accessToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'an access token from POST /oauth2/token' },
+        staticToken: { type: 'http', scheme: 'bearer', description: 'a partner’s static token (pct_…)' },
+        operatorToken: { type: 'http', scheme: 'bearer', description: 'PORTCULLIS_ADMIN_TOKEN' },
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'PORTCULLIS_METRICS_TOKEN, when it is set' },
+      },
+      schemas,
+    },
+    paths: {
+      '/oauth2/token': {
+        post: oauthForm(
+          'Get an access token (client credentials)',
+          { grant_type: { const: 'client_credentials' }, scope: { type: 'string', description: 'space-separated subset of the application’s scopes' } },
+          ['grant_type'],
+          ref('TokenResponse'),
+          'Form body only; a parameter sent twice is invalid_request. The answer carries Cache-Control: no-store.',
+        ),
+      },
+      '/oauth2/revoke': {
+        post: oauthForm(
+          'Revoke one of the client’s own access tokens (RFC 7009)',
+          { token: str },
+          ['token'],
+          anyObject,
+          'Always 200 for an authenticated client, whatever the token.',
+        ),
+      },
+      '/oauth2/introspect': {
+        post: oauthForm(
+          'Introspect one of the client’s own access tokens (RFC 7662)',
+          { token: str },
+          ['token'],
+          ref('Introspection'),
+          'Tokens of other clients are reported as not active.',
+        ),
+      },
+      '/.well-known/jwks.json': {
+        get: {
+          tags: ['oauth'],
+          summary: 'The published public keys (RFC 7517)',
+          responses: { '200': { description: 'JWK set', content: { 'application/jwk-set+json': { schema: anyObject } } } },
+        },
+      },
+      '/.well-known/oauth-authorization-server': {
+        get: { tags: ['oauth'], summary: 'Authorization server metadata (RFC 8414)', responses: { '200': answer('Metadata', anyObject) } },
+      },
+      '/me': { get: bearerProtected('The calling application, with its client_id and scopes', ref('Me')) },
+      '/{version}/{service}/me': {
+        get: bearerProtected('The calling application, in the reference product’s shape', ref('Me'), [
+          pathParam('version', 'API version: YYYY-MM or preview', { type: 'string', pattern: '^(\\d{4}-\\d{2}|preview)$' }),
+          pathParam('service', 'service name, e.g. retail-media', { type: 'string', pattern: '^[a-z][a-z0-9-]{0,63}$' }),
+        ]),
+      },
+      '/delivery/retailmedia': {
+        get: {
+          tags: ['resource'],
+          summary: 'Retail-media delivery: the partner’s placements for a page event',
+          description:
+            'Parameters come from the query string or a form-urlencoded GET body (a repeat is a 400). A token is needed when the partner requires one, and is always checked when sent.',
+          security: [{ accessToken: [] }, { staticToken: [] }, {}],
+          parameters: [
+            query('criteo-partner-id', 'partner id', { type: 'integer' }, true),
+            query('retailer-visitor-id', 'the shopper’s visitor id', str, true),
+            query('event-type', 'viewHome, viewSearchResult, viewCategory, viewItem, viewSearchBar, …', str, true),
+            query('page-id', 'the page', str, true),
+            query('keywords', 'for viewSearchResult'),
+            query('category', 'for viewCategory'),
+            query('page-uid', 'for viewSearchBar'),
+            query('item', 'for viewItem'),
+            query('customer-id', 'optional'),
+            query('environment', 'optional'),
+            query('page-number', 'optional', int),
+            query('list-size', 'optional', int),
+          ],
+          responses: {
+            '200': answer('Placements with signed beacon URLs', anyObject, {
+              'x-ratelimit-limit': { schema: int },
+              'x-ratelimit-remaining': { schema: int },
+              'x-ratelimit-reset': { schema: int },
+            }),
+            '400': answer('A missing, repeated or invalid parameter', ref('ApiErrors')),
+            '401': answer('A token is needed, or the one sent is not valid for this partner', ref('Unauthorized')),
+            '429': answer('Over the rate limit; see Retry-After', anyObject),
+          },
+        },
+      },
+      '/delivery/beacons/{beacon}': {
+        get: {
+          tags: ['resource'],
+          summary: 'Count a load, view or click beacon handed out by the delivery API',
+          parameters: [pathParam('beacon', 'the signed beacon', str)],
+          responses: { '204': { description: 'Counted' }, '404': answer('Not a beacon this server signed', ref('ApiErrors')) },
+        },
+        post: {
+          tags: ['resource'],
+          summary: 'Count a beacon (POST, as navigator.sendBeacon does)',
+          parameters: [pathParam('beacon', 'the signed beacon', str)],
+          responses: { '204': { description: 'Counted' }, '404': answer('Not a beacon this server signed', ref('ApiErrors')) },
+        },
+      },
+      '/healthz': {
+        get: { tags: ['operations'], summary: 'Liveness', responses: { '200': answer('The process is alive', obj({ status: { const: 'ok' } })) } },
+      },
+      '/readyz': {
+        get: {
+          tags: ['operations'],
+          summary: 'Readiness: database reachable with every migration applied',
+          responses: {
+            '200': answer(
+              'ready, or degraded when Redis is unreachable',
+              obj({ status: { enum: ['ready', 'degraded'] }, database: anyObject }, ['status', 'database']),
+            ),
+            '503': answer('The database is not reachable or migrations are pending', anyObject),
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics (text exposition format)',
+          description: 'Served to direct loopback callers, or to any caller with PORTCULLIS_METRICS_TOKEN as a bearer token when that is set.',
+          security: [{ metricsToken: [] }, {}],
+          responses: {
+            '200': { description: 'Metrics', content: { 'text/plain': { schema: str } } },
+            '401': answer('PORTCULLIS_METRICS_TOKEN is set and was not sent', anyObject),
+            '403': answer('Not a loopback caller and no metrics token configured', anyObject),
+          },
+        },
+      },
+      '/openapi.json': { get: { tags: ['operations'], summary: 'This document', responses: { '200': answer('OpenAPI 3.1', anyObject) } } },
+
+      '/admin/v1/organizations': {
+        get: operator('List organizations', listOf('Organization')),
+        post: operator('Create an organization', ref('Organization'), { status: '201', body: obj({ name: str }) }),
+      },
+      '/admin/v1/organizations/{orgId}': { get: operator('Read an organization', ref('Organization'), { parameters: [ORG] }) },
+      '/admin/v1/organizations/{orgId}/applications': {
+        get: operator('List an organization’s applications', listOf('Application'), { parameters: [ORG] }),
+        post: operator('Create an application', ref('Application'), {
+          status: '201',
+          parameters: [ORG],
+          body: obj({ name: str, description: nullableStr, scopes: { type: 'array', items: str } }, ['name']),
+        }),
+      },
+      '/admin/v1/applications/{appId}': {
+        get: operator('Read an application', ref('Application'), { parameters: [APP] }),
+        patch: operator('Change an application’s name, description or scopes', ref('Application'), {
+          parameters: [APP],
+          body: obj({ name: str, description: nullableStr, scopes: { type: 'array', items: str } }, []),
+        }),
+      },
+      '/admin/v1/applications/{appId}/credentials': {
+        get: operator('The application’s live credentials, without secrets', listOf('Credential'), { parameters: [APP] }),
+        post: operator('Create a credential: the only time its secret is shown', ref('NewCredential'), {
+          status: '201',
+          parameters: [APP],
+          body: obj({ name: str }),
+          more: { '409': answer('The application already has 5 active credentials', ref('ApiErrors')) },
+        }),
+      },
+      '/admin/v1/applications/{appId}/credentials/{clientId}': {
+        get: operator('Read a credential', ref('Credential'), { parameters: [APP, CLIENT] }),
+        patch: operator('Rename a credential', ref('Credential'), { parameters: [APP, CLIENT], body: obj({ name: str }) }),
+        delete: operator(
+          'Delete a credential: tokens keep coming for the grace period, or stop at once with immediately=true',
+          obj({ client_id: str, status: { enum: ['deactivating', 'revoked'] }, deactivates_at: nullableTime }),
+          { parameters: [APP, CLIENT, query('immediately', 'revoke now and invalidate tokens already issued', { enum: ['true', 'false'] })] },
+        ),
+      },
+      '/admin/v1/applications/{appId}/rate-limit': {
+        get: operator('The application’s own calls per minute (null: the default)', ref('RateLimit'), { parameters: [APP] }),
+        put: operator('Set the application’s own calls per minute', ref('RateLimit'), { parameters: [APP], body: ref('RateLimit') }),
+      },
+      '/admin/v1/keys': { get: operator('Every signing key with its status', listOf('SigningKey')) },
+      '/admin/v1/keys/rotate': {
+        post: operator('Create a new signing key, published now, signing after the pre-publication delay', ref('SigningKey'), {
+          body: obj({ activate_after_seconds: { type: 'integer', minimum: 0, maximum: 604800 } }, []),
+        }),
+      },
+      '/admin/v1/audit-events': {
+        get: operator('Who changed what, when, from which IP', listOf('AuditEvent'), {
+          parameters: [
+            query('organization_id', 'only this organization', int),
+            query('limit', 'at most this many (default 100, at most 1000)', int),
+            query('before', 'events with an id below this', int),
+          ],
+        }),
+      },
+      '/admin/v1/auth-failures': { get: operator('Failed client authentications per day, client and reason (last 30 days)', listOf('AuthFailure')) },
+      '/admin/v1/partners': { get: operator('List partners and their linked applications', listOf('Partner')) },
+      '/admin/v1/partners/{partnerId}': {
+        get: operator('Read a partner', ref('Partner'), { parameters: [PARTNER] }),
+        put: operator('Create (201) or replace (200) a partner', ref('Partner'), {
+          parameters: [PARTNER],
+          body: obj({ name: str, require_token: { type: 'boolean' }, rate_limit_per_minute: { type: ['integer', 'null'] } }, ['name']),
+          more: { '201': answer('Created', ref('Partner')) },
+        }),
+      },
+      '/admin/v1/partners/{partnerId}/applications': {
+        post: operator('Link an application: its dynamic tokens may call the partner (201, or 200 if already linked)', ref('Partner'), {
+          status: '201',
+          parameters: [PARTNER],
+          body: obj({ application_id: int }),
+        }),
+      },
+      '/admin/v1/partners/{partnerId}/applications/{appId}': {
+        delete: operator('Unlink an application, effective at once', ref('Partner'), { parameters: [PARTNER, APP] }),
+      },
+      '/admin/v1/partners/{partnerId}/static-tokens': {
+        get: operator('The partner’s static tokens, without the token', listOf('StaticToken'), { parameters: [PARTNER] }),
+        post: operator('Create a static token: the only time the pct_… token is shown', ref('NewStaticToken'), {
+          status: '201',
+          parameters: [PARTNER],
+          body: obj({ name: str, expires_at: nullableTime }, ['name']),
+        }),
+      },
+      '/admin/v1/partners/{partnerId}/static-tokens/{tokenId}': {
+        delete: operator('Revoke a static token at once', anyObject, { parameters: [PARTNER, pathParam('tokenId', 'static token id')] }),
+      },
+      '/admin/v1/partners/{partnerId}/placements': {
+        get: operator('The partner’s placement catalogue', { type: 'array', items: anyObject }, { parameters: [PARTNER] }),
+      },
+      '/admin/v1/partners/{partnerId}/placements/{eventType}/{slot}': {
+        put: operator('Set a slot of a page type with its products', anyObject, {
+          parameters: [PARTNER, pathParam('eventType', 'page event type', str), pathParam('slot', 'slot name', str)],
+          body: ref('Placement'),
+        }),
+        delete: operator('Remove a slot', anyObject, {
+          parameters: [PARTNER, pathParam('eventType', 'page event type', str), pathParam('slot', 'slot name', str)],
+        }),
+      },
+      '/admin/v1/partners/{partnerId}/beacon-counts': {
+        get: operator('Load, view and click counts per placement and product', { type: 'array', items: anyObject }, { parameters: [PARTNER] }),
+      },
+      '/admin/v1/gateway/routes': {
+        get: operator('Gateway routes (those from PORTCULLIS_ROUTES have source "file")', listOf('GatewayRoute')),
+        post: operator('Add a gateway route', ref('GatewayRoute'), { status: '201', body: ref('GatewayRoute') }),
+      },
+      '/admin/v1/gateway/routes/{id}': {
+        delete: operator('Remove a gateway route (not one from the file)', anyObject, { parameters: [pathParam('id', 'route id')] }),
+      },
+    },
+  };
+}
