@@ -1,0 +1,225 @@
+// Soak: a mixed load on one Portcullis process for a while, watching errors, throughput and
+// memory. `npm run soak` (SOAK_DURATION seconds, default 120). Exits 1 when a request fails
+// or memory keeps growing after warm-up. See bench/README.md.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killAll, ROOT, startServer } from './lib/proc.js';
+
+const positive = (name, fallback) => {
+  const n = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
+  return n;
+};
+const DURATION = positive('SOAK_DURATION', 120);
+const CONCURRENCY = positive('SOAK_CONCURRENCY', 16);
+const SAMPLE_EVERY = positive('SOAK_SAMPLE_SECONDS', 5);
+// Memory is judged after warm-up: the first quarter of the run, at least 10 s.
+const WARMUP = Math.max(10, Math.floor(DURATION / 4));
+// Growth allowed between the first and the last samples after warm-up (GC makes both noisy).
+const MAX_GROWTH = 0.15;
+
+const log = (msg) => process.stderr.write(`[soak] ${msg}\n`);
+const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-soak-'));
+process.on('exit', () => {
+  killAll();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+setTimeout(
+  () => {
+    log('overall time limit exceeded');
+    process.exit(3);
+  },
+  (DURATION + 120) * 1000,
+).unref();
+
+const adminToken = randomBytes(24).toString('base64url');
+const server = await startServer({
+  name: 'portcullis',
+  script: join(ROOT, 'server/bin/portcullis.cjs'),
+  args: ['serve'],
+  env: {
+    HOST: '127.0.0.1',
+    PORTCULLIS_DATA_DIR: dataDir,
+    PORTCULLIS_MASTER_KEY: randomBytes(32).toString('hex'),
+    PORTCULLIS_ADMIN_TOKEN: adminToken,
+    PORTCULLIS_TOKEN_LIMIT_PER_CLIENT: '100000000',
+    PORTCULLIS_TOKEN_LIMIT_PER_IP: '100000000',
+    LOG_LEVEL: 'warn',
+  },
+  readyPath: '/healthz',
+  ipc: false,
+});
+const base = server.base;
+
+async function call(method, path, { body, headers = {}, form } = {}) {
+  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(10_000) };
+  if (form) {
+    init.headers['content-type'] = 'application/x-www-form-urlencoded';
+    init.body = new URLSearchParams(form).toString();
+  } else if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(base + path, init);
+  const text = await res.text();
+  return { status: res.status, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text, headers: res.headers };
+}
+const admin = (method, path, body) => call(method, `/admin/v1${path}`, { body, headers: { authorization: `Bearer ${adminToken}` } });
+
+// ---- set-up: credentials to use, an app to churn, and a portal user with an organization
+const org = (await admin('POST', '/organizations', { name: 'Soak' })).json;
+const app = (await admin('POST', `/organizations/${org.id}/applications`, { name: 'soak-app' })).json;
+const credentials = [];
+for (let i = 0; i < 5; i++) credentials.push((await admin('POST', `/applications/${app.id}/credentials`, { name: `soak ${i}` })).json);
+const churnApp = (await admin('POST', `/organizations/${org.id}/applications`, { name: 'churn' })).json;
+
+const cookies = new Map();
+let csrf = '';
+async function portal(method, path, body) {
+  const headers = { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+  if (csrf) headers['x-csrf-token'] = csrf;
+  const res = await call(method, `/portal/api${path}`, { body, headers });
+  for (const line of res.headers.getSetCookie()) {
+    const [pair = ''] = line.split(';');
+    const eq = pair.indexOf('=');
+    cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+  }
+  if (typeof res.json?.csrf_token === 'string') csrf = res.json.csrf_token;
+  return res;
+}
+await portal('GET', '/session');
+const signedUp = await portal('POST', '/signup', { email: 'load-tester@example.test', password: 'a sturdy passphrase 42' });
+if (signedUp.status !== 201) throw new Error(`portal sign-up failed: ${signedUp.status} ${JSON.stringify(signedUp.json)}`);
+const portalOrg = (await portal('POST', '/orgs', { name: 'Soak portal' })).json;
+const portalApp = (await portal('POST', `/orgs/${portalOrg.id}/apps`, { name: 'Portal app' })).json;
+await portal('POST', `/orgs/${portalOrg.id}/apps/${portalApp.id}/credentials`, { name: 'Portal key' });
+
+// ---- the mix
+const tokens = [];
+const counts = { token: 0, verify: 0, portal: 0, churn: 0 };
+const errors = [];
+const fail = (what, detail) => {
+  if (errors.length < 20) errors.push(`${what}: ${detail}`);
+  else errors.length++;
+};
+
+async function tokenRequest() {
+  const c = credentials[Math.floor(Math.random() * credentials.length)];
+  const res = await call('POST', '/oauth2/token', { form: { grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret } });
+  if (res.status !== 200) return fail('token', res.status);
+  tokens[Math.floor(Math.random() * 50)] = res.json.access_token;
+  counts.token++;
+}
+async function verification() {
+  const token = tokens[Math.floor(Math.random() * tokens.length)];
+  if (!token) return tokenRequest();
+  const res = await call('GET', '/me', { headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 200) return fail('verify', res.status);
+  counts.verify++;
+}
+async function portalRead() {
+  const paths = ['/orgs', `/orgs/${portalOrg.id}/apps`, `/orgs/${portalOrg.id}/apps/${portalApp.id}/credentials`, `/orgs/${portalOrg.id}/audit`];
+  const res = await portal('GET', paths[Math.floor(Math.random() * paths.length)]);
+  if (res.status !== 200) return fail('portal', res.status);
+  counts.portal++;
+}
+async function churn() {
+  // Create a credential, use it once, revoke it: the caches and audit log see constant change.
+  const created = await admin('POST', `/applications/${churnApp.id}/credentials`, { name: 'churn' });
+  if (created.status !== 201) return fail('churn create', `${created.status} ${created.json?.errors?.[0]?.detail ?? ''}`);
+  const { client_id, client_secret } = created.json;
+  const issued = await call('POST', '/oauth2/token', { form: { grant_type: 'client_credentials', client_id, client_secret } });
+  if (issued.status !== 200) fail('churn token', issued.status);
+  const deleted = await admin('DELETE', `/applications/${churnApp.id}/credentials/${client_id}?immediately=true`);
+  if (deleted.status !== 200) return fail('churn delete', deleted.status);
+  counts.churn++;
+}
+// Token requests and verifications dominate, as in production; one worker does all the churn,
+// so an app never holds more than one churn credential at a time.
+const MIX = [
+  [0.5, tokenRequest],
+  [0.9, verification],
+  [1, portalRead],
+];
+const pick = () => MIX.find(([p]) => Math.random() < p)[1];
+
+async function heapUsedMb() {
+  const text = (await call('GET', '/metrics')).json;
+  const match = /^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  return match ? Number(match[1]) / 2 ** 20 : Number.NaN;
+}
+const rssMb = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+const started = Date.now();
+const until = started + DURATION * 1000;
+const samples = [];
+const sampler = setInterval(async () => {
+  const t = Math.round((Date.now() - started) / 1000);
+  samples.push({ t, rssMb: rssMb(), heapMb: await heapUsedMb().catch(() => Number.NaN), requests: counts.token + counts.verify + counts.portal });
+  log(
+    `t=${t}s rss=${samples.at(-1).rssMb.toFixed(1)} MB heap=${samples.at(-1).heapMb.toFixed(1)} MB requests=${samples.at(-1).requests} errors=${errors.length}`,
+  );
+}, SAMPLE_EVERY * 1000);
+
+const loop = async (work) => {
+  while (Date.now() < until) {
+    try {
+      await work();
+    } catch (err) {
+      fail('network', err.cause?.code ?? err.message);
+    }
+  }
+};
+log(`mixed load for ${DURATION} s with ${CONCURRENCY} concurrent clients against ${base}`);
+await Promise.all([loop(churn), ...Array.from({ length: CONCURRENCY - 1 }, () => loop(() => pick()()))]);
+clearInterval(sampler);
+await server.stop();
+
+// ---- report
+// The heap saws up and down with garbage collection; its troughs approximate what is live.
+// Compare the lowest sample of the first and of the last third after warm-up.
+const after = samples.filter((s) => s.t >= WARMUP);
+const third = Math.max(2, Math.floor(after.length / 3));
+const first = after.slice(0, third);
+const last = after.slice(-third);
+const trough = (xs, key) => Math.min(...xs.map((s) => s[key]));
+const growth = (key) => (after.length >= 6 ? trough(last, key) / trough(first, key) - 1 : Number.NaN);
+const rssGrowth = growth('rssMb');
+const heapGrowth = growth('heapMb');
+const flat = !(rssGrowth > MAX_GROWTH) && !(heapGrowth > MAX_GROWTH) && after.length >= 6;
+const seconds = (Date.now() - started) / 1000;
+const total = counts.token + counts.verify + counts.portal + counts.churn;
+const report = {
+  date: new Date().toISOString(),
+  node: process.version,
+  durationSeconds: DURATION,
+  concurrency: CONCURRENCY,
+  counts,
+  requestsPerSecond: Math.round(total / seconds),
+  errors: errors.length,
+  errorSamples: errors.slice(0, 20),
+  memory: {
+    warmupSeconds: WARMUP,
+    startRssMb: samples[0]?.rssMb,
+    endRssMb: samples.at(-1)?.rssMb,
+    rssGrowthAfterWarmup: rssGrowth,
+    heapGrowthAfterWarmup: heapGrowth,
+    flat,
+    samples,
+  },
+};
+const pct = (x) => (Number.isNaN(x) ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+const lines = [
+  `Portcullis soak, ${report.date}, ${process.version}, ${DURATION} s, ${CONCURRENCY} clients`,
+  `requests: ${total} (${report.requestsPerSecond}/s): tokens ${counts.token}, verifications ${counts.verify}, portal reads ${counts.portal}, credential churn cycles ${counts.churn}`,
+  `errors: ${errors.length}${errors.length ? `\n  ${errors.slice(0, 20).join('\n  ')}` : ''}`,
+  `memory: RSS ${samples[0]?.rssMb.toFixed(1)} MB at t=${samples[0]?.t}s, ${samples.at(-1)?.rssMb.toFixed(1)} MB at the end; after ${WARMUP} s of warm-up RSS grew ${pct(rssGrowth)} and heap ${pct(heapGrowth)} (limit ${pct(MAX_GROWTH)}): ${flat ? 'flat' : 'NOT FLAT'}`,
+  `curve (t s: RSS MB / heap MB): ${samples.map((s) => `${s.t}: ${s.rssMb.toFixed(0)}/${s.heapMb.toFixed(0)}`).join(', ')}`,
+];
+process.stdout.write(`${lines.join('\n')}\n`);
+mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+writeFileSync(join(ROOT, 'bench/results/soak-latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+process.exit(errors.length === 0 && flat ? 0 : 1);
