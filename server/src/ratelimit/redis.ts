@@ -1,20 +1,37 @@
 import { Redis } from 'ioredis';
 import type { Clock } from '../domain/clock.js';
-import { MemoryRateLimitStore, type RateLimitHit, type RateLimitStore, windowOf } from './store.js';
+import { type RateLimitHit, type RateLimitStore, windowOf } from './store.js';
+
+interface Counter {
+  /** The window's count across every node, as Redis last told it (this node's pushed hits included). */
+  known: number;
+  /** This node's hits not yet pushed to Redis. */
+  pending: number;
+  resetAt: number;
+  /** When this node last counted or checked the key: idle keys are not synced. */
+  usedAt: number;
+}
+
+const ACTIVE_MS = 1_000;
 
 /**
- * Counters in Redis, so every node counts against the same window. A call waits at most
- * `timeoutMs` for Redis; when Redis is down or slow this node counts on its own (as the
- * embedded default does) rather than refusing or stalling traffic.
+ * Counters shared by every node through Redis, without a round trip per request: each node
+ * counts in memory and every `syncMs` pushes its new hits (INCRBY, one pipeline for all keys)
+ * and learns the totals. A key's count is the last total plus the hits since, so limits hold
+ * across nodes to within about `syncMs` of traffic. When Redis is down the node goes on
+ * counting alone, as the embedded default does, and catches up when it returns.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   private readonly redis: Redis;
-  private readonly local: MemoryRateLimitStore;
+  private readonly counters = new Map<string, Counter>();
+  private readonly timer: NodeJS.Timeout;
+  private syncing: Promise<void> = Promise.resolve();
 
   constructor(
     url: string,
     private readonly clock: Clock,
-    timeoutMs = 250,
+    syncMs = 100,
+    timeoutMs = 1_000,
   ) {
     this.redis = new Redis(url, {
       enableOfflineQueue: false,
@@ -23,38 +40,67 @@ export class RedisRateLimitStore implements RateLimitStore {
       connectTimeout: 2_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000),
     });
-    this.redis.on('error', () => {}); // the fallback covers it
-    this.local = new MemoryRateLimitStore(clock);
+    this.redis.on('error', () => {}); // counting goes on locally meanwhile
+    this.timer = setInterval(() => void this.sync(), syncMs);
+    this.timer.unref();
   }
 
-  async hit(key: string, windowMs: number, limit: number): Promise<RateLimitHit> {
+  private counter(key: string, windowMs: number): { redisKey: string; counter: Counter } {
     const { start, resetAt } = windowOf(this.clock.now(), windowMs);
     const redisKey = `portcullis:rl:${key}:${start}`;
-    try {
-      const results = await this.redis
-        .multi()
-        .incr(redisKey)
-        .pexpireat(redisKey, resetAt + 1_000)
-        .exec();
-      const count = results?.[0]?.[1];
-      if (typeof count !== 'number') throw new Error('unexpected answer from redis');
-      return { count, resetAt };
-    } catch {
-      return this.local.hit(key, windowMs, limit);
+    let counter = this.counters.get(redisKey);
+    if (!counter) {
+      counter = { known: 0, pending: 0, resetAt, usedAt: 0 };
+      this.counters.set(redisKey, counter);
     }
+    counter.usedAt = this.clock.now();
+    return { redisKey, counter };
+  }
+
+  async hit(key: string, windowMs: number, _limit: number): Promise<RateLimitHit> {
+    const { counter } = this.counter(key, windowMs);
+    counter.pending++;
+    return { count: counter.known + counter.pending, resetAt: counter.resetAt };
   }
 
   async peek(key: string, windowMs: number): Promise<number> {
-    const { start } = windowOf(this.clock.now(), windowMs);
+    const { counter } = this.counter(key, windowMs);
+    return counter.known + counter.pending;
+  }
+
+  /** Pushes pending hits and reads back every live key's total; one sync at a time. */
+  sync(): Promise<void> {
+    this.syncing = this.syncing.then(() => this.push());
+    return this.syncing;
+  }
+
+  private async push(): Promise<void> {
+    const now = this.clock.now();
+    for (const [redisKey, counter] of this.counters) if (counter.resetAt <= now) this.counters.delete(redisKey);
+    // Keys with hits to push, and keys in use, whose totals other nodes may be moving.
+    const batch = [...this.counters].filter(([, c]) => c.pending > 0 || now - c.usedAt < ACTIVE_MS);
+    if (batch.length === 0) return;
+    const pushed = batch.map(([, counter]) => counter.pending);
+    const pipeline = this.redis.multi();
+    for (const [redisKey, counter] of batch) {
+      pipeline.incrby(redisKey, counter.pending).pexpireat(redisKey, counter.resetAt + 1_000);
+    }
     try {
-      return Number((await this.redis.get(`portcullis:rl:${key}:${start}`)) ?? 0);
+      const results = await pipeline.exec();
+      batch.forEach(([, counter], i) => {
+        const total = results?.[2 * i]?.[1];
+        if (typeof total !== 'number') return;
+        counter.pending -= pushed[i] ?? 0;
+        counter.known = total;
+      });
     } catch {
-      return this.local.peek(key, windowMs);
+      // Redis is down or slow: the hits stay pending and count locally until a sync succeeds.
     }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sync().catch(() => {});
     this.redis.disconnect();
-    await this.local.close();
   }
 }
