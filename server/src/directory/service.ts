@@ -104,16 +104,7 @@ export class Directory {
     organizationId: number | null,
     details: Record<string, unknown> = {},
   ) {
-    return this.store.audit.record({
-      occurredAt: this.clock.now(),
-      actor: who.actor,
-      ip: who.ip,
-      action,
-      targetType,
-      targetId: String(targetId),
-      organizationId,
-      details,
-    });
+    return this.store.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
   }
 
   async createOrganization(input: { name: unknown }, who: Actor): Promise<Organization> {

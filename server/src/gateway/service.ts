@@ -92,15 +92,6 @@ export class GatewayRoutes {
   }
 
   private audit(who: Actor, action: string, id: number, details: Record<string, unknown>) {
-    return this.store.audit.record({
-      occurredAt: this.clock.now(),
-      actor: who.actor,
-      ip: who.ip,
-      action,
-      targetType: 'gateway_route',
-      targetId: String(id),
-      organizationId: null,
-      details,
-    });
+    return this.store.audit.recordChange(this.clock.now(), who, action, { type: 'gateway_route', id }, null, details);
   }
 }

@@ -139,15 +139,9 @@ export class KeyRing {
       activatesAt: now + activateAfterSeconds * 1000,
     };
     await this.repo.insert(stored);
-    await this.audit.record({
-      occurredAt: now,
-      actor: who.actor,
-      ip: who.ip,
-      action: 'key.rotated',
-      targetType: 'signing_key',
-      targetId: kid,
-      organizationId: null,
-      details: { alg, activates_at: new Date(stored.activatesAt).toISOString() },
+    await this.audit.recordChange(now, who, 'key.rotated', { type: 'signing_key', id: kid }, null, {
+      alg,
+      activates_at: new Date(stored.activatesAt).toISOString(),
     });
     await this.load();
     await this.bus.publish({ type: 'keys.changed' });

@@ -79,16 +79,7 @@ export class Members {
   }
 
   private audit(who: Actor, action: string, targetType: string, targetId: string | number, organizationId: number, details: Record<string, unknown> = {}) {
-    return this.store.audit.record({
-      occurredAt: this.clock.now(),
-      actor: who.actor,
-      ip: who.ip,
-      action,
-      targetType,
-      targetId: String(targetId),
-      organizationId,
-      details,
-    });
+    return this.store.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
   }
 
   async list(organizationId: number) {

@@ -84,16 +84,7 @@ export class RetailMedia {
     details: Record<string, unknown>,
     organizationId: number | null = null,
   ) {
-    return this.store.audit.record({
-      occurredAt: this.clock.now(),
-      actor: who.actor,
-      ip: who.ip,
-      action,
-      targetType,
-      targetId: String(targetId),
-      organizationId,
-      details,
-    });
+    return this.store.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
   }
 
   async partner(id: number): Promise<Partner> {

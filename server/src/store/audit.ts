@@ -34,6 +34,18 @@ export class AuditRepository {
   }
 
   /** Newest first; `before` is an event id for paging. */
+  /** Records what `who` did to a target at time `at`. */
+  recordChange(
+    at: number,
+    who: { actor: string; ip: string | null },
+    action: string,
+    target: { type: string; id: string | number },
+    organizationId: number | null,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    return this.record({ occurredAt: at, actor: who.actor, ip: who.ip, action, targetType: target.type, targetId: String(target.id), organizationId, details });
+  }
+
   async list(filter: { organizationId?: number; limit: number; before?: number }): Promise<AuditEvent[]> {
     let q = this.db.selectFrom('audit_events').selectAll();
     if (filter.organizationId !== undefined) q = q.where('organization_id', '=', filter.organizationId);
