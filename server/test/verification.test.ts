@@ -4,49 +4,15 @@
 // with clock leeway, and the credential lifecycle (revoke now vs. delete with grace).
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import http, { type IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, createRemoteJWKSet, type JWK, jwtVerify } from 'jose';
 import { ManualClock } from '../src/domain/clock.js';
 import { signCompact } from '../src/keys/jwt.js';
+import { type Res, request } from './helpers/http.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const ISSUER = 'http://portcullis.test';
 const UNAUTHORIZED = '{"Status Message":"Unauthorized"}';
-
-interface Res {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  body: any;
-}
-
-/** One HTTP request with exactly the headers given, so odd Authorization values reach the server untouched. */
-function request(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Res> {
-  const target = new URL(base);
-  const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
-  const allHeaders: Record<string, string> = { ...headers };
-  if (payload !== undefined) allHeaders['content-length'] = String(payload.length);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: target.hostname, port: target.port, method, path, headers: allHeaders }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          // not JSON
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body: parsed });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 const me = (server: TestServer, authorization: string | undefined, path = '/me') =>
   request(server.url, 'GET', path, authorization === undefined ? {} : { authorization });
