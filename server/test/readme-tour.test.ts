@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { curlAvailable } from './helpers/curl.js';
 import { spawnServer } from './helpers/process.js';
 import { ADMIN_TOKEN, MASTER_KEY, tempDir } from './helpers/server.js';
 
@@ -24,12 +25,7 @@ function tourCommands(): string {
 }
 
 test('the README tour works as written against a fresh server', async (t) => {
-  const hasCurl = await new Promise<boolean>((resolve) => execFile('curl', ['--version'], (err) => resolve(!err)));
-  if (!hasCurl) {
-    if (process.env.CI === 'true') assert.fail('curl is required in CI');
-    t.skip('curl is not installed: skipping the README tour');
-    return;
-  }
+  if (!curlAvailable(t)) return;
   const dataDir = tempDir();
   const workDir = tempDir('portcullis-tour-');
   symlinkSync(`${ROOT}node_modules`, `${workDir}/node_modules`);
