@@ -4,16 +4,11 @@ import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killAll, machineCpuSeconds, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
+import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
-const intEnv = (name, fallback) => {
-  const n = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
-  return n;
-};
-const DURATION = intEnv('BENCH_DURATION', 10);
-const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 32);
-const WARMUP = intEnv('BENCH_WARMUP', 3);
+const DURATION = positiveIntEnv('BENCH_DURATION', 10);
+const CONNECTIONS = positiveIntEnv('BENCH_CONNECTIONS', 32);
+const WARMUP = positiveIntEnv('BENCH_WARMUP', 3);
 const ALL = ['portcullis', 'portcullis-pg', 'portcullis-pg-2w', 'bare', 'oidc-provider'];
 const SELECTED = (process.env.BENCH_TARGETS ?? ALL.join(','))
   .split(',')

@@ -5,16 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killAll, ROOT, startServer } from './lib/proc.js';
+import { killAll, positiveIntEnv, ROOT, startServer } from './lib/proc.js';
 
-const positive = (name, fallback) => {
-  const n = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
-  return n;
-};
-const DURATION = positive('SOAK_DURATION', 120);
-const CONCURRENCY = positive('SOAK_CONCURRENCY', 16);
-const SAMPLE_EVERY = positive('SOAK_SAMPLE_SECONDS', 5);
+const DURATION = positiveIntEnv('SOAK_DURATION', 120);
+const CONCURRENCY = positiveIntEnv('SOAK_CONCURRENCY', 16);
+const SAMPLE_EVERY = positiveIntEnv('SOAK_SAMPLE_SECONDS', 5);
 // Memory is judged after warm-up: the first quarter of the run, at least 10 s.
 const WARMUP = Math.max(10, Math.floor(DURATION / 4));
 // Growth allowed between the first and the last samples after warm-up (GC makes both noisy).

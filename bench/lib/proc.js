@@ -14,6 +14,13 @@ const VERBOSE = process.env.BENCH_VERBOSE === '1';
 const live = new Set();
 
 /** Kill every child still running (used on exit, errors and signals). */
+/** A positive whole number from the environment, or the fallback; anything else stops the run. */
+export function positiveIntEnv(name, fallback) {
+  const n = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
+  return n;
+}
+
 export function killAll(signal = 'SIGKILL') {
   for (const child of live) child.kill(signal);
 }
