@@ -10,11 +10,10 @@ import { adminRoutes } from './admin/routes.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
-import type { ReadThroughCache } from './directory/cache.js';
 import { Directory } from './directory/service.js';
 import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
-import { KeyRing } from './keys/keyring.js';
+import { jwksMaxAgeSeconds, KeyRing } from './keys/keyring.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
@@ -101,17 +100,13 @@ export async function createServices(config: Config, options: ServiceOptions = {
     );
   }
 
-  let directory: Directory | undefined;
-  const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl, (status) => directory?.eventsDown(status.state === 'down')) : new LocalBus();
+  const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl) : new LocalBus();
+  // Bounded: a Redis that is down at start leaves the node in degraded mode, reconnecting in the background.
+  if (bus instanceof RedisBus) await bus.start();
   const usage = new UsageRecorder(store, clock);
   const metrics = new Metrics();
   usage.onFailure((reason) => metrics.authenticationFailed(reason));
-  directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
-  if (bus instanceof RedisBus) {
-    directory.eventsDown(true);
-    await bus.start();
-    directory.eventsDown(bus.status().state === 'down');
-  }
+  const directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
   const keys = new KeyRing(
     store.signingKeys,
     store.audit,
@@ -121,6 +116,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       alg: config.signingAlg,
       tokenLifetimeSeconds: config.tokenTtlSeconds + config.clockSkewSeconds,
       prepublishSeconds: config.keyPrepublishSeconds,
+      jwksMaxAgeSeconds: jwksMaxAgeSeconds(config.keyPrepublishSeconds),
       rotationDays: config.keyRotationDays,
       lock: (name, fn) => withLock(db, name, fn),
     },
@@ -152,14 +148,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
   metrics.watchKeys(keys, clock);
-  metrics.watchCaches({
-    credentials: directory.credentials,
-    applications: directory.applications,
-    static_tokens: staticTokens.cache,
-    partners: retail.partners,
-    placements: retail.catalogue,
-    application_rate_limits: retail.applicationLimits,
-  } as Record<string, ReadThroughCache<unknown, unknown>>);
+  metrics.watchCaches(bus.caches);
   const tokenCounts = new TokenCounter(store.tokenCounts, clock);
   usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
   const mailer = new LogMailer();
@@ -256,7 +245,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     denylist: services.denylist,
     limiter: services.limiter,
     limits: config.tokenLimits,
-    jwksMaxAgeSeconds: Math.min(300, config.keyPrepublishSeconds),
+    jwksMaxAgeSeconds: jwksMaxAgeSeconds(config.keyPrepublishSeconds),
   });
   app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
   app.register(adminRoutes, {

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { VerifyOutcome } from '../access/verifier.js';
-import type { ReadThroughCache } from '../directory/cache.js';
+import type { CacheRegistry } from '../bus/caches.js';
 import type { AuthFailureReason } from '../directory/usage.js';
 import type { Clock } from '../domain/clock.js';
 import type { KeyRing } from '../keys/keyring.js';
@@ -95,9 +95,9 @@ export class Metrics {
     if (status === 429) this.rateLimited.inc({ route });
   }
 
-  /** Hits, misses, entries and the hit ratio of the named read-through caches, read when scraped. */
-  watchCaches(caches: Record<string, ReadThroughCache<unknown, unknown>>): void {
-    const named = Object.entries(caches);
+  /** Hits, misses, entries and the hit ratio of every registered cache, read when scraped. */
+  watchCaches(registry: CacheRegistry): void {
+    const named = () => registry.list().map(({ name, cache }) => [name, cache.stats()] as const);
     const registers = [this.registry];
     new Counter({
       name: 'portcullis_cache_hits_total',
@@ -106,7 +106,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const [cache, c] of named) this.inc({ cache }, c.hits);
+        for (const [cache, c] of named()) this.inc({ cache }, c.hits);
       },
     });
     new Counter({
@@ -116,7 +116,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const [cache, c] of named) this.inc({ cache }, c.misses);
+        for (const [cache, c] of named()) this.inc({ cache }, c.misses);
       },
     });
     new Gauge({
@@ -125,7 +125,7 @@ export class Metrics {
       labelNames: ['cache'],
       registers,
       collect() {
-        for (const [cache, c] of named) this.set({ cache }, c.hits + c.misses === 0 ? 1 : c.hits / (c.hits + c.misses));
+        for (const [cache, c] of named()) this.set({ cache }, c.hits + c.misses === 0 ? 1 : c.hits / (c.hits + c.misses));
       },
     });
     new Gauge({
@@ -134,7 +134,7 @@ export class Metrics {
       labelNames: ['cache'],
       registers,
       collect() {
-        for (const [cache, c] of named) this.set({ cache }, c.size);
+        for (const [cache, c] of named()) this.set({ cache }, c.entries);
       },
     });
   }
