@@ -390,6 +390,29 @@ describe('every registered cache, with Redis killed and with PostgreSQL cut', ()
     };
   }
 
+  /** A client calling `at` all along (a token, then /me), counting what it saw; nothing here must be refused. */
+  function steadyClient(at: string, clientId: string, clientSecret: string, bearer: string) {
+    const counts: Record<string, number> = {};
+    const seen = (what: string) => {
+      counts[what] = (counts[what] ?? 0) + 1;
+    };
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        seen(`token ${(await accessToken(at, clientId, clientSecret)).status}`);
+        seen(`me ${await me(at, bearer)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    return {
+      async stop() {
+        running = false;
+        await loop;
+        return counts;
+      },
+    };
+  }
+
   const allServed = { token: 200, me: 200, staticToken: 200, dynamic: 200, placement: true, gateway: 200, open: 200, jwks: 200 };
 
   test('rotations asked for at once on two nodes make one key, and both callers get it', async (t) => {
@@ -413,6 +436,9 @@ describe('every registered cache, with Redis killed and with PostgreSQL cut', ()
     assert.deepEqual(await decisions(b, e, linked.token), allServed, 'B has cached every decision');
     assert.equal(await me(b, early.token), 200);
 
+    const steady = await newCredentialAt(a);
+    const steadyToken = await accessToken(b, steady.clientId, steady.clientSecret);
+    const client = steadyClient(b, steady.clientId, steady.clientSecret, steadyToken.token);
     await redis.stop();
     const killedAt = Date.now();
     try {
@@ -510,6 +536,9 @@ describe('every registered cache, with Redis killed and with PostgreSQL cut', ()
       await redis.start();
     }
     for (const url of [a, b, nodes[nodes.length - 1]!.url]) await within(10_000, async () => (await readyz(url)).body.status === 'ready');
+    const saw = await client.stop();
+    process.stdout.write(`# a client of node B during the Redis outage and its recovery saw: ${JSON.stringify(saw)}\n`);
+    assert.deepEqual(Object.keys(saw).sort(), ['me 200', 'token 200'], 'never refused, never a 5xx');
     assert.match(nodes[0]!.output(), /"level":40[^\n]*Redis is unreachable/);
     assert.match(nodes[0]!.output(), /"level":30[^\n]*Redis is reachable again/);
   });
@@ -535,6 +564,7 @@ describe('every registered cache, with Redis killed and with PostgreSQL cut', ()
     await within(2_500, async () => (await me(c, revoked.token)) === 401);
     assert.deepEqual(await decisions(c, e, bearer.token), allServed, 'C has cached every decision');
 
+    const client = steadyClient(c, e.clientId, e.clientSecret, bearer.token);
     await relay.cut();
     const counts = { served: 0, refused: 0 };
     try {
@@ -564,6 +594,9 @@ describe('every registered cache, with Redis killed and with PostgreSQL cut', ()
       await relay.open();
     }
     await within(10_000, async () => (await readyz(c)).body.status === 'ready');
+    const saw = await client.stop();
+    process.stdout.write(`# a client of node C (cached credential) while PostgreSQL was cut, then Redis too, saw: ${JSON.stringify(saw)}\n`);
+    assert.deepEqual(Object.keys(saw).sort(), ['me 200', 'token 200'], 'never refused, never a 5xx');
     assert.match(nodes[2]!.output(), /"level":40[^\n]*PostgreSQL is unreachable/);
     assert.match(nodes[2]!.output(), /"level":30[^\n]*PostgreSQL is reachable again/);
     assert.deepEqual(await decisions(c, e, bearer.token), allServed);

@@ -50,16 +50,23 @@ export class RedisBus implements Bus {
   }
 
   /**
-   * Connects and subscribes, waiting at most `startWaitMs` (default 2 s): a Redis that is down
-   * at start is not fatal. ioredis keeps reconnecting in the background; returns whether it is up.
+   * Connects and subscribes, waiting at most `startWaitMs` (default 2 s) or until the first attempt
+   * fails: a Redis that is down at start is not fatal. ioredis keeps reconnecting in the background; returns whether it is up.
    */
   async start(): Promise<boolean> {
     this.publisher.connect().catch(() => {});
     this.subscriber.connect().catch(() => {});
     // Queued until connected, and ioredis subscribes again by itself after every reconnect.
     this.subscriber.subscribe(CHANNEL).catch(() => {});
+    // Until it is up, its first connection attempt fails (refused at once, or after connectTimeout), or the wait ends.
+    let failed = false;
+    const onClose = () => {
+      failed = true;
+    };
+    this.subscriber.once('close', onClose);
     const deadline = Date.now() + (this.options.startWaitMs ?? 2_000);
-    while (!this.up && !this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (!this.up && !failed && !this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    this.subscriber.off('close', onClose);
     return this.up;
   }
 
