@@ -543,6 +543,28 @@ describe('every registered cache, with Redis killed and with PostgreSQL cut', ()
     assert.match(nodes[0]!.output(), /"level":30[^\n]*Redis is reachable again/);
   });
 
+  test('a node that lost only its own link to Redis sends the events it could not publish when the link returns', async (t) => {
+    if (!needService(t, 'PostgreSQL and redis-server', available)) return;
+    const link = await Relay.start({ host: '127.0.0.1', port: redis.port });
+    const cutOff = await spawnServer(env(database.url, { REDIS_URL: `redis://127.0.0.1:${link.port}` }));
+    nodes.push(cutOff);
+    try {
+      const e = await everything(a, 503, '/fleet-outbox');
+      assert.equal((await deliver(b, e.partnerId, e.staticToken)).status, 200, 'B has cached the static token');
+      await link.cut();
+      await within(3_000, async () => (await readyz(cutOff.url)).body.redis?.state === 'down');
+      assert.equal((await readyz(b)).body.redis.state, 'ok', 'B never lost Redis, so it keeps its 30 s freshness');
+      assert.equal((await admin(cutOff.url, 'DELETE', `/partners/${e.partnerId}/static-tokens/${e.staticTokenId}`)).status, 200);
+      assert.equal((await deliver(b, e.partnerId, e.staticToken)).status, 200, 'the event could not reach B');
+      await link.open();
+      const took = await within(5_000, async () => (await deliver(b, e.partnerId, e.staticToken)).status === 401);
+      process.stdout.write(`# one node's Redis link cut: its revocation reached B ${took} ms after the link returned\n`);
+    } finally {
+      await cutOff.stop();
+      await link.cut();
+    }
+  });
+
   async function newCredentialAt(at: string) {
     const org = await admin(at, 'POST', '/organizations', { name: 'Other' });
     const app = await admin(at, 'POST', `/organizations/${org.body.id}/applications`, { name: 'Other' });
