@@ -320,7 +320,7 @@ export function startBackground(services: Services, app: FastifyInstance): void 
   services.keys.startSchedule((err) => app.log.error({ err }, 'scheduled key rotation failed'));
   services.denylist.start(60_000, failed('revoked_token_prune', 'could not prune revoked tokens'));
   services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
-  const say = (name: string, state: { state: string; detail: string }, atStart = false) => {
+  const say = (name: string, state: { state: string; detail: string; reason?: string }, atStart = false) => {
     const what = name === 'database' ? 'PostgreSQL' : 'Redis';
     if (state.state === 'down') {
       const effect = name === 'database' ? 'serving from caches; requests that need the database get 503' : 'caches re-read from the database every second';

@@ -21,6 +21,8 @@ export interface Freshness {
 }
 
 export interface CacheStats {
+  /** `keyed` caches read rows on a miss; `whole-table` ones hold a whole table (every lookup a hit, misses are reloads). */
+  kind: 'keyed' | 'whole-table';
   hits: number;
   misses: number;
   entries: number;
@@ -115,11 +117,6 @@ export class CacheRegistry {
   /** Every registered cache by name, for metrics. */
   list(): Array<{ name: string; cache: RegisteredCache<unknown> }> {
     return this.registrations.map((r) => ({ name: r.name, cache: r.cache }));
-  }
-
-  /** The events each cache declared, for tests and documentation. */
-  declarations(): Record<string, BusEventType[]> {
-    return Object.fromEntries(this.registrations.map((r) => [r.name, Object.keys(r.invalidatedBy) as BusEventType[]]));
   }
 
   stop(): void {

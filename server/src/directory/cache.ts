@@ -111,7 +111,7 @@ export class ReadThroughCache<K, V> implements RegisteredCache<K> {
   }
 
   stats(): CacheStats {
-    return { hits: this.hits, misses: this.misses, entries: this.entries.size };
+    return { kind: 'keyed', hits: this.hits, misses: this.misses, entries: this.entries.size };
   }
 }
 
@@ -171,7 +171,7 @@ export class WholeTableCache implements RegisteredCache<unknown> {
   }
 
   stats(): CacheStats {
-    return { hits: 0, misses: this.reloads, entries: this.entries() };
+    return { kind: 'whole-table', hits: 0, misses: this.reloads, entries: this.entries() };
   }
 
   stop(): void {

@@ -132,7 +132,7 @@ export class Metrics {
     });
     new Counter({
       name: 'portcullis_cache_misses_total',
-      help: 'Read-through cache misses (each one a store read, shared by concurrent callers)',
+      help: 'Cache misses: store reads (shared by concurrent callers); for whole-table caches, reloads',
       labelNames: ['cache'],
       registers,
       collect() {
@@ -142,12 +142,12 @@ export class Metrics {
     });
     new Gauge({
       name: 'portcullis_cache_hit_ratio',
-      help: 'Hits / (hits + misses) since the process started (1 before any lookup)',
+      help: 'Hits / (hits + misses) of keyed caches since the process started (1 before any lookup)',
       labelNames: ['cache'],
       registers,
       aggregator: 'average',
       collect() {
-        for (const [cache, c] of named()) this.set({ cache }, c.hits + c.misses === 0 ? 1 : c.hits / (c.hits + c.misses));
+        for (const [cache, c] of named()) if (c.kind === 'keyed') this.set({ cache }, c.hits + c.misses === 0 ? 1 : c.hits / (c.hits + c.misses));
       },
     });
     new Gauge({

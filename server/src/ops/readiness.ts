@@ -8,7 +8,10 @@ export type DependencyName = 'database' | 'redis';
 
 export interface DependencyState {
   state: 'ok' | 'down';
+  /** Shown in /readyz, which anyone may read: no address or driver message. */
   detail: string;
+  /** The error that took it away, for the log line only. */
+  reason?: string;
   /** When it entered this state (ms). */
   since: number;
 }
@@ -71,16 +74,16 @@ export class Readiness {
       await sql`select 1`.execute(this.database.db);
       this.set('database', 'ok', this.database.kind);
     } catch (err) {
-      this.set('database', 'down', `unreachable: ${(err as Error).message}`);
+      this.set('database', 'down', 'unreachable', (err as Error).message);
     } finally {
       this.probing = false;
     }
   }
 
-  private set(name: DependencyName, state: 'ok' | 'down', detail: string): void {
+  private set(name: DependencyName, state: 'ok' | 'down', detail: string, reason?: string): void {
     const before = this.states.get(name);
     if (before?.state === state) return;
-    const next = { state, detail, since: this.clock.now() };
+    const next: DependencyState = { state, detail, since: this.clock.now(), ...(reason ? { reason } : {}) };
     this.states.set(name, next);
     if (name === 'database') this.bus.caches.setDatabaseDown(state === 'down');
     for (const listener of this.listeners) listener(name, next);
