@@ -41,7 +41,7 @@ export function spawnServer(env: Record<string, string>): Promise<ServerProcess>
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`server did not start in time:\n${output}`));
-    }, 20_000);
+    }, 45_000); // a loaded machine can take 20 s just to load the modules
     const onData = (chunk: Buffer) => {
       output += chunk;
       const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"portcullis is listening"/.exec(output);
