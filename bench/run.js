@@ -530,6 +530,11 @@ const meta = {
 
 const results = [];
 for (const id of ALL.filter((t) => SELECTED.includes(t))) results.push(await benchTarget(id));
+// Degraded mode (bench/degraded.js): the same node with Redis up, then killed, as ratios.
+if (SELECTED.includes('portcullis-pg') && process.env.BENCH_DEGRADED !== '0') {
+  const { benchDegraded } = await import('./degraded.js');
+  console.table(await benchDegraded(log));
+}
 const byId = Object.fromEntries(results.map((r) => [r.id, r]));
 const table = rows(results);
 const goals = checks(byId);

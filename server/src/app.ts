@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
 import { accessRoutes } from './access/routes.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
@@ -10,11 +11,10 @@ import { adminRoutes } from './admin/routes.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
-import type { ReadThroughCache } from './directory/cache.js';
 import { Directory } from './directory/service.js';
 import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
-import { KeyRing } from './keys/keyring.js';
+import { jwksMaxAgeSeconds, KeyRing } from './keys/keyring.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
@@ -30,9 +30,10 @@ import { Beacons } from './retailmedia/beacons.js';
 import { deliveryRoutes } from './retailmedia/routes.js';
 import { RetailMedia } from './retailmedia/service.js';
 import { RedisBus } from './bus/redis.js';
-import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
+import { type Db, isPostgres, openPostgres, openSqlite, StoreUnavailableError, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
-import { migrateToLatest, pendingMigrations } from './store/migrations.js';
+import { migrateToLatest } from './store/migrations.js';
+import { Readiness } from './ops/readiness.js';
 import { Accounts } from './portal/accounts.js';
 import { LogMailer, type Mailer } from './portal/mail.js';
 import { Members } from './portal/members.js';
@@ -65,6 +66,8 @@ export interface Services {
   gateway: GatewayRoutes;
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
+  /** Dependencies' states, draining, and the answer of GET /readyz. */
+  readiness: Readiness;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
   portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer };
   /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
@@ -83,6 +86,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const derived = deriveKeys(master.key);
   const db = options.db ?? openDatabase(config);
   try {
+    await reachDatabase(db);
     await migrateToLatest(db);
   } catch (err) {
     await db.destroy();
@@ -101,17 +105,13 @@ export async function createServices(config: Config, options: ServiceOptions = {
     );
   }
 
-  let directory: Directory | undefined;
-  const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl, (status) => directory?.eventsDown(status.state === 'down')) : new LocalBus();
+  const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl) : new LocalBus();
+  // Bounded: a Redis that is down at start leaves the node in degraded mode, reconnecting in the background.
+  if (bus instanceof RedisBus) await bus.start();
   const usage = new UsageRecorder(store, clock);
   const metrics = new Metrics();
   usage.onFailure((reason) => metrics.authenticationFailed(reason));
-  directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
-  if (bus instanceof RedisBus) {
-    directory.eventsDown(true);
-    await bus.start();
-    directory.eventsDown(bus.status().state === 'down');
-  }
+  const directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
   const keys = new KeyRing(
     store.signingKeys,
     store.audit,
@@ -121,6 +121,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       alg: config.signingAlg,
       tokenLifetimeSeconds: config.tokenTtlSeconds + config.clockSkewSeconds,
       prepublishSeconds: config.keyPrepublishSeconds,
+      jwksMaxAgeSeconds: jwksMaxAgeSeconds(config.keyPrepublishSeconds),
       rotationDays: config.keyRotationDays,
       lock: (name, fn) => withLock(db, name, fn),
     },
@@ -152,14 +153,9 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
   metrics.watchKeys(keys, clock);
-  metrics.watchCaches({
-    credentials: directory.credentials,
-    applications: directory.applications,
-    static_tokens: staticTokens.cache,
-    partners: retail.partners,
-    placements: retail.catalogue,
-    application_rate_limits: retail.applicationLimits,
-  } as Record<string, ReadThroughCache<unknown, unknown>>);
+  metrics.watchCaches(bus.caches);
+  const readiness = new Readiness({ db, kind: isPostgres(db) ? 'postgresql' : 'sqlite' }, bus, config.redisUrl !== undefined, keys, clock);
+  metrics.watchDependencies(readiness, db);
   const tokenCounts = new TokenCounter(store.tokenCounts, clock);
   usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
   const mailer = new LogMailer();
@@ -185,9 +181,34 @@ export async function createServices(config: Config, options: ServiceOptions = {
     limiter,
     gateway,
     metrics,
+    readiness,
     portal: { portal, accounts, sessions, tokenCounts, mailer },
     firstStart,
   };
+}
+
+const START_ATTEMPTS = 3;
+
+/**
+ * A node cannot start without PostgreSQL (its signing keys, migrations and operator token are
+ * there): a few attempts a second apart, then one clear error instead of a hang or a stack.
+ */
+async function reachDatabase(db: Db): Promise<void> {
+  if (!isPostgres(db)) return;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql`select 1`.execute(db);
+      return;
+    } catch (err) {
+      if (attempt >= START_ATTEMPTS) {
+        throw new StoreUnavailableError(
+          `PostgreSQL (DATABASE_URL) is unreachable after ${START_ATTEMPTS} attempts (${(err as Error).message}); a node cannot start without it, since the signing keys are there`,
+          { cause: err },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
 }
 
 /** The configured database: PostgreSQL when DATABASE_URL is set, else the SQLite file in the data dir. */
@@ -229,23 +250,11 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  // Ready means the database answers with every migration applied. Redis being down degrades the
-  // node (short cache lifetimes) without taking it out of the load balancer.
+  // Ready while the node can serve, even from its caches with a dependency away (`degraded`);
+  // 503 only when it cannot sign or is draining. The body names each dependency's state.
   app.get('/readyz', async (_request, reply) => {
-    const database = await pendingMigrations(services.store.db).then(
-      (pending) => (pending.length === 0 ? { state: 'ok' } : { state: 'down', detail: `migrations pending: ${pending.join(', ')}` }),
-      () => ({ state: 'down', detail: 'unreachable' }),
-    );
-    const events = services.bus.status();
-    const ready = database.state === 'ok';
-    return reply
-      .code(ready ? 200 : 503)
-      .header('cache-control', 'no-store')
-      .send({
-        status: !ready ? 'unavailable' : events.state === 'ok' ? 'ready' : 'degraded',
-        database: { kind: services.config.databaseUrl ? 'postgresql' : 'sqlite', ...database },
-        ...(services.config.redisUrl ? { redis: events } : {}),
-      });
+    const report = services.readiness.report();
+    return reply.code(report.httpStatus).header('cache-control', 'no-store').send(report.body);
   });
 
   app.register(oauthRoutes, {
@@ -256,7 +265,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     denylist: services.denylist,
     limiter: services.limiter,
     limits: config.tokenLimits,
-    jwksMaxAgeSeconds: Math.min(300, config.keyPrepublishSeconds),
+    jwksMaxAgeSeconds: jwksMaxAgeSeconds(config.keyPrepublishSeconds),
   });
   app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
   app.register(adminRoutes, {
@@ -297,19 +306,38 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   return app;
 }
 
-/** Starts the background work of a serving process: batched writes and scheduled key rotation. */
+/** Starts the background work of a serving process: batched writes, scheduled key rotation, dependency probes. */
 export function startBackground(services: Services, app: FastifyInstance): void {
-  services.usage.start(5_000, (err) => app.log.error({ err }, 'could not record credential usage'));
-  services.staticTokens.start(5_000, (err) => app.log.error({ err }, 'could not record static-token usage'));
-  services.beacons.start(5_000, (err) => app.log.error({ err }, 'could not record beacon counts'));
-  services.portal.tokenCounts.start(5_000, (err) => app.log.error({ err }, 'could not record token counts'));
+  const { metrics, readiness } = services;
+  const failed = (batch: string, message: string) => (err: unknown) => {
+    metrics.backgroundWriteFailed(batch);
+    app.log.error({ err }, message);
+  };
+  services.usage.start(5_000, failed('credential_usage', 'could not record credential usage'));
+  services.staticTokens.start(5_000, failed('static_token_usage', 'could not record static-token usage'));
+  services.beacons.start(5_000, failed('beacon_counts', 'could not record beacon counts'));
+  services.portal.tokenCounts.start(5_000, failed('token_counts', 'could not record token counts'));
   services.keys.startSchedule((err) => app.log.error({ err }, 'scheduled key rotation failed'));
-  services.denylist.start(60_000, (err) => app.log.error({ err }, 'could not prune revoked tokens'));
+  services.denylist.start(60_000, failed('revoked_token_prune', 'could not prune revoked tokens'));
   services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
+  const say = (name: string, state: { state: string; detail: string; reason?: string }, atStart = false) => {
+    const what = name === 'database' ? 'PostgreSQL' : 'Redis';
+    if (state.state === 'down') {
+      const effect = name === 'database' ? 'serving from caches; requests that need the database get 503' : 'caches re-read from the database every second';
+      app.log.warn(
+        { dependency: name, detail: state.detail },
+        `${what} is unreachable${atStart ? ' at start' : ''}: ${effect}; reconnecting in the background`,
+      );
+    } else app.log.info({ dependency: name }, `${what} is reachable again`);
+  };
+  for (const [name, state] of readiness.dependencies()) if (state.state === 'down') say(name, state, true);
+  readiness.onChange((name, state) => say(name, state));
+  readiness.start();
 }
 
 /** Stops background work, writes what is pending, and closes the store. */
 export async function stopServices(services: Services): Promise<void> {
+  services.readiness.stop();
   services.keys.stop();
   services.denylist.stop();
   await services.usage.stop().catch(() => {});

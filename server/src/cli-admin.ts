@@ -14,7 +14,8 @@ const USAGE = `Usage: portcullis admin <resource> <action> [options]
   credentials rename --app ID --client-id ID --name NAME
   credentials delete --app ID --client-id ID [--immediately]
   keys list
-  keys rotate [--activate-after SECONDS]
+  keys rotate [--activate-after SECONDS] [--force]
+                                                  --force: sign sooner than verifiers' JWKS cache lifetime
   partners put --partner ID --name NAME [--require-token] [--rate-limit N]
                                                   create or replace a partner (the criteo-partner-id)
   partners list
@@ -44,6 +45,7 @@ const OPTIONS = {
   scopes: { type: 'string' },
   immediately: { type: 'boolean' },
   'activate-after': { type: 'string' },
+  force: { type: 'boolean' },
   limit: { type: 'string' },
   save: { type: 'string' },
   partner: { type: 'string' },
@@ -154,8 +156,9 @@ function plan(resource: string | undefined, action: string | undefined, v: Value
       return {
         method: 'POST',
         path: '/keys/rotate',
-        body: after === undefined ? {} : { activate_after_seconds: Number(after) },
-        show: (k) => `new ${k.alg} key ${k.kid}: published now, signs from ${k.activates_at}\n`,
+        body: { ...(after === undefined ? {} : { activate_after_seconds: Number(after) }), ...(v.force === true ? { force: true } : {}) },
+        show: (k) =>
+          `new ${k.alg} key ${k.kid}: published now, signs from ${k.activates_at}\n${(k.warnings ?? []).map((w: string) => `warning: ${w}\n`).join('')}`,
       };
     }
     case 'partners put': {

@@ -8,6 +8,7 @@ import { tokenCommand } from './cli-token.js';
 import { ConfigError, loadConfig } from './config.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { startServer } from './main.js';
+import { StoreUnavailableError } from './store/db.js';
 import { createStore } from './store/index.js';
 import { migrateToLatest } from './store/migrations.js';
 
@@ -63,15 +64,18 @@ async function serve(args: string[]): Promise<number> {
   app.log.info({ url: server.url, issuer: config.issuer, alg: config.signingAlg }, 'portcullis is listening');
 
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      app.log.info({ signal }, 'shutting down');
-      server.close().then(resolve, (err: unknown) => {
+    // SIGTERM drains (/readyz 503, still serving for PORTCULLIS_DRAIN_SECONDS); SIGINT, or a second signal, closes at once.
+    const stop = (signal: string, drainSeconds: number) => {
+      app.log.info({ signal, drain_seconds: drainSeconds }, drainSeconds > 0 ? 'draining: /readyz answers 503, still serving' : 'shutting down');
+      server.shutdown(drainSeconds).then(resolve, (err: unknown) => {
         app.log.error({ err }, 'shutdown failed');
         resolve();
       });
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => stop(signal, signal === 'SIGTERM' && signals++ === 0 ? config.drainSeconds : 0);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
   // A cluster worker's channel to its primary would keep it alive after draining.
   if (cluster.isWorker) cluster.worker?.disconnect();
@@ -133,6 +137,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`portcullis: configuration error: ${err.message}\n`);
       return 78; // EX_CONFIG
+    }
+    if (err instanceof StoreUnavailableError) {
+      process.stderr.write(`portcullis: cannot start: ${err.message}\n`);
+      return 69; // EX_UNAVAILABLE
     }
     if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`portcullis: ${err.message}\n`);

@@ -2,11 +2,13 @@ import cluster, { type Worker } from 'node:cluster';
 import { pino } from 'pino';
 import { createServices, stopServices } from './app.js';
 import type { Config } from './config.js';
+import { aggregateWorkerMetrics } from './ops/metrics.js';
 
 /**
  * PORTCULLIS_WORKERS=N: this process prepares the store once (migrations, the first signing key,
  * the operator token), then runs N workers that share the port; a worker that dies is replaced.
- * SIGTERM or SIGINT is passed to every worker, which drains its requests before exiting.
+ * SIGTERM or SIGINT is passed to every worker, which drains (PORTCULLIS_DRAIN_SECONDS) before
+ * exiting. A scrape of /metrics on the shared port answers every worker's metrics, aggregated here.
  */
 export async function runPrimary(config: Config, printOnce: (firstStart: { adminToken?: string; masterKeyFile?: string }) => void): Promise<number> {
   const log = pino({ level: config.logLevel });
@@ -14,6 +16,7 @@ export async function runPrimary(config: Config, printOnce: (firstStart: { admin
   printOnce(prepared.firstStart);
   await stopServices(prepared);
 
+  aggregateWorkerMetrics();
   let stopping = false;
   const fork = (): Worker => cluster.fork();
   cluster.on('exit', (worker, code, signal) => {

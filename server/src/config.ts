@@ -41,6 +41,8 @@ export interface Config {
   routes: RouteSpec[];
   /** How long the gateway waits for an upstream's headers, and between body chunks. */
   gatewayTimeoutMs: number;
+  /** After SIGTERM: seconds of answering 503 on /readyz while still serving, before closing. */
+  drainSeconds: number;
 }
 
 /** A bad setting: the message names the variable and is the one line printed before exiting. */
@@ -154,6 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: integer(env, 'PORTCULLIS_RATE_LIMIT', 250, 1, 1_000_000),
     routes,
     gatewayTimeoutMs: integer(env, 'PORTCULLIS_GATEWAY_TIMEOUT_MS', 30_000, 1, 600_000),
+    drainSeconds: integer(env, 'PORTCULLIS_DRAIN_SECONDS', 5, 0, 300),
     tokenLimits: {
       perClient: integer(env, 'PORTCULLIS_TOKEN_LIMIT_PER_CLIENT', 1200, 0, 100_000_000),
       perIp: integer(env, 'PORTCULLIS_TOKEN_LIMIT_PER_IP', 6000, 0, 100_000_000),

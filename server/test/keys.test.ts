@@ -83,6 +83,81 @@ describe('signing keys', () => {
     }
   });
 
+  test('an activation sooner than the JWKS cache lifetime is refused unless forced, and a forced one warns', async () => {
+    const server = await startTestServer({ PORTCULLIS_KEY_PREPUBLISH: '600' });
+    try {
+      const refused = await server.admin('POST', '/keys/rotate', { activate_after_seconds: 299 });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.errors[0].code, 'activation-sooner-than-jwks-cache');
+      assert.match(refused.body.errors[0].detail, /300 s.*"force": true/);
+      assert.equal((await server.admin('GET', '/keys')).body.length, 1, 'no key made');
+      const bad = await server.admin('POST', '/keys/rotate', { activate_after_seconds: 0, force: 'yes' });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.errors[0].code, 'invalid-force');
+      const forced = await server.admin('POST', '/keys/rotate', { activate_after_seconds: 0, force: true });
+      assert.equal(forced.status, 200);
+      assert.match(forced.body.warnings[0], /may refuse its tokens/);
+      const { clientId, clientSecret } = await server.newCredential();
+      assert.equal(decodeProtectedHeader(await server.accessToken(clientId, clientSecret)).kid, forced.body.kid);
+      const safe = await server.admin('POST', '/keys/rotate', { activate_after_seconds: 300 });
+      assert.equal(safe.status, 200);
+      assert.equal(safe.body.warnings, undefined);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('concurrent rotations with the same activation make one key, and every caller gets it', async () => {
+    const server = await startTestServer();
+    try {
+      const answers = await Promise.all(Array.from({ length: 4 }, () => server.admin('POST', '/keys/rotate', { activate_after_seconds: 60 })));
+      assert.deepEqual(
+        answers.map((r) => r.status),
+        [200, 200, 200, 200],
+      );
+      assert.equal(new Set(answers.map((r) => r.body.kid)).size, 1);
+      assert.equal((await server.admin('GET', '/keys')).body.length, 2);
+      const audit = await server.admin('GET', '/audit-events?limit=10');
+      const byOperator = audit.body.filter((e: { action: string; actor: string }) => e.action === 'key.rotated' && e.actor !== 'system');
+      assert.equal(byOperator.length, 1, 'one rotation audited (besides the first key, made at start)');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a verifier meeting an unknown kid reads the keys again, at most once a second', async () => {
+    // Two servers on one SQLite file, with no events between them: only the store tells B of A's key.
+    const dataDir = tempDir();
+    const a = await startTestServer({}, { dataDir });
+    const b = await startTestServer({}, { dataDir });
+    try {
+      const rotated = await a.admin('POST', '/keys/rotate', { activate_after_seconds: 0, force: true });
+      const { clientId, clientSecret } = await a.newCredential();
+      const token = await a.accessToken(clientId, clientSecret);
+      assert.equal(decodeProtectedHeader(token).kid, rotated.body.kid);
+      const reloads = () =>
+        b.services.bus.caches
+          .list()
+          .find((c) => c.name === 'signing_keys')
+          ?.cache.stats().misses ?? 0;
+      const before = reloads();
+      assert.equal((await b.me(token)).status, 200, 'B read the keys again and knew it');
+      assert.equal(reloads(), before + 1);
+      // A made-up kid of the right shape: one more read at most within the cooldown, however many tries.
+      const [h, p, sig] = token.split('.') as [string, string, string];
+      const header = JSON.parse(Buffer.from(h, 'base64url').toString());
+      for (let i = 0; i < 5; i++) {
+        const forged = `${Buffer.from(JSON.stringify({ ...header, kid: `${'A'.repeat(42)}${i}` })).toString('base64url')}.${p}.${sig}`;
+        assert.equal((await b.me(forged)).status, 401);
+      }
+      assert.ok(reloads() <= before + 2, `reloads: ${reloads() - before}`);
+    } finally {
+      await a.stop();
+      await b.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   test('scheduled rotation makes a new key once the newest is older than PORTCULLIS_KEY_ROTATION_DAYS', async () => {
     const clock = new ManualClock();
     const server = await startTestServer({ PORTCULLIS_KEY_ROTATION_DAYS: '30', PORTCULLIS_KEY_PREPUBLISH: '600' }, { clock });

@@ -120,6 +120,20 @@ describe('GET /metrics', () => {
     assert.equal(value(rotated, 'portcullis_signing_keys{status="retiring"}'), 1);
   });
 
+  test('every registered cache is measured, and each dependency, draining and failed background writes have a series', async () => {
+    const now = await scrape(server);
+    for (const name of ['credentials', 'signing_keys', 'gateway_routes', 'revoked_tokens']) {
+      assert.ok(now.has(`portcullis_cache_entries{cache="${name}"}`), name);
+    }
+    assert.ok(value(now, 'portcullis_cache_entries{cache="signing_keys"}') >= 1);
+    assert.equal(value(now, 'portcullis_dependency_up{dependency="database"}'), 1);
+    assert.equal(now.has('portcullis_dependency_up{dependency="redis"}'), false, 'no Redis configured, none reported');
+    assert.equal(now.get('portcullis_draining'), 0);
+    for (const batch of ['credential_usage', 'static_token_usage', 'beacon_counts', 'token_counts']) {
+      assert.equal(now.get(`portcullis_background_write_failures_total{batch="${batch}"}`), 0, batch);
+    }
+  });
+
   test('process metrics come with the registry', async () => {
     const now = await scrape(server);
     assert.ok([...now.keys()].some((k) => k.startsWith('process_resident_memory_bytes')));

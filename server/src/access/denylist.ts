@@ -1,14 +1,17 @@
 import type { Bus } from '../bus/index.js';
+import { WholeTableCache } from '../directory/cache.js';
 import type { Clock } from '../domain/clock.js';
 import type { RevokedTokenRepository } from '../store/revoked-tokens.js';
 
 /**
  * Access tokens revoked one by one (RFC 7009), by jti, each kept only until its own expiry.
- * Every node holds the live entries in memory (loaded at start, followed through bus events,
- * re-read on a resync), so a check is one map lookup.
+ * Every node holds the live entries in memory, so a check is one map lookup. The list is a
+ * registered cache: reloaded on a `token.revoked` event and on the registry's freshness period
+ * (every second while Redis is away), so a revocation reaches every node with or without events.
  */
 export class TokenDenylist {
   private readonly revoked = new Map<string, number>(); // jti → expiry (ms)
+  private readonly cache: WholeTableCache;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -16,13 +19,24 @@ export class TokenDenylist {
     private readonly bus: Bus,
     private readonly clock: Clock,
   ) {
-    bus.subscribe((event) => {
-      if (event.type === 'token.revoked') this.revoked.set(event.jti, event.expiresAt);
-      else if (event.type === 'resync') void this.load().catch(() => {});
-    });
+    this.cache = bus.caches.register(
+      'revoked_tokens',
+      new WholeTableCache(
+        () => this.read(),
+        () => this.revoked.size,
+      ),
+      {
+        'token.revoked': () => 'all',
+      },
+    );
   }
 
-  async load(): Promise<void> {
+  /** Reads the live entries now (at start, and whenever the registry says so). */
+  load(): Promise<void> {
+    return this.cache.reload();
+  }
+
+  private async read(): Promise<void> {
     for (const { jti, expiresAt } of await this.repository.live(this.clock.now())) this.revoked.set(jti, expiresAt);
   }
 
@@ -33,6 +47,7 @@ export class TokenDenylist {
   /** Revokes a token until `expiresAt`; written first, so a restart or another node keeps it revoked. */
   async revoke(jti: string, expiresAt: number): Promise<void> {
     await this.repository.add(jti, expiresAt);
+    this.revoked.set(jti, expiresAt);
     await this.bus.publish({ type: 'token.revoked', jti, expiresAt });
   }
 

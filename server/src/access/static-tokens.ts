@@ -35,11 +35,11 @@ export class StaticTokenVerifier {
     private readonly pepper: Buffer,
   ) {
     this.lastUsed = new BatchedWrites((batch) => repository.recordLastUsed(batch), latest);
-    this.cache = new ReadThroughCache((hash) => repository.byHash(hash), clock, { freshMs: 30_000, negativeMs: 5_000, maxEntries: 100_000 });
-    bus.subscribe((event) => {
-      if (event.type === 'static-token.changed') this.cache.invalidate(event.tokenHash);
-      else if (event.type === 'resync') this.cache.clear();
-    });
+    this.cache = bus.caches.register(
+      'static_tokens',
+      new ReadThroughCache((hash: string) => repository.byHash(hash), clock, { negativeMs: 5_000, maxEntries: 100_000 }),
+      { 'static-token.changed': (e) => ({ key: e.tokenHash }) },
+    );
   }
 
   hash(token: string): string {

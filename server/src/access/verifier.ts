@@ -67,8 +67,11 @@ export class BearerVerifier {
   private async check(token: string): Promise<VerifyOutcome> {
     let claims = this.verified.get(token);
     if (claims === undefined) {
-      const checked = this.checkSignedToken(token);
-      if (!checked.ok) return checked;
+      let checked = this.checkSignedToken(token);
+      // A key made on another node moments ago: read the keys again (with a cooldown) and retry once.
+      if (!checked.ok && checked.reason === 'unknown_key' && checked.kid !== undefined && (await this.keys.findVerificationKey(checked.kid)))
+        checked = this.checkSignedToken(token);
+      if (!checked.ok) return { ok: false, reason: checked.reason };
       claims = checked.claims;
     }
     const now = this.clock.now();
@@ -100,7 +103,7 @@ export class BearerVerifier {
   }
 
   /** Everything that depends only on the token's bytes and the key set. */
-  private checkSignedToken(token: string): { ok: true; claims: AccessClaims } | { ok: false; reason: VerifyFailure } {
+  private checkSignedToken(token: string): { ok: true; claims: AccessClaims } | { ok: false; reason: VerifyFailure; kid?: string } {
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'malformed' };
     const firstDot = token.indexOf('.');
     const secondDot = token.indexOf('.', firstDot + 1);
@@ -113,7 +116,7 @@ export class BearerVerifier {
     }
     if (FORBIDDEN_HEADER_PARAMS.some((p) => p in header)) return { ok: false, reason: 'malformed' };
     const key = this.keys.verificationKey(header.kid);
-    if (!key) return { ok: false, reason: 'unknown_key' };
+    if (!key) return { ok: false, reason: 'unknown_key', kid: header.kid };
     if (header.alg !== key.alg) return { ok: false, reason: 'bad_signature' };
     const signature = token.slice(secondDot + 1);
     if (!SEGMENT.test(signature)) return { ok: false, reason: 'malformed' };

@@ -118,13 +118,20 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
   );
 
   app.post('/keys/rotate', async (request) => {
-    const body = jsonObject(request.body, ['activate_after_seconds']);
+    const body = jsonObject(request.body, ['activate_after_seconds', 'force']);
     const delay = body.activate_after_seconds;
     if (delay !== undefined && (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0 || delay > 7 * 86_400)) {
       throw ApiError.validation('invalid-activate_after_seconds', 'activate_after_seconds must be a whole number of seconds from 0 to 604800');
     }
-    const key = await keys.rotate(delay as number | undefined, actor(request));
-    return { kid: key.kid, alg: key.alg, created_at: iso(key.createdAt), activates_at: iso(key.activatesAt) };
+    if (body.force !== undefined && typeof body.force !== 'boolean') throw ApiError.validation('invalid-force', 'force must be true or false');
+    const { key, warnings } = await keys.rotate(delay as number | undefined, actor(request), { force: body.force === true });
+    return {
+      kid: key.kid,
+      alg: key.alg,
+      created_at: iso(key.createdAt),
+      activates_at: iso(key.activatesAt),
+      ...(warnings.length > 0 ? { warnings } : {}),
+    };
   });
 
   app.get<{ Querystring: { organization_id?: string; limit?: string; before?: string } }>('/audit-events', async (request) => {

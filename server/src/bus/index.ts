@@ -1,7 +1,9 @@
+import { CacheRegistry } from './caches.js';
+
 /**
- * What nodes share. Caches subscribe to invalidation events; a mutation publishes one after it
- * commits. The embedded default delivers in-process and synchronously; the fleet issue adds a
- * Redis implementation of the same interface.
+ * What nodes share. A mutation publishes an event after it commits; the event layer's cache
+ * registry (`caches`) routes it to every cache that declared it. The embedded default delivers
+ * in-process and synchronously; RedisBus delivers to every node through Redis.
  */
 export type BusEvent =
   | { type: 'credential.changed'; clientId: string }
@@ -11,7 +13,9 @@ export type BusEvent =
   // Retail media and gateway (partner settings, links and catalogue; static tokens by hash; routes).
   | { type: 'partner.changed'; partnerId: number }
   | { type: 'static-token.changed'; tokenHash: string }
-  | { type: 'gateway-routes.changed' };
+  | { type: 'gateway-routes.changed' }
+  // A node whose events could not reach Redis for a while tells every node to drop its caches.
+  | { type: 'caches.resync' };
 
 /**
  * Delivered to this node's listeners only, when it may have missed events (its link to Redis
@@ -28,16 +32,23 @@ export interface BusStatus {
 }
 
 export interface Bus {
+  /** Every read-through cache of this node, registered with the events that invalidate it. */
+  readonly caches: CacheRegistry;
   publish(event: BusEvent): Promise<void>;
+  /** For listeners other than caches (caches register with `caches` instead). */
   subscribe(listener: BusListener): () => void;
   status(): BusStatus;
+  /** Called with the new status whenever it changes. */
+  onStatusChange(listener: (status: BusStatus) => void): void;
   close(): Promise<void>;
 }
 
 export class LocalBus implements Bus {
+  readonly caches = new CacheRegistry();
   private readonly listeners = new Set<BusListener>();
 
   async publish(event: BusEvent): Promise<void> {
+    this.caches.deliver(event);
     for (const listener of this.listeners) listener(event);
   }
 
@@ -50,7 +61,10 @@ export class LocalBus implements Bus {
     return { state: 'ok', detail: 'in-process' };
   }
 
+  onStatusChange(): void {}
+
   async close(): Promise<void> {
     this.listeners.clear();
+    this.caches.stop();
   }
 }

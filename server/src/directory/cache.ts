@@ -1,8 +1,7 @@
+import { type CacheStats, DEFAULT_FRESHNESS, type Freshness, type RegisteredCache } from '../bus/caches.js';
 import type { Clock } from '../domain/clock.js';
 
 export interface CacheOptions {
-  /** After this age a hit is still served, and a background reload refreshes the entry. */
-  freshMs: number;
   /** How long an absent row is remembered, so unknown keys do not reach the store each time. */
   negativeMs: number;
   maxEntries: number;
@@ -15,42 +14,42 @@ interface Entry<V> {
 }
 
 /**
- * A read-through cache in front of the store. Changes arrive as invalidations from the bus;
- * the age limit is only a safety net. A stale hit is served while a reload runs in the
- * background, so the hot path does not wait on the database in the steady state.
+ * A read-through cache in front of the store, registered with the event layer's cache registry,
+ * which invalidates its entries on events and sets its freshness. Normally a value past its age is
+ * served while a background read refreshes it, so the hot path does not wait on the database;
+ * while events may be missed it is re-read first (and served stale only if the read fails).
  */
-export class ReadThroughCache<K, V> {
+export class ReadThroughCache<K, V> implements RegisteredCache<K> {
   private readonly entries = new Map<K, Entry<V>>();
   private readonly loading = new Map<K, Promise<V | undefined>>();
   private generation = 0;
+  private freshness: Freshness = { maxAgeMs: DEFAULT_FRESHNESS.normalMs, revalidate: false };
   hits = 0;
   misses = 0;
-
-  private freshMs: number;
 
   constructor(
     private readonly load: (key: K) => Promise<V | undefined>,
     private readonly clock: Clock,
     private readonly options: CacheOptions,
-  ) {
-    this.freshMs = options.freshMs;
-  }
+  ) {}
 
-  /** Shortens (or restores) the age after which hits reload, e.g. while invalidation events cannot arrive. */
-  setFreshMs(ms: number): void {
-    this.freshMs = ms;
+  setFreshness(freshness: Freshness): void {
+    this.freshness = freshness;
   }
 
   async get(key: K): Promise<V | undefined> {
     const entry = this.entries.get(key);
     if (entry) {
       const age = this.clock.now() - entry.loadedAt;
+      const { maxAgeMs, revalidate } = this.freshness;
       if (entry.value !== undefined) {
         this.hits++;
-        if (age > this.freshMs && !entry.refreshing) this.refresh(key, entry);
+        if (age <= maxAgeMs) return entry.value;
+        if (revalidate) return this.fetch(key).catch(() => entry.value);
+        if (!entry.refreshing) this.refresh(key, entry);
         return entry.value;
       }
-      if (age <= Math.min(this.options.negativeMs, this.freshMs)) {
+      if (age <= Math.min(this.options.negativeMs, maxAgeMs)) {
         this.hits++;
         return undefined;
       }
@@ -109,5 +108,74 @@ export class ReadThroughCache<K, V> {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  stats(): CacheStats {
+    return { kind: 'keyed', hits: this.hits, misses: this.misses, entries: this.entries.size };
+  }
+}
+
+/**
+ * A whole table held in memory (signing keys, gateway routes, revoked tokens), registered with
+ * the cache registry: any invalidating event reloads it whole, and it reloads on the registry's
+ * freshness period. Reloads run one at a time; one asked for during a reload runs after it, since
+ * the running one may have read the rows before the change.
+ */
+export class WholeTableCache implements RegisteredCache<unknown> {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private periodMs = 0;
+  reloads = 0;
+
+  constructor(
+    private readonly loadAll: () => Promise<void>,
+    private readonly entries: () => number,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
+
+  /** Reloads now (or right after the reload in progress); resolves when the table is current. */
+  reload(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          this.reloads++;
+          await this.loadAll();
+        } while (this.again);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  invalidate(): void {
+    this.reload().catch(this.onError);
+  }
+
+  clear(): void {
+    this.reload().catch(this.onError);
+  }
+
+  setFreshness(freshness: Freshness): void {
+    if (freshness.maxAgeMs === this.periodMs) return;
+    this.periodMs = freshness.maxAgeMs;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.reload().catch(this.onError), freshness.maxAgeMs);
+    this.timer.unref();
+  }
+
+  stats(): CacheStats {
+    return { kind: 'whole-table', hits: 0, misses: this.reloads, entries: this.entries() };
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 }

@@ -30,9 +30,6 @@ export interface CredentialView {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-const FRESH_MS = 30_000;
-const DEGRADED_FRESH_MS = 1_000;
-
 /** A failed read on the hot path means the store is unreachable: callers answer 503. */
 function unavailableOnError<T>(read: Promise<T>): Promise<T> {
   return read.catch((err: unknown) => {
@@ -78,22 +75,15 @@ export class Directory {
     private readonly usage: UsageRecorder,
     private readonly graceSeconds: number,
   ) {
-    const options = { freshMs: FRESH_MS, negativeMs: 5_000, maxEntries: 100_000 };
-    this.credentials = new ReadThroughCache((id) => unavailableOnError(store.credentials.get(id)), clock, options);
-    this.applications = new ReadThroughCache((id) => unavailableOnError(store.applications.get(id)), clock, options);
-    bus.subscribe((event) => {
-      if (event.type === 'credential.changed') this.credentials.invalidate(event.clientId);
-      else if (event.type === 'application.changed') this.applications.invalidate(event.applicationId);
-      else if (event.type === 'resync') {
-        this.credentials.clear();
-        this.applications.clear();
-      }
+    const options = { negativeMs: 5_000, maxEntries: 100_000 };
+    this.credentials = bus.caches.register('credentials', new ReadThroughCache((id: string) => unavailableOnError(store.credentials.get(id)), clock, options), {
+      'credential.changed': (e) => ({ key: e.clientId }),
     });
-  }
-
-  /** While events from other nodes cannot arrive, cached rows are re-read after a second instead of 30. */
-  eventsDown(down: boolean): void {
-    for (const cache of [this.credentials, this.applications]) cache.setFreshMs(down ? DEGRADED_FRESH_MS : FRESH_MS);
+    this.applications = bus.caches.register(
+      'applications',
+      new ReadThroughCache((id: number) => unavailableOnError(store.applications.get(id)), clock, options),
+      { 'application.changed': (e) => ({ key: e.applicationId }) },
+    );
   }
 
   private audit(

@@ -1,4 +1,5 @@
 import type { Bus } from '../bus/index.js';
+import { WholeTableCache } from '../directory/cache.js';
 import type { Actor } from '../directory/service.js';
 import type { Clock } from '../domain/clock.js';
 import { ApiError } from '../domain/errors.js';
@@ -14,7 +15,7 @@ export interface GatewayRoute extends RouteSpec {
 /** The routing table: file routes and operator-API routes, in memory, longest prefix first. */
 export class GatewayRoutes {
   private table: GatewayRoute[] = [];
-  private reloading: Promise<void> | undefined;
+  private readonly cache: WholeTableCache;
 
   constructor(
     private readonly fileRoutes: RouteSpec[],
@@ -24,27 +25,33 @@ export class GatewayRoutes {
     onReloadError: (err: unknown) => void = () => {},
   ) {
     this.table = this.sorted(fileRoutes.map((r) => ({ ...r, id: null, source: 'file' as const })));
-    bus.subscribe((event) => {
-      if (event.type === 'gateway-routes.changed' || event.type === 'resync') this.reload().catch(onReloadError);
-    });
+    this.cache = bus.caches.register(
+      'gateway_routes',
+      new WholeTableCache(
+        () => this.load(),
+        () => this.table.length,
+        onReloadError,
+      ),
+      {
+        'gateway-routes.changed': () => 'all',
+      },
+    );
   }
 
   private sorted(routes: GatewayRoute[]): GatewayRoute[] {
     return routes.sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
+  /** Reads the operator API's routes again (one reload at a time). */
   reload(): Promise<void> {
-    this.reloading ??= this.store.gatewayRoutes
-      .list()
-      .then((stored) => {
-        const file = this.fileRoutes.map((r) => ({ ...r, id: null, source: 'file' as const }));
-        const api = stored.filter((s) => !this.fileRoutes.some((f) => f.prefix === s.prefix)).map((s) => ({ ...s, source: 'api' as const }));
-        this.table = this.sorted([...file, ...api]);
-      })
-      .finally(() => {
-        this.reloading = undefined;
-      });
-    return this.reloading;
+    return this.cache.reload();
+  }
+
+  private async load(): Promise<void> {
+    const stored = await this.store.gatewayRoutes.list();
+    const file = this.fileRoutes.map((r) => ({ ...r, id: null, source: 'file' as const }));
+    const api = stored.filter((s) => !this.fileRoutes.some((f) => f.prefix === s.prefix)).map((s) => ({ ...s, source: 'api' as const }));
+    this.table = this.sorted([...file, ...api]);
   }
 
   /** The route whose prefix is the path or a whole-segment start of it. */

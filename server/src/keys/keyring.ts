@@ -3,7 +3,9 @@ import { promisify } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Bus } from '../bus/index.js';
 import type { SigningAlg } from '../config.js';
+import { WholeTableCache } from '../directory/cache.js';
 import type { Clock } from '../domain/clock.js';
+import { ApiError } from '../domain/errors.js';
 import type { AuditRepository } from '../store/audit.js';
 import type { SigningKeyRepository, StoredSigningKey } from '../store/signing-keys.js';
 import { encodeSegment, TOKEN_TYPE } from './jwt.js';
@@ -11,6 +13,23 @@ import { seal, unseal } from './master.js';
 
 const generate = promisify(generateKeyPair);
 const SCHEDULER = { actor: 'system', ip: null };
+/** A verifier meeting an unknown kid reads the keys again at most once per this period (as jose's remote JWKS does). */
+export const UNKNOWN_KID_COOLDOWN_MS = 1_000;
+/** Rotations asked for within this window, with the same activation, make one key. */
+export const ROTATION_WINDOW_MS = 10_000;
+const KID_SHAPE = /^[A-Za-z0-9_-]{43}$/; // an RFC 7638 SHA-256 thumbprint
+
+/** How long verifiers may cache the JWKS document (its Cache-Control max-age). */
+export function jwksMaxAgeSeconds(prepublishSeconds: number): number {
+  return Math.min(300, prepublishSeconds);
+}
+
+export interface Rotation {
+  key: SigningKey;
+  /** False when a rotation asked for moments before, with the same activation, made this key. */
+  created: boolean;
+  warnings: string[];
+}
 
 export interface SigningKey {
   kid: string;
@@ -32,6 +51,8 @@ export interface KeyRingOptions {
   tokenLifetimeSeconds: number;
   prepublishSeconds: number;
   rotationDays: number;
+  /** How long verifiers may cache JWKS: an activation sooner than this needs `force`. */
+  jwksMaxAgeSeconds: number;
   /** Runs a function under a lock every node shares, so one node rotates at a time. */
   lock: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -61,7 +82,8 @@ export class KeyRing {
   private state: KeyState | undefined;
   private timer: NodeJS.Timeout | undefined;
   private rotating: Promise<unknown> | undefined;
-  private reloadTimer: NodeJS.Timeout | undefined;
+  private readonly cache: WholeTableCache;
+  private lastUnknownKidReload = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly repo: SigningKeyRepository,
@@ -71,13 +93,24 @@ export class KeyRing {
     private readonly options: KeyRingOptions,
     private readonly bus: Bus,
   ) {
-    bus.subscribe((event) => {
-      if (event.type === 'keys.changed' || event.type === 'resync') void this.load().catch(() => {});
-    });
+    this.cache = bus.caches.register(
+      'signing_keys',
+      new WholeTableCache(
+        () => this.read(),
+        () => this.keys.length,
+      ),
+      {
+        'keys.changed': () => 'all',
+      },
+    );
   }
 
-  /** Reads every key from the store and decrypts it. */
-  async load(): Promise<void> {
+  /** Reads every key from the store (one read at a time; the registry also calls it on events and on its period). */
+  load(): Promise<void> {
+    return this.cache.reload();
+  }
+
+  private async read(): Promise<void> {
     const stored = await this.repo.list();
     const known = new Map(this.keys.map((k) => [k.kid, k]));
     this.keys = stored.map((s) => known.get(s.kid) ?? this.open(s));
@@ -111,9 +144,57 @@ export class KeyRing {
     };
   }
 
-  /** Creates a key that is published now and signs after `activateAfterSeconds`; audited as `who`. */
-  rotate(activateAfterSeconds = this.options.prepublishSeconds, who: { actor: string; ip: string | null } = SCHEDULER): Promise<SigningKey> {
-    return this.exclusive(() => this.createKey(activateAfterSeconds, who));
+  /**
+   * Creates a key that is published now and signs after `activateAfterSeconds`; audited as `who`.
+   * An activation sooner than verifiers may cache JWKS is refused unless `force`d. A rotation
+   * asked for within ROTATION_WINDOW_MS of another, with the same activation, returns that key.
+   */
+  async rotate(
+    activateAfterSeconds = this.options.prepublishSeconds,
+    who: { actor: string; ip: string | null } = SCHEDULER,
+    options: { force?: boolean } = {},
+  ): Promise<Rotation> {
+    const cacheSeconds = this.options.jwksMaxAgeSeconds;
+    const early = activateAfterSeconds < cacheSeconds;
+    if (early && !options.force) {
+      throw ApiError.validation(
+        'activation-sooner-than-jwks-cache',
+        `activate_after_seconds ${activateAfterSeconds} is sooner than verifiers may cache the key set (${cacheSeconds} s): tokens signed by the new key could be refused until they refetch it; use at least ${cacheSeconds}, or send "force": true`,
+      );
+    }
+    const warnings = early
+      ? [
+          `the new key signs ${activateAfterSeconds} s from now, before verifiers that cached the key set (up to ${cacheSeconds} s) refetch it: they may refuse its tokens until then`,
+        ]
+      : [];
+    let created = false;
+    const key = await this.exclusive(async () => {
+      await this.load();
+      const now = this.clock.now();
+      const wanted = now + activateAfterSeconds * 1000;
+      // The first key is never a rotation's, however young.
+      const oldest = this.keys.reduce<SigningKey | undefined>((a, k) => (a && a.createdAt <= k.createdAt ? a : k), undefined);
+      const recent = this.keys.find((k) => k !== oldest && now - k.createdAt <= ROTATION_WINDOW_MS && Math.abs(k.activatesAt - wanted) <= ROTATION_WINDOW_MS);
+      if (recent) return recent;
+      created = true;
+      return this.createKey(activateAfterSeconds, who);
+    });
+    return { key, created, warnings };
+  }
+
+  /**
+   * The published key for a kid; one this node does not know makes it read the keys again (at
+   * most once per UNKNOWN_KID_COOLDOWN_MS), so a key made on another node moments ago verifies
+   * even when its event was lost.
+   */
+  async findVerificationKey(kid: string): Promise<SigningKey | undefined> {
+    const known = this.verificationKey(kid);
+    if (known || !KID_SHAPE.test(kid)) return known;
+    const now = this.clock.now();
+    if (now - this.lastUnknownKidReload < UNKNOWN_KID_COOLDOWN_MS) return undefined;
+    this.lastUnknownKidReload = now;
+    await this.load().catch(() => {});
+    return this.verificationKey(kid);
   }
 
   /** One rotation at a time: in this process by a shared promise, across nodes by the store's lock. */
@@ -225,19 +306,13 @@ export class KeyRing {
     return newest === undefined || this.clock.now() - newest.createdAt >= this.options.rotationDays * 86_400_000;
   }
 
-  /**
-   * Rotation checks hourly, and a reload of the key rows every 30 s picks up keys other nodes
-   * made even if their event was lost (the pre-publication time is far longer).
-   */
-  startSchedule(onError: (err: unknown) => void, intervalMs = 3_600_000, reloadMs = 30_000): void {
+  /** Rotation is checked hourly; the keys themselves are reloaded by the cache registry. */
+  startSchedule(onError: (err: unknown) => void, intervalMs = 3_600_000): void {
     this.timer = setInterval(() => this.rotateIfDue().catch(onError), intervalMs);
     this.timer.unref();
-    this.reloadTimer = setInterval(() => this.load().catch(onError), reloadMs);
-    this.reloadTimer.unref();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    if (this.reloadTimer) clearInterval(this.reloadTimer);
   }
 }

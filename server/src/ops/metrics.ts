@@ -1,9 +1,12 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import cluster from 'node:cluster';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { VerifyOutcome } from '../access/verifier.js';
-import type { ReadThroughCache } from '../directory/cache.js';
+import type { CacheRegistry } from '../bus/caches.js';
 import type { AuthFailureReason } from '../directory/usage.js';
 import type { Clock } from '../domain/clock.js';
 import type { KeyRing } from '../keys/keyring.js';
+import { type Db, poolOf } from '../store/db.js';
+import type { Readiness } from './readiness.js';
 
 /** What a token request ended in: `issued`, or the RFC 6749 error code (plus `rate_limited` for a 429). */
 export const TOKEN_OUTCOMES = [
@@ -36,9 +39,15 @@ export class Metrics {
   private readonly verifications: Counter<'outcome'>;
   private readonly requestDuration: Histogram<'method' | 'route' | 'status_class'>;
   private readonly rateLimited: Counter<'route'>;
+  private readonly writeFailures: Counter<'batch'>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
+    if (cluster.isWorker) {
+      // The primary asks every worker for its metrics (prom-client's listener) and aggregates them.
+      AggregatorRegistry.setRegistries(this.registry);
+      new AggregatorRegistry();
+    }
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.tokenRequests = new Counter({
       name: 'portcullis_token_requests_total',
@@ -71,6 +80,14 @@ export class Metrics {
       labelNames: ['route'],
       registers,
     });
+    this.writeFailures = new Counter({
+      name: 'portcullis_background_write_failures_total',
+      help: 'Batched background writes (usage, counts, beacons, pruning) that failed and were kept for the next attempt',
+      labelNames: ['batch'],
+      registers,
+    });
+    for (const batch of ['credential_usage', 'static_token_usage', 'beacon_counts', 'token_counts', 'revoked_token_prune'])
+      this.writeFailures.inc({ batch }, 0);
     // Zeros from the start, so a rate() over the first refusal is not lost.
     for (const outcome of ['issued', 'invalid_client', 'invalid_request', 'rate_limited']) this.tokenRequests.inc({ outcome }, 0);
     for (const reason of ['unknown_client', 'bad_secret', 'deactivated']) this.authFailures.inc({ reason }, 0);
@@ -89,15 +106,19 @@ export class Metrics {
     this.verifications.inc({ outcome: outcome.ok ? 'valid' : outcome.reason });
   }
 
+  backgroundWriteFailed(batch: string): void {
+    this.writeFailures.inc({ batch });
+  }
+
   /** One finished request: `route` is the matched pattern (or `unmatched`), never the URL. */
   request(method: string, route: string, status: number, seconds: number): void {
     this.requestDuration.observe({ method, route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
     if (status === 429) this.rateLimited.inc({ route });
   }
 
-  /** Hits, misses, entries and the hit ratio of the named read-through caches, read when scraped. */
-  watchCaches(caches: Record<string, ReadThroughCache<unknown, unknown>>): void {
-    const named = Object.entries(caches);
+  /** Hits, misses, entries and the hit ratio of every registered cache, read when scraped. */
+  watchCaches(registry: CacheRegistry): void {
+    const named = () => registry.list().map(({ name, cache }) => [name, cache.stats()] as const);
     const registers = [this.registry];
     new Counter({
       name: 'portcullis_cache_hits_total',
@@ -106,26 +127,27 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const [cache, c] of named) this.inc({ cache }, c.hits);
+        for (const [cache, c] of named()) this.inc({ cache }, c.hits);
       },
     });
     new Counter({
       name: 'portcullis_cache_misses_total',
-      help: 'Read-through cache misses (each one a store read, shared by concurrent callers)',
+      help: 'Cache misses: store reads (shared by concurrent callers); for whole-table caches, reloads',
       labelNames: ['cache'],
       registers,
       collect() {
         this.reset();
-        for (const [cache, c] of named) this.inc({ cache }, c.misses);
+        for (const [cache, c] of named()) this.inc({ cache }, c.misses);
       },
     });
     new Gauge({
       name: 'portcullis_cache_hit_ratio',
-      help: 'Hits / (hits + misses) since the process started (1 before any lookup)',
+      help: 'Hits / (hits + misses) of keyed caches since the process started (1 before any lookup)',
       labelNames: ['cache'],
       registers,
+      aggregator: 'average',
       collect() {
-        for (const [cache, c] of named) this.set({ cache }, c.hits + c.misses === 0 ? 1 : c.hits / (c.hits + c.misses));
+        for (const [cache, c] of named()) if (c.kind === 'keyed') this.set({ cache }, c.hits + c.misses === 0 ? 1 : c.hits / (c.hits + c.misses));
       },
     });
     new Gauge({
@@ -134,7 +156,7 @@ export class Metrics {
       labelNames: ['cache'],
       registers,
       collect() {
-        for (const [cache, c] of named) this.set({ cache }, c.size);
+        for (const [cache, c] of named()) this.set({ cache }, c.entries);
       },
     });
   }
@@ -146,6 +168,7 @@ export class Metrics {
       name: 'portcullis_signing_key_age_seconds',
       help: 'Seconds since the key that signs new tokens was created',
       registers,
+      aggregator: 'max',
       collect() {
         const active = keys.list().find((k) => k.status === 'active');
         this.set(active ? Math.max(0, (clock.now() - active.createdAt) / 1000) : 0);
@@ -156,6 +179,7 @@ export class Metrics {
       help: 'Signing keys by status (pending, active, retiring, expired)',
       labelNames: ['status'],
       registers,
+      aggregator: 'max',
       collect() {
         const counts: Record<string, number> = { pending: 0, active: 0, retiring: 0, expired: 0 };
         for (const k of keys.list()) counts[k.status] = (counts[k.status] ?? 0) + 1;
@@ -164,11 +188,86 @@ export class Metrics {
     });
   }
 
+  /** Each dependency's state (1 reachable, 0 not) and, on PostgreSQL, the connection pool. */
+  watchDependencies(readiness: Readiness, db: Db): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'portcullis_dependency_up',
+      help: 'Whether a dependency is reachable (1) or not (0): database, redis',
+      labelNames: ['dependency'],
+      registers,
+      aggregator: 'min',
+      collect() {
+        for (const [dependency, state] of readiness.dependencies()) this.set({ dependency }, state.state === 'ok' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'portcullis_draining',
+      help: '1 once the process has been asked to stop and /readyz answers 503',
+      registers,
+      aggregator: 'max',
+      collect() {
+        this.set(readiness.draining ? 1 : 0);
+      },
+    });
+    const pool = poolOf(db);
+    if (!pool) return;
+    new Gauge({
+      name: 'portcullis_db_pool_connections',
+      help: 'PostgreSQL pool: connections open (total), idle, and requests waiting for one',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.set({ state: 'total' }, pool.totalCount);
+        this.set({ state: 'idle' }, pool.idleCount);
+        this.set({ state: 'waiting' }, pool.waitingCount);
+      },
+    });
+  }
+
   contentType(): string {
     return this.registry.contentType;
   }
 
+  /** This process's metrics; in a cluster worker, every worker's, aggregated by the primary. */
   render(): Promise<string> {
+    if (cluster.isWorker && process.send) return fromPrimary().catch(() => this.registry.metrics());
     return this.registry.metrics();
   }
+}
+
+const ASK = 'portcullis:metrics-request';
+const ANSWER = 'portcullis:metrics-answer';
+let asked = 0;
+
+/** Asks the primary for every worker's metrics, aggregated (one series per metric and label set). */
+function fromPrimary(): Promise<string> {
+  const id = ++asked;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error('the primary did not answer')), 5_000);
+    const onMessage = (message: { type?: string; id?: number; text?: string; error?: string }) => {
+      if (message?.type !== ANSWER || message.id !== id) return;
+      finish(message.error ? new Error(message.error) : undefined, message.text);
+    };
+    const finish = (err: Error | undefined, text?: string) => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      if (err) reject(err);
+      else resolve(text ?? '');
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: ASK, id });
+  });
+}
+
+/** In the primary of PORTCULLIS_WORKERS: answers a worker's scrape with every worker's metrics aggregated. */
+export function aggregateWorkerMetrics(): void {
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (worker, message: { type?: string; id?: number }) => {
+    if (message?.type !== ASK) return;
+    aggregator.clusterMetrics().then(
+      (text) => worker.send({ type: ANSWER, id: message.id, text }),
+      (err: Error) => worker.send({ type: ANSWER, id: message.id, error: err.message }),
+    );
+  });
 }

@@ -368,13 +368,16 @@ export function openApiDocument(serverUrl: string): Json {
       '/readyz': {
         get: {
           tags: ['operations'],
-          summary: 'Readiness: database reachable with every migration applied',
+          summary: 'Readiness for load balancers: 200 while the node can serve, 503 when it cannot or is draining; each dependency in the body',
           responses: {
             '200': answer(
-              'ready, or degraded when Redis is unreachable',
-              obj({ status: { enum: ['ready', 'degraded'] }, database: anyObject }, ['status', 'database']),
+              'ready, or degraded (a dependency is away and the node serves from its caches)',
+              obj({ status: { enum: ['ready', 'degraded'] }, database: anyObject, redis: anyObject, signing_key: str, caches: anyObject }, [
+                'status',
+                'database',
+              ]),
             ),
-            '503': answer('The database is not reachable or migrations are pending', anyObject),
+            '503': answer('draining after SIGTERM, or unavailable (no signing key)', anyObject),
           },
         },
       },
@@ -437,9 +440,16 @@ export function openApiDocument(serverUrl: string): Json {
       },
       '/admin/v1/keys': { get: operator('Every signing key with its status', listOf('SigningKey')) },
       '/admin/v1/keys/rotate': {
-        post: operator('Create a new signing key, published now, signing after the pre-publication delay', ref('SigningKey'), {
-          body: obj({ activate_after_seconds: { type: 'integer', minimum: 0, maximum: 604800 } }, []),
-        }),
+        post: operator(
+          'Create a new signing key, published now, signing after the pre-publication delay. An activation sooner than the JWKS cache lifetime is refused (400 activation-sooner-than-jwks-cache) unless force is true, and then the answer carries warnings; rotations asked for within 10 s with the same activation return one key',
+          obj({ kid: str, alg: str, created_at: time, activates_at: time, warnings: { type: 'array', items: str } }, [
+            'kid',
+            'alg',
+            'created_at',
+            'activates_at',
+          ]),
+          { body: obj({ activate_after_seconds: { type: 'integer', minimum: 0, maximum: 604800 }, force: { type: 'boolean' } }, []) },
+        ),
       },
       '/admin/v1/audit-events': {
         get: operator('Who changed what, when, from which IP', listOf('AuditEvent'), {

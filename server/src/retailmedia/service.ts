@@ -59,21 +59,15 @@ export class RetailMedia {
     private readonly directory: Directory,
     private readonly staticTokens: StaticTokenVerifier,
   ) {
-    const options = { freshMs: 30_000, negativeMs: 5_000, maxEntries: 100_000 };
-    this.partners = new ReadThroughCache((id) => store.partners.access(id), clock, options);
-    this.catalogue = new ReadThroughCache((id) => store.placements.listByPartner(id), clock, options);
-    this.applicationLimits = new ReadThroughCache(async (id) => ({ perMinute: await store.partners.applicationRateLimit(id) }), clock, options);
-    bus.subscribe((event) => {
-      if (event.type === 'partner.changed') {
-        this.partners.invalidate(event.partnerId);
-        this.catalogue.invalidate(event.partnerId);
-      } else if (event.type === 'application.changed') this.applicationLimits.invalidate(event.applicationId);
-      else if (event.type === 'resync') {
-        this.partners.clear();
-        this.catalogue.clear();
-        this.applicationLimits.clear();
-      }
-    });
+    const options = { negativeMs: 5_000, maxEntries: 100_000 };
+    const byPartner = { 'partner.changed': (e: { partnerId: number }) => ({ key: e.partnerId }) };
+    this.partners = bus.caches.register('partners', new ReadThroughCache((id: number) => store.partners.access(id), clock, options), byPartner);
+    this.catalogue = bus.caches.register('placements', new ReadThroughCache((id: number) => store.placements.listByPartner(id), clock, options), byPartner);
+    this.applicationLimits = bus.caches.register(
+      'application_rate_limits',
+      new ReadThroughCache(async (id: number) => ({ perMinute: await store.partners.applicationRateLimit(id) }), clock, options),
+      { 'application.changed': (e) => ({ key: e.applicationId }) },
+    );
   }
 
   private audit(

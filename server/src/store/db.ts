@@ -70,6 +70,13 @@ export interface PostgresOptions {
   log?: KyselyConfig['log'];
 }
 
+const pools = new WeakMap<Db, pg.Pool>();
+
+/** The connection pool behind a PostgreSQL store (for its gauges); undefined on SQLite. */
+export function poolOf(db: Db): { totalCount: number; idleCount: number; waitingCount: number } | undefined {
+  return pools.get(db);
+}
+
 /**
  * PostgreSQL through a pool with bounded waits: a connection attempt gives up after 3 s and a
  * query after 10 s, so an unreachable database turns into errors, not hung requests.
@@ -89,7 +96,9 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Db {
   // where no pool listener is attached; without one the process would crash. The query in
   // progress, if any, fails on its own and the pool discards the broken client.
   pool.on('connect', (client) => client.on('error', (err) => options.onError?.(err)));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
+  pools.set(db, pool);
+  return db;
 }
 
 export async function createSchema(db: Db, schema: string): Promise<void> {

@@ -34,14 +34,14 @@ export function spawnServer(env: Record<string, string>): Promise<ServerProcess>
   recordSecret(env.PORTCULLIS_ADMIN_TOKEN, env.PORTCULLIS_MASTER_KEY, env.PORTCULLIS_METRICS_TOKEN);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', PORTCULLIS_DRAIN_SECONDS: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`server did not start in time:\n${output}`));
-    }, 20_000);
+    }, 45_000); // a loaded machine can take 20 s just to load the modules
     const onData = (chunk: Buffer) => {
       output += chunk;
       const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"portcullis is listening"/.exec(output);
