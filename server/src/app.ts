@@ -6,6 +6,7 @@ import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
 import { sendFrameworkError, useApiErrors } from './admin/http.js';
+import { Idempotency, useIdempotency } from './admin/idempotency.js';
 import { adminRoutes } from './admin/routes.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
@@ -63,6 +64,8 @@ export interface Services {
   rateLimits: RateLimitStore;
   limiter: RateLimiter;
   gateway: GatewayRoutes;
+  /** Idempotency-Key of operator POSTs: first answers kept sealed for 24 hours. */
+  idempotency: Idempotency;
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
@@ -184,6 +187,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     rateLimits,
     limiter,
     gateway,
+    idempotency: new Idempotency(store.idempotencyKeys, derived.sealKey, clock),
     metrics,
     portal: { portal, accounts, sessions, tokenCounts, mailer },
     firstStart,
@@ -226,6 +230,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
   useSecurityHeaders(app);
+  useIdempotency(app, services.idempotency);
   if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -5,6 +5,7 @@ import { CredentialRepository } from './credentials.js';
 import { type Db, inTransaction } from './db.js';
 import { RevokedTokenRepository } from './revoked-tokens.js';
 import { GatewayRouteRepository } from './gateway-routes.js';
+import { IdempotencyKeyRepository } from './idempotency-keys.js';
 import { InvitationRepository } from './invitations.js';
 import { MembershipRepository } from './memberships.js';
 import { OrganizationRepository } from './organizations.js';
@@ -42,6 +43,7 @@ export interface Store {
   memberships: MembershipRepository;
   invitations: InvitationRepository;
   tokenCounts: TokenCountRepository;
+  idempotencyKeys: IdempotencyKeyRepository;
 }
 
 export function createStore(db: Db): Store {
@@ -65,6 +67,7 @@ export function createStore(db: Db): Store {
     memberships: new MembershipRepository(db),
     invitations: new InvitationRepository(db),
     tokenCounts: new TokenCountRepository(db),
+    idempotencyKeys: new IdempotencyKeyRepository(db),
   };
   return store;
 }
