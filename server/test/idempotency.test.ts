@@ -83,6 +83,7 @@ describe('Idempotency-Key on operator POSTs', () => {
     for (const a of answers.filter((x) => x.status !== 201)) {
       assert.equal(a.status, 409);
       assert.equal(a.body.errors[0].code, 'idempotency-key-in-use');
+      assert.equal(a.headers.get('retry-after'), '1');
     }
   });
 
@@ -98,6 +99,24 @@ describe('Idempotency-Key on operator POSTs', () => {
       assert.equal(res.status, 400);
       assert.equal(res.body.errors[0].code, 'invalid-idempotency-key');
     }
+  });
+
+  test('a key whose first request died with its node (claimed, never answered) is 409 idempotency-outcome-unknown, not run again', async () => {
+    const key = randomUUID();
+    const { idempotency } = server.services;
+    const path = `/admin/v1/applications/${appId}/credentials`;
+    const claimed = await server.services.store.idempotencyKeys.claim(
+      idempotency.principal(ADMIN_TOKEN),
+      key,
+      idempotency.requestHash('POST', path, { name: 'orphan' }),
+      clock.now() - 61_000,
+    );
+    assert.equal(claimed, 'claimed');
+    const before = (await live()).length;
+    const retry = await post(`/applications/${appId}/credentials`, { name: 'orphan' }, key);
+    assert.equal(retry.status, 409);
+    assert.equal(retry.body.errors[0].code, 'idempotency-outcome-unknown');
+    assert.equal((await live()).length, before);
   });
 
   test('after 24 hours a key is forgotten: its row is pruned and the same key runs again', async () => {

@@ -155,7 +155,10 @@ export function useIdempotency(app: FastifyInstance, idempotency: Idempotency, p
       claims.set(request, { principal, key });
       return;
     }
-    if ('error' in outcome) return sendApiError(reply, request, outcome.error);
+    if ('error' in outcome) {
+      if (outcome.error.code === 'idempotency-key-in-use') reply.header('retry-after', '1');
+      return sendApiError(reply, request, outcome.error);
+    }
     reply.code(outcome.status).header('cache-control', 'no-store').header('idempotent-replayed', 'true');
     if (outcome.contentType) reply.header('content-type', outcome.contentType);
     return reply.send(outcome.body);
