@@ -3,11 +3,10 @@ import { rmSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
 import { type Db, openPostgres, openSqlite } from '../src/store/db.js';
-import { currentDialect, describe } from './helpers/dialects.js';
+import { createPostgresTestDatabase, currentDialect, describe } from './helpers/dialects.js';
 import { spawnServer } from './helpers/process.js';
 import { recordSecret } from './helpers/secrets.js';
 import { ADMIN_TOKEN, ISSUER_FOR_TESTS, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
-import { createTestDatabase } from './helpers/services.js';
 
 const APPS = 40;
 const WORKERS = 12;
@@ -37,7 +36,7 @@ async function burst(url: string, appIds: number[], state: { next: number; creat
 describe('writes that cannot half-happen', () => {
   test('SIGKILL during a burst of credential creations leaves no credential without its audit event, nor an event without its credential', async () => {
     const dir = tempDir();
-    const database = currentDialect() === 'postgres' ? await createTestDatabase() : undefined;
+    const database = currentDialect() === 'postgres' ? await createPostgresTestDatabase() : undefined;
     const env = {
       PORTCULLIS_DATA_DIR: dir,
       PORTCULLIS_MASTER_KEY: MASTER_KEY,

@@ -5,9 +5,8 @@ import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/domain/clock.js';
 import { type Db, isPostgres } from '../../src/store/db.js';
 import { type RunningServer, startServer } from '../../src/main.js';
-import { currentDialect, type Dialect } from './dialects.js';
+import { createPostgresTestDatabase, currentDialect, type Dialect } from './dialects.js';
 import { recordSecret, serverLog } from './secrets.js';
-import { createTestDatabase } from './services.js';
 
 export const ADMIN_TOKEN = 'test-operator-token-0123456789';
 export const MASTER_KEY = 'a'.repeat(64);
@@ -48,7 +47,7 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
   const dialect = options.dialect ?? (options.db || env.DATABASE_URL ? 'sqlite' : currentDialect());
-  const database = dialect === 'postgres' && !options.db && !env.DATABASE_URL ? await createTestDatabase() : undefined;
+  const database = dialect === 'postgres' && !options.db && !env.DATABASE_URL ? await createPostgresTestDatabase() : undefined;
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
