@@ -46,8 +46,9 @@ export async function startTestServer(
   options: { clock?: Clock; dataDir?: string; db?: Db; dialect?: Dialect } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
-  const dialect = options.dialect ?? (options.db || env.DATABASE_URL ? 'sqlite' : currentDialect());
-  const database = dialect === 'postgres' && !options.db && !env.DATABASE_URL ? await createPostgresTestDatabase() : undefined;
+  // A given `db` or DATABASE_URL wins over the suite's dialect.
+  const fresh = (options.dialect ?? currentDialect()) === 'postgres' && !options.db && !env.DATABASE_URL;
+  const database = fresh ? await createPostgresTestDatabase() : undefined;
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
