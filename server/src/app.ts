@@ -7,6 +7,7 @@ import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
 import { sendFrameworkError, useApiErrors } from './admin/http.js';
+import { Idempotency, useIdempotency } from './admin/idempotency.js';
 import { adminRoutes } from './admin/routes.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
@@ -64,6 +65,8 @@ export interface Services {
   rateLimits: RateLimitStore;
   limiter: RateLimiter;
   gateway: GatewayRoutes;
+  /** Idempotency-Key of operator POSTs: first answers kept sealed for 24 hours. */
+  idempotency: Idempotency;
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
   /** Dependencies' states, draining, and the answer of GET /readyz. */
@@ -180,6 +183,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     rateLimits,
     limiter,
     gateway,
+    idempotency: new Idempotency(store.idempotencyKeys, derived.sealKey, clock),
     metrics,
     readiness,
     portal: { portal, accounts, sessions, tokenCounts, mailer },
@@ -247,6 +251,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
   useSecurityHeaders(app);
+  useIdempotency(app, services.idempotency);
   if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describe } from './helpers/dialects.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 

@@ -4,7 +4,8 @@
 // 500, arrive within a bounded time, and have the documented shape; the server must stay up.
 // fast-check prints the seed and the shrunk counterexample of any failure.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describe } from './helpers/dialects.js';
 import fc from 'fast-check';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from './helpers/server.js';
 import { fieldValue, type RawRequest, type RawResponse, rawRequest } from './helpers/raw-http.js';

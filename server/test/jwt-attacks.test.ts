@@ -5,7 +5,8 @@
 // private key, so each is refused for the one thing it changes, never for its signature.
 import assert from 'node:assert/strict';
 import { type KeyObject, sign } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describe } from './helpers/dialects.js';
 import { type RawResponse, rawRequest } from './helpers/raw-http.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 

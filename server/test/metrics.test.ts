@@ -3,7 +3,8 @@
 // each with labels from a fixed set (never a client_id or a raw URL), a registry per server, and
 // who may read it: direct loopback callers, or holders of PORTCULLIS_METRICS_TOKEN when set.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describe } from './helpers/dialects.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 

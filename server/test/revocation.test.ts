@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describe } from './helpers/dialects.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 

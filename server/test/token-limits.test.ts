@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describe } from './helpers/dialects.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 

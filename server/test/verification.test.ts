@@ -4,7 +4,8 @@
 // with clock leeway, and the credential lifecycle (revoke now vs. delete with grace).
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describe } from './helpers/dialects.js';
 import { calculateJwkThumbprint, createRemoteJWKSet, type JWK, jwtVerify } from 'jose';
 import { ManualClock } from '../src/domain/clock.js';
 import { signCompact } from '../src/keys/jwt.js';

@@ -86,7 +86,9 @@ export class Directory {
     );
   }
 
+  /** Records a change in the transaction `tx` that makes it, so neither exists without the other. */
   private audit(
+    tx: Store,
     who: Actor,
     action: string,
     targetType: string,
@@ -94,13 +96,18 @@ export class Directory {
     organizationId: number | null,
     details: Record<string, unknown> = {},
   ) {
-    return this.store.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
+    return tx.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
   }
 
-  async createOrganization(input: { name: unknown }, who: Actor): Promise<Organization> {
-    const org = await this.store.organizations.create(checkName(input.name), this.clock.now());
-    await this.audit(who, 'organization.created', 'organization', org.id, org.id, { name: org.name });
-    return org;
+  /** Creates an organization; `alongside` writes more in the same transaction (the portal's owner membership). */
+  async createOrganization(input: { name: unknown }, who: Actor, alongside?: (tx: Store, org: Organization) => Promise<void>): Promise<Organization> {
+    const name = checkName(input.name);
+    return this.store.transaction(async (tx) => {
+      const org = await tx.organizations.create(name, this.clock.now());
+      await alongside?.(tx, org);
+      await this.audit(tx, who, 'organization.created', 'organization', org.id, org.id, { name: org.name });
+      return org;
+    });
   }
 
   async organization(id: number): Promise<Organization> {
@@ -118,9 +125,11 @@ export class Directory {
     const description = checkDescription(input.description);
     const scopes = checkScopes(input.scopes);
     await this.organization(organizationId);
-    const app = await this.store.applications.create({ organizationId, name, description, scopes }, this.clock.now());
-    await this.audit(who, 'application.created', 'application', app.id, organizationId, { name, scopes });
-    return app;
+    return this.store.transaction(async (tx) => {
+      const app = await tx.applications.create({ organizationId, name, description, scopes }, this.clock.now());
+      await this.audit(tx, who, 'application.created', 'application', app.id, organizationId, { name, scopes });
+      return app;
+    });
   }
 
   async application(id: number): Promise<Application> {
@@ -140,9 +149,12 @@ export class Directory {
     if (input.description !== undefined) changes.description = checkDescription(input.description);
     if (input.scopes !== undefined) changes.scopes = checkScopes(input.scopes);
     const before = await this.application(id);
-    const app = (await this.store.applications.update(id, changes)) ?? before;
+    const app = await this.store.transaction(async (tx) => {
+      const updated = (await tx.applications.update(id, changes)) ?? before;
+      await this.audit(tx, who, 'application.updated', 'application', id, updated.organizationId, changes);
+      return updated;
+    });
     await this.bus.publish({ type: 'application.changed', applicationId: id });
-    await this.audit(who, 'application.updated', 'application', id, app.organizationId, changes);
     return app;
   }
 
@@ -151,18 +163,21 @@ export class Directory {
     const name = checkName(input.name);
     const app = await this.application(applicationId);
     const secret = generateSecret(SECRET_PREFIX.clientSecret);
-    const created = await this.store.credentials.createWithinLimit(
-      { clientId: generateClientId(), applicationId, name, secretHash: hashSecret(this.pepper, secret), createdAt: this.clock.now() },
-      MAX_ACTIVE_CREDENTIALS_PER_APP,
-    );
-    if (created === 'limit-reached') {
-      throw ApiError.conflict(
-        'credential-limit-reached',
-        `application ${applicationId} already has ${MAX_ACTIVE_CREDENTIALS_PER_APP} active credentials, the most allowed; delete one before creating another`,
+    const created = await this.store.transaction(async (tx) => {
+      const credential = await tx.credentials.createWithinLimit(
+        { clientId: generateClientId(), applicationId, name, secretHash: hashSecret(this.pepper, secret), createdAt: this.clock.now() },
+        MAX_ACTIVE_CREDENTIALS_PER_APP,
       );
-    }
+      if (credential === 'limit-reached') {
+        throw ApiError.conflict(
+          'credential-limit-reached',
+          `application ${applicationId} already has ${MAX_ACTIVE_CREDENTIALS_PER_APP} active credentials, the most allowed; delete one before creating another`,
+        );
+      }
+      await this.audit(tx, who, 'credential.created', 'credential', credential.clientId, app.organizationId, { application_id: applicationId, name });
+      return credential;
+    });
     await this.bus.publish({ type: 'credential.changed', clientId: created.clientId });
-    await this.audit(who, 'credential.created', 'credential', created.clientId, app.organizationId, { application_id: applicationId, name });
     return { credential: created, secret };
   }
 
@@ -194,9 +209,12 @@ export class Directory {
   async renameCredential(applicationId: number, clientId: string, input: { name: unknown }, who: Actor): Promise<CredentialView> {
     const name = checkName(input.name);
     const { app, credential } = await this.liveCredential(applicationId, clientId);
-    const renamed = (await this.store.credentials.rename(clientId, name)) ?? credential;
+    const renamed = await this.store.transaction(async (tx) => {
+      const row = (await tx.credentials.rename(clientId, name)) ?? credential;
+      await this.audit(tx, who, 'credential.renamed', 'credential', clientId, app.organizationId, { from: credential.name, to: name });
+      return row;
+    });
     await this.bus.publish({ type: 'credential.changed', clientId });
-    await this.audit(who, 'credential.renamed', 'credential', clientId, app.organizationId, { from: credential.name, to: name });
     return this.view(renamed);
   }
 
@@ -208,15 +226,18 @@ export class Directory {
     // Revoking stays possible after the grace period, while tokens issued in it are still alive.
     const { app } = await this.liveCredential(applicationId, clientId, immediately);
     const now = this.clock.now();
-    const updated = immediately
-      ? await this.store.credentials.markRevoked(clientId, now)
-      : await this.store.credentials.markDeleted(clientId, now, now + this.graceSeconds * 1000);
-    await this.bus.publish({ type: 'credential.changed', clientId });
-    const deactivatesAt = updated?.deactivatesAt ?? now;
-    await this.audit(who, immediately ? 'credential.revoked' : 'credential.deleted', 'credential', clientId, app.organizationId, {
-      application_id: applicationId,
-      deactivates_at: iso(deactivatesAt),
+    const deactivatesAt = await this.store.transaction(async (tx) => {
+      const updated = immediately
+        ? await tx.credentials.markRevoked(clientId, now)
+        : await tx.credentials.markDeleted(clientId, now, now + this.graceSeconds * 1000);
+      const at = updated?.deactivatesAt ?? now;
+      await this.audit(tx, who, immediately ? 'credential.revoked' : 'credential.deleted', 'credential', clientId, app.organizationId, {
+        application_id: applicationId,
+        deactivates_at: iso(at),
+      });
+      return at;
     });
+    await this.bus.publish({ type: 'credential.changed', clientId });
     return { deactivates_at: iso(deactivatesAt), revoked: immediately };
   }
 

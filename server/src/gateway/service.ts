@@ -76,29 +76,36 @@ export class GatewayRoutes {
     const { route } = checked;
     if (this.fileRoutes.some((r) => r.prefix === route.prefix))
       throw ApiError.conflict('prefix-taken', `prefix ${route.prefix} is declared in PORTCULLIS_ROUTES`);
-    const created = await this.store.gatewayRoutes.create({ ...route, createdAt: this.clock.now() });
-    if (created === 'prefix-taken') throw ApiError.conflict('prefix-taken', `a route with prefix ${route.prefix} exists already; delete it first`);
+    const created = await this.store.transaction(async (tx) => {
+      const row = await tx.gatewayRoutes.create({ ...route, createdAt: this.clock.now() });
+      if (row === 'prefix-taken') throw ApiError.conflict('prefix-taken', `a route with prefix ${route.prefix} exists already; delete it first`);
+      await this.audit(tx, who, 'gateway_route.created', row.id, {
+        prefix: route.prefix,
+        upstream: route.upstream,
+        scopes: route.scopes,
+        timeout_ms: route.timeoutMs,
+      });
+      return row;
+    });
     await this.bus.publish({ type: 'gateway-routes.changed' });
     await this.reload();
-    await this.audit(who, 'gateway_route.created', created.id, {
-      prefix: route.prefix,
-      upstream: route.upstream,
-      scopes: route.scopes,
-      timeout_ms: route.timeoutMs,
-    });
     return { ...route, id: created.id, source: 'api' };
   }
 
   async remove(id: number, who: Actor): Promise<GatewayRoute> {
-    const removed = await this.store.gatewayRoutes.remove(id);
-    if (!removed) throw ApiError.notFound(`gateway route ${id}`);
+    const removed = await this.store.transaction(async (tx) => {
+      const row = await tx.gatewayRoutes.remove(id);
+      if (!row) throw ApiError.notFound(`gateway route ${id}`);
+      await this.audit(tx, who, 'gateway_route.deleted', id, { prefix: row.prefix, upstream: row.upstream });
+      return row;
+    });
     await this.bus.publish({ type: 'gateway-routes.changed' });
     await this.reload();
-    await this.audit(who, 'gateway_route.deleted', id, { prefix: removed.prefix, upstream: removed.upstream });
     return { ...removed, source: 'api' };
   }
 
-  private audit(who: Actor, action: string, id: number, details: Record<string, unknown>) {
-    return this.store.audit.recordChange(this.clock.now(), who, action, { type: 'gateway_route', id }, null, details);
+  /** Records a change in the transaction `tx` that makes it, so neither exists without the other. */
+  private audit(tx: Store, who: Actor, action: string, id: number, details: Record<string, unknown>) {
+    return tx.audit.recordChange(this.clock.now(), who, action, { type: 'gateway_route', id }, null, details);
   }
 }

@@ -244,6 +244,26 @@ const schemas: Json = {
 const anyObject = { type: 'object' };
 const listOf = (name: string) => ({ type: 'array', items: ref(name) });
 
+const IDEMPOTENCY_KEY = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: 'a retry with the same key and operator token within 24 hours gets the first answer again (Idempotent-Replayed: true)',
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+};
+
+/** Every operator POST accepts Idempotency-Key (admin/idempotency.ts applies it to all of them). */
+function withIdempotencyKeys(paths: Record<string, Record<string, Json>>): Record<string, Record<string, Json>> {
+  for (const [path, operations] of Object.entries(paths)) {
+    const post = operations.post as { parameters?: unknown[]; responses: Record<string, unknown> } | undefined;
+    if (!path.startsWith('/admin/v1/') || !post) continue;
+    post.parameters = [...(post.parameters ?? []), IDEMPOTENCY_KEY];
+    post.responses['409'] ??= answer('idempotency-key-in-use or idempotency-outcome-unknown (or the operation’s own conflict)', ref('ApiErrors'));
+    post.responses['422'] = answer('idempotency-key-reused: the key was sent with another request', ref('ApiErrors'));
+  }
+  return paths;
+}
+
 export function openApiDocument(serverUrl: string): Json {
   return {
     openapi: '3.1.0',
@@ -270,7 +290,7 @@ export function openApiDocument(serverUrl: string): Json {
       },
       schemas,
     },
-    paths: {
+    paths: withIdempotencyKeys({
       '/oauth2/token': {
         post: oauthForm(
           'Get an access token (client credentials)',
@@ -513,6 +533,6 @@ export function openApiDocument(serverUrl: string): Json {
       '/admin/v1/gateway/routes/{id}': {
         delete: operator('Remove a gateway route (not one from the file)', anyObject, { parameters: [pathParam('id', 'route id')] }),
       },
-    },
+    }),
   };
 }

@@ -78,8 +78,17 @@ export class Members {
     return membership;
   }
 
-  private audit(who: Actor, action: string, targetType: string, targetId: string | number, organizationId: number, details: Record<string, unknown> = {}) {
-    return this.store.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
+  /** Records a change in the transaction `tx` that makes it, so neither exists without the other. */
+  private audit(
+    tx: Store,
+    who: Actor,
+    action: string,
+    targetType: string,
+    targetId: string | number,
+    organizationId: number,
+    details: Record<string, unknown> = {},
+  ) {
+    return tx.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
   }
 
   async list(organizationId: number) {
@@ -103,17 +112,20 @@ export class Members {
     }
     const token = randomToken();
     const now = this.clock.now();
-    const invitation = await this.store.invitations.create({
-      organizationId,
-      email,
-      role,
-      tokenHash: sha256(token),
-      invitedBy: inviter.id,
-      createdAt: now,
-      expiresAt: now + INVITATION_LIFETIME_MS,
+    const invitation = await this.store.transaction(async (tx) => {
+      const created = await tx.invitations.create({
+        organizationId,
+        email,
+        role,
+        tokenHash: sha256(token),
+        invitedBy: inviter.id,
+        createdAt: now,
+        expiresAt: now + INVITATION_LIFETIME_MS,
+      });
+      await this.audit(tx, who, 'member.invited', 'invitation', created.id, organizationId, { email, role });
+      return created;
     });
     const link = `${portalUrl}/invitations/${token}`;
-    await this.audit(who, 'member.invited', 'invitation', invitation.id, organizationId, { email, role });
     await this.mailer.send({
       to: email,
       subject: `You are invited to ${organizationName} on Portcullis`,
@@ -131,8 +143,10 @@ export class Members {
     if (!invitation || invitation.organizationId !== organizationId || invitation.acceptedAt !== null || invitation.revokedAt !== null) {
       throw ApiError.notFound(`invitation ${invitationId}`);
     }
-    await this.store.invitations.revoke(invitationId, this.clock.now());
-    await this.audit(who, 'invitation.revoked', 'invitation', invitationId, organizationId, { email: invitation.email });
+    await this.store.transaction(async (tx) => {
+      await tx.invitations.revoke(invitationId, this.clock.now());
+      await this.audit(tx, who, 'invitation.revoked', 'invitation', invitationId, organizationId, { email: invitation.email });
+    });
   }
 
   /** An invitation that can still be accepted, by its link's token; a clear 4xx otherwise. */
@@ -176,38 +190,54 @@ export class Members {
     if (await this.store.memberships.get(invitation.organizationId, user.id)) {
       throw ApiError.conflict('already-member', 'you are already a member of this organization');
     }
-    if (!(await this.store.invitations.accept(invitation.id, user.id, this.clock.now()))) {
-      throw new ApiError(
-        410,
-        'validation',
-        'invitation-used',
-        'Invitation already used',
-        'this invitation has already been accepted; ask for a new one if you need it',
-      );
-    }
-    await this.store.memberships.add({ organizationId: invitation.organizationId, userId: user.id, role: invitation.role, createdAt: this.clock.now() });
-    await this.audit(who, 'member.joined', 'user', user.id, invitation.organizationId, { email: user.email, role: invitation.role });
+    await this.store.transaction(async (tx) => {
+      if (!(await tx.invitations.accept(invitation.id, user.id, this.clock.now()))) {
+        throw new ApiError(
+          410,
+          'validation',
+          'invitation-used',
+          'Invitation already used',
+          'this invitation has already been accepted; ask for a new one if you need it',
+        );
+      }
+      // A concurrent accept of another invitation to the same organization may have added the user.
+      const added = await tx.memberships.add({
+        organizationId: invitation.organizationId,
+        userId: user.id,
+        role: invitation.role,
+        createdAt: this.clock.now(),
+      });
+      if (added === 'exists') throw ApiError.conflict('already-member', 'you are already a member of this organization');
+      await this.audit(tx, who, 'member.joined', 'user', user.id, invitation.organizationId, { email: user.email, role: invitation.role });
+    });
     return { organizationId: invitation.organizationId, role: invitation.role };
   }
 
   async changeRole(organizationId: number, userId: number, input: { role: unknown }, who: Actor): Promise<void> {
     const role = checkRole(input.role);
-    const member = await this.store.memberships.get(organizationId, userId);
-    if (!member) throw ApiError.notFound(`member ${userId}`);
-    if (member.role === 'owner' && role !== 'owner' && (await this.store.memberships.countOwners(organizationId)) <= 1) {
-      throw ApiError.conflict('last-owner', 'an organization needs at least one owner; make someone else owner first');
-    }
-    await this.store.memberships.setRole(organizationId, userId, role);
-    await this.audit(who, 'member.role_changed', 'user', userId, organizationId, { from: member.role, to: role });
+    await this.store.transaction(async (tx) => {
+      // Counted first: on PostgreSQL that locks the organization, so concurrent demotions queue.
+      const owners = await tx.memberships.countOwners(organizationId);
+      const member = await tx.memberships.get(organizationId, userId);
+      if (!member) throw ApiError.notFound(`member ${userId}`);
+      if (member.role === 'owner' && role !== 'owner' && owners <= 1) {
+        throw ApiError.conflict('last-owner', 'an organization needs at least one owner; make someone else owner first');
+      }
+      await tx.memberships.setRole(organizationId, userId, role);
+      await this.audit(tx, who, 'member.role_changed', 'user', userId, organizationId, { from: member.role, to: role });
+    });
   }
 
   async remove(organizationId: number, userId: number, who: Actor): Promise<void> {
-    const member = await this.store.memberships.get(organizationId, userId);
-    if (!member) throw ApiError.notFound(`member ${userId}`);
-    if (member.role === 'owner' && (await this.store.memberships.countOwners(organizationId)) <= 1) {
-      throw ApiError.conflict('last-owner', 'an organization needs at least one owner; make someone else owner first');
-    }
-    await this.store.memberships.remove(organizationId, userId);
-    await this.audit(who, 'member.removed', 'user', userId, organizationId, {});
+    await this.store.transaction(async (tx) => {
+      const owners = await tx.memberships.countOwners(organizationId);
+      const member = await tx.memberships.get(organizationId, userId);
+      if (!member) throw ApiError.notFound(`member ${userId}`);
+      if (member.role === 'owner' && owners <= 1) {
+        throw ApiError.conflict('last-owner', 'an organization needs at least one owner; make someone else owner first');
+      }
+      await tx.memberships.remove(organizationId, userId);
+      await this.audit(tx, who, 'member.removed', 'user', userId, organizationId, {});
+    });
   }
 }

@@ -31,8 +31,9 @@ export class Portal {
   ) {}
 
   async createOrganization(userId: number, input: { name: unknown }, who: Actor) {
-    const org = await this.directory.createOrganization(input, who);
-    await this.store.memberships.add({ organizationId: org.id, userId, role: 'owner', createdAt: org.createdAt });
+    const org = await this.directory.createOrganization(input, who, async (tx, created) => {
+      await tx.memberships.add({ organizationId: created.id, userId, role: 'owner', createdAt: created.createdAt });
+    });
     return { id: org.id, name: org.name, created_at: iso(org.createdAt), role: 'owner' as Role };
   }
 

@@ -70,7 +70,9 @@ export class RetailMedia {
     );
   }
 
+  /** Records a change in the transaction `tx` that makes it, so neither exists without the other. */
   private audit(
+    tx: Store,
     who: Actor,
     action: string,
     targetType: string,
@@ -78,7 +80,7 @@ export class RetailMedia {
     details: Record<string, unknown>,
     organizationId: number | null = null,
   ) {
-    return this.store.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
+    return tx.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
   }
 
   async partner(id: number): Promise<Partner> {
@@ -117,15 +119,18 @@ export class RetailMedia {
     }
     const requireToken = input.require_token === true;
     const rateLimitPerMinute = checkRateLimit(input.rate_limit_per_minute, 'rate_limit_per_minute');
-    const before = await this.store.partners.get(id);
-    const { partner, created } = await this.store.partners.upsert({ id, name, requireToken, rateLimitPerMinute }, this.clock.now());
-    await this.bus.publish({ type: 'partner.changed', partnerId: id });
-    await this.audit(who, created ? 'partner.created' : 'partner.updated', 'partner', id, {
-      name,
-      require_token: requireToken,
-      rate_limit_per_minute: rateLimitPerMinute,
-      ...(before ? { before: { name: before.name, require_token: before.requireToken, rate_limit_per_minute: before.rateLimitPerMinute } } : {}),
+    const { partner, created } = await this.store.transaction(async (tx) => {
+      const result = await tx.partners.upsert({ id, name, requireToken, rateLimitPerMinute }, this.clock.now());
+      const { before } = result;
+      await this.audit(tx, who, result.created ? 'partner.created' : 'partner.updated', 'partner', id, {
+        name,
+        require_token: requireToken,
+        rate_limit_per_minute: rateLimitPerMinute,
+        ...(before ? { before: { name: before.name, require_token: before.requireToken, rate_limit_per_minute: before.rateLimitPerMinute } } : {}),
+      });
+      return result;
     });
+    await this.bus.publish({ type: 'partner.changed', partnerId: id });
     return { created, partner: this.view(partner, await this.store.partners.linkedApplications(id)) };
   }
 
@@ -135,22 +140,25 @@ export class RetailMedia {
     }
     await this.partner(partnerId);
     const app = await this.directory.application(applicationId);
-    const linked = await this.store.partners.link(partnerId, applicationId, this.clock.now());
-    if (linked) {
-      await this.bus.publish({ type: 'partner.changed', partnerId });
-      await this.audit(who, 'partner.application_linked', 'partner', partnerId, { application_id: applicationId }, app.organizationId);
-    }
+    const linked = await this.store.transaction(async (tx) => {
+      const added = await tx.partners.link(partnerId, applicationId, this.clock.now());
+      if (added) await this.audit(tx, who, 'partner.application_linked', 'partner', partnerId, { application_id: applicationId }, app.organizationId);
+      return added;
+    });
+    if (linked) await this.bus.publish({ type: 'partner.changed', partnerId });
     return { created: linked, link: { partner_id: partnerId, application_id: applicationId, linked: true } };
   }
 
   async unlinkApplication(partnerId: number, applicationId: number, who: Actor) {
     await this.partner(partnerId);
     const app = await this.store.applications.get(applicationId);
-    if (!(await this.store.partners.unlink(partnerId, applicationId))) {
-      throw ApiError.notFound(`application ${applicationId} linked to partner ${partnerId}`);
-    }
+    await this.store.transaction(async (tx) => {
+      if (!(await tx.partners.unlink(partnerId, applicationId))) {
+        throw ApiError.notFound(`application ${applicationId} linked to partner ${partnerId}`);
+      }
+      await this.audit(tx, who, 'partner.application_unlinked', 'partner', partnerId, { application_id: applicationId }, app?.organizationId ?? null);
+    });
     await this.bus.publish({ type: 'partner.changed', partnerId });
-    await this.audit(who, 'partner.application_unlinked', 'partner', partnerId, { application_id: applicationId }, app?.organizationId ?? null);
     return { partner_id: partnerId, application_id: applicationId, linked: false };
   }
 
@@ -166,11 +174,14 @@ export class RetailMedia {
     }
     await this.partner(partnerId);
     const token = generateSecret(SECRET_PREFIX.staticToken);
-    const created = await this.store.staticTokens.create({ partnerId, name, tokenHash: this.staticTokens.hash(token), createdAt: this.clock.now(), expiresAt });
-    await this.audit(who, 'static_token.created', 'static_token', created.id, {
-      partner_id: partnerId,
-      name,
-      expires_at: expiresAt === null ? null : iso(expiresAt),
+    const created = await this.store.transaction(async (tx) => {
+      const row = await tx.staticTokens.create({ partnerId, name, tokenHash: this.staticTokens.hash(token), createdAt: this.clock.now(), expiresAt });
+      await this.audit(tx, who, 'static_token.created', 'static_token', row.id, {
+        partner_id: partnerId,
+        name,
+        expires_at: expiresAt === null ? null : iso(expiresAt),
+      });
+      return row;
     });
     return { ...this.tokenView(created), token };
   }
@@ -186,9 +197,12 @@ export class RetailMedia {
     await this.partner(partnerId);
     const existing = await this.store.staticTokens.get(id);
     if (!existing || existing.partnerId !== partnerId || existing.revokedAt !== null) throw ApiError.notFound(`static token ${id} of partner ${partnerId}`);
-    const revoked = (await this.store.staticTokens.revoke(id, this.clock.now())) ?? existing;
+    const revoked = await this.store.transaction(async (tx) => {
+      const row = (await tx.staticTokens.revoke(id, this.clock.now())) ?? existing;
+      await this.audit(tx, who, 'static_token.revoked', 'static_token', id, { partner_id: partnerId, name: existing.name });
+      return row;
+    });
     await this.bus.publish({ type: 'static-token.changed', tokenHash: existing.tokenHash });
-    await this.audit(who, 'static_token.revoked', 'static_token', id, { partner_id: partnerId, name: existing.name });
     return { id, partner_id: partnerId, name: existing.name, status: 'revoked', revoked_at: iso(revoked.revokedAt ?? this.clock.now()) };
   }
 
@@ -226,14 +240,17 @@ export class RetailMedia {
     const checked = checkPlacement(body);
     if ('problem' in checked) throw ApiError.validation(`invalid-${checked.field}`, checked.problem);
     await this.partner(partnerId);
-    const { placement, created } = await this.store.placements.upsert({ partnerId, eventType, slot, ...checked.value, updatedAt: this.clock.now() });
-    await this.bus.publish({ type: 'partner.changed', partnerId });
-    await this.audit(who, created ? 'placement.created' : 'placement.updated', 'placement', placement.id, {
-      partner_id: partnerId,
-      event_type: eventType,
-      slot,
-      products: placement.products.map((p) => p.ProductId),
+    const { placement, created } = await this.store.transaction(async (tx) => {
+      const result = await tx.placements.upsert({ partnerId, eventType, slot, ...checked.value, updatedAt: this.clock.now() });
+      await this.audit(tx, who, result.created ? 'placement.created' : 'placement.updated', 'placement', result.placement.id, {
+        partner_id: partnerId,
+        event_type: eventType,
+        slot,
+        products: result.placement.products.map((p) => p.ProductId),
+      });
+      return result;
     });
+    await this.bus.publish({ type: 'partner.changed', partnerId });
     return { created, placement: this.placementView(placement) };
   }
 
@@ -244,19 +261,24 @@ export class RetailMedia {
 
   async deletePlacement(partnerId: number, eventType: string, slot: string, who: Actor) {
     await this.partner(partnerId);
-    const removed = await this.store.placements.remove(partnerId, eventType, slot);
-    if (!removed) throw ApiError.notFound(`placement ${eventType}/${slot} of partner ${partnerId}`);
+    const removed = await this.store.transaction(async (tx) => {
+      const row = await tx.placements.remove(partnerId, eventType, slot);
+      if (!row) throw ApiError.notFound(`placement ${eventType}/${slot} of partner ${partnerId}`);
+      await this.audit(tx, who, 'placement.deleted', 'placement', row.id, { partner_id: partnerId, event_type: eventType, slot });
+      return row;
+    });
     await this.bus.publish({ type: 'partner.changed', partnerId });
-    await this.audit(who, 'placement.deleted', 'placement', removed.id, { partner_id: partnerId, event_type: eventType, slot });
     return { ...this.placementView(removed), deleted: true };
   }
 
   async setApplicationRateLimit(applicationId: number, value: unknown, who: Actor) {
     const perMinute = checkRateLimit(value, 'per_minute');
     const app = await this.directory.application(applicationId);
-    await this.store.partners.setApplicationRateLimit(applicationId, perMinute);
+    await this.store.transaction(async (tx) => {
+      await tx.partners.setApplicationRateLimit(applicationId, perMinute);
+      await this.audit(tx, who, 'application.rate_limit_set', 'application', applicationId, { per_minute: perMinute }, app.organizationId);
+    });
     await this.bus.publish({ type: 'application.changed', applicationId });
-    await this.audit(who, 'application.rate_limit_set', 'application', applicationId, { per_minute: perMinute }, app.organizationId);
     return { application_id: applicationId, per_minute: perMinute };
   }
 

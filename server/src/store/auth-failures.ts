@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, inTransaction } from './db.js';
 
 export interface AuthFailureCount {
   day: string;
@@ -13,7 +13,7 @@ export class AuthFailureRepository {
 
   async add(counts: AuthFailureCount[]): Promise<void> {
     if (counts.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       for (const c of counts) {
         await trx
           .insertInto('auth_failures')

@@ -1,4 +1,4 @@
-import { type Db, isPostgres } from './db.js';
+import { type Db, inTransaction, isPostgres } from './db.js';
 
 export interface Credential {
   clientId: string;
@@ -48,7 +48,7 @@ export class CredentialRepository {
     c: Omit<Credential, 'lastUsedAt' | 'deletedAt' | 'deactivatesAt' | 'revokedAt'>,
     limit: number,
   ): Promise<Credential | 'limit-reached'> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       // PostgreSQL: lock the application row so concurrent creations count one after another.
       // SQLite: a write transaction is already exclusive.
       if (isPostgres(this.db)) await trx.selectFrom('applications').select('id').where('id', '=', c.applicationId).forUpdate().execute();
@@ -127,7 +127,7 @@ export class CredentialRepository {
   /** Records when credentials were last used, from a batch collected in memory. */
   async recordLastUsed(batch: Map<string, number>): Promise<void> {
     if (batch.size === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       for (const [clientId, at] of batch) {
         await trx
           .updateTable('credentials')

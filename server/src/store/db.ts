@@ -101,6 +101,14 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Db {
   return db;
 }
 
+/**
+ * Runs `fn` in one transaction, or inside the caller's when `db` already is one (Kysely does not
+ * nest them): whatever `fn` writes commits together or not at all.
+ */
+export function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}
+
 export async function createSchema(db: Db, schema: string): Promise<void> {
   await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
 }

@@ -23,9 +23,8 @@ const toRoute = (r: Row): StoredRoute => ({
 export class GatewayRouteRepository {
   constructor(private readonly db: Db) {}
 
+  /** Adds a route, or answers 'prefix-taken' (also when a concurrent request took the prefix first). */
   async create(input: Omit<StoredRoute, 'id'>): Promise<StoredRoute | 'prefix-taken'> {
-    const taken = await this.db.selectFrom('gateway_routes').select('id').where('prefix', '=', input.prefix).executeTakeFirst();
-    if (taken) return 'prefix-taken';
     const row = await this.db
       .insertInto('gateway_routes')
       .values({
@@ -35,9 +34,10 @@ export class GatewayRouteRepository {
         timeout_ms: input.timeoutMs,
         created_at: input.createdAt,
       })
+      .onConflict((oc) => oc.column('prefix').doNothing())
       .returningAll()
-      .executeTakeFirstOrThrow();
-    return toRoute(row);
+      .executeTakeFirst();
+    return row ? toRoute(row) : 'prefix-taken';
   }
 
   async list(): Promise<StoredRoute[]> {

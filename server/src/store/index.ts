@@ -2,9 +2,10 @@ import { ApplicationRepository } from './applications.js';
 import { AuditRepository } from './audit.js';
 import { AuthFailureRepository } from './auth-failures.js';
 import { CredentialRepository } from './credentials.js';
-import type { Db } from './db.js';
+import { type Db, inTransaction } from './db.js';
 import { RevokedTokenRepository } from './revoked-tokens.js';
 import { GatewayRouteRepository } from './gateway-routes.js';
+import { IdempotencyKeyRepository } from './idempotency-keys.js';
 import { InvitationRepository } from './invitations.js';
 import { MembershipRepository } from './memberships.js';
 import { OrganizationRepository } from './organizations.js';
@@ -19,6 +20,12 @@ import { TokenCountRepository } from './token-counts.js';
 
 export interface Store {
   db: Db;
+  /**
+   * Runs `fn` with repositories bound to one transaction: its writes commit together or not at
+   * all. Inside `fn`, use only the store it is given (on SQLite the outer one waits for the
+   * transaction's connection), and publish bus events after it returns.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   revokedTokens: RevokedTokenRepository;
   organizations: OrganizationRepository;
   applications: ApplicationRepository;
@@ -36,11 +43,13 @@ export interface Store {
   memberships: MembershipRepository;
   invitations: InvitationRepository;
   tokenCounts: TokenCountRepository;
+  idempotencyKeys: IdempotencyKeyRepository;
 }
 
 export function createStore(db: Db): Store {
-  return {
+  const store: Store = {
     db,
+    transaction: (fn) => inTransaction(db, (trx) => fn(trx === db ? store : createStore(trx))),
     revokedTokens: new RevokedTokenRepository(db),
     organizations: new OrganizationRepository(db),
     applications: new ApplicationRepository(db),
@@ -58,5 +67,7 @@ export function createStore(db: Db): Store {
     memberships: new MembershipRepository(db),
     invitations: new InvitationRepository(db),
     tokenCounts: new TokenCountRepository(db),
+    idempotencyKeys: new IdempotencyKeyRepository(db),
   };
+  return store;
 }

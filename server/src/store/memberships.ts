@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, isPostgres } from './db.js';
 
 export type Role = 'owner' | 'admin' | 'developer';
 
@@ -81,7 +81,14 @@ export class MembershipRepository {
     await this.db.deleteFrom('memberships').where('organization_id', '=', organizationId).where('user_id', '=', userId).execute();
   }
 
+  /**
+   * Counts the owners; inside a transaction on PostgreSQL it first locks the organization's row,
+   * so two concurrent demotions cannot both see a second owner.
+   */
   async countOwners(organizationId: number): Promise<number> {
+    if (this.db.isTransaction && isPostgres(this.db)) {
+      await this.db.selectFrom('organizations').select('id').where('id', '=', organizationId).forUpdate().execute();
+    }
     const { n } = await this.db
       .selectFrom('memberships')
       .select((eb) => eb.fn.countAll<number>().as('n'))

@@ -219,6 +219,22 @@ migrations['0004_revoked_tokens'] = {
   },
 };
 
+migrations['0004_txn_idempotency_keys'] = {
+  async up(db: Db) {
+    await db.schema
+      .createTable('idempotency_keys')
+      .addColumn('principal', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('request_hash', 'text', (c) => c.notNull())
+      .addColumn('status', 'integer')
+      .addColumn('response', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('idempotency_keys_pk', ['principal', 'key'])
+      .execute();
+    await db.schema.createIndex('idempotency_keys_by_age').on('idempotency_keys').column('created_at').execute();
+  },
+};
+
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export function migrator(db: Db): Migrator {

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, inTransaction, isPostgres } from './db.js';
 
 export interface Partner {
   id: number;
@@ -27,22 +27,28 @@ const toPartner = (r: Row): Partner => ({
 export class PartnerRepository {
   constructor(private readonly db: Db) {}
 
-  /** Creates or replaces a partner's settings; `created` tells which. */
+  /**
+   * Creates or replaces a partner's settings; `created` tells which, and `before` holds the
+   * replaced settings. Atomic on both databases: the insert skips an existing row (waiting for a
+   * concurrent insert of the same id to commit), then the row it met is locked and updated.
+   */
   async upsert(
     input: { id: number; name: string; requireToken: boolean; rateLimitPerMinute: number | null },
     now: number,
-  ): Promise<{ partner: Partner; created: boolean }> {
-    return this.db.transaction().execute(async (trx) => {
-      const existing = await trx.selectFrom('partners').select('id').where('id', '=', input.id).executeTakeFirst();
+  ): Promise<{ partner: Partner; created: boolean; before?: Partner }> {
+    return inTransaction(this.db, async (trx) => {
       const values = { name: input.name, require_token: input.requireToken ? 1 : 0, rate_limit_per_minute: input.rateLimitPerMinute, updated_at: now };
-      const row = existing
-        ? await trx.updateTable('partners').set(values).where('id', '=', input.id).returningAll().executeTakeFirstOrThrow()
-        : await trx
-            .insertInto('partners')
-            .values({ id: input.id, created_at: now, ...values })
-            .returningAll()
-            .executeTakeFirstOrThrow();
-      return { partner: toPartner(row), created: !existing };
+      const inserted = await trx
+        .insertInto('partners')
+        .values({ id: input.id, created_at: now, ...values })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (inserted) return { partner: toPartner(inserted), created: true };
+      const current = trx.selectFrom('partners').selectAll().where('id', '=', input.id);
+      const before = await (isPostgres(trx) ? current.forUpdate() : current).executeTakeFirstOrThrow();
+      const row = await trx.updateTable('partners').set(values).where('id', '=', input.id).returningAll().executeTakeFirstOrThrow();
+      return { partner: toPartner(row), created: false, before: toPartner(before) };
     });
   }
 

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, inTransaction } from './db.js';
 
 /** A sponsored-product slot of a partner's page type, with its products and creative fields. */
 export interface Placement {
@@ -35,29 +35,31 @@ const toPlacement = (r: Row): Placement => ({
 export class PlacementRepository {
   constructor(private readonly db: Db) {}
 
+  /** Creates or replaces the placement of a partner's page type and slot; atomic as PartnerRepository.upsert. */
   async upsert(input: Omit<Placement, 'id'>): Promise<{ placement: Placement; created: boolean }> {
-    return this.db.transaction().execute(async (trx) => {
-      const existing = await trx
-        .selectFrom('placements')
-        .select('id')
-        .where('partner_id', '=', input.partnerId)
-        .where('event_type', '=', input.eventType)
-        .where('slot', '=', input.slot)
-        .executeTakeFirst();
+    return inTransaction(this.db, async (trx) => {
       const values = {
         format: input.format,
         products: JSON.stringify(input.products),
         rendering: JSON.stringify(input.rendering),
         updated_at: input.updatedAt,
       };
-      const row = existing
-        ? await trx.updateTable('placements').set(values).where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow()
-        : await trx
-            .insertInto('placements')
-            .values({ partner_id: input.partnerId, event_type: input.eventType, slot: input.slot, ...values })
-            .returningAll()
-            .executeTakeFirstOrThrow();
-      return { placement: toPlacement(row), created: !existing };
+      const inserted = await trx
+        .insertInto('placements')
+        .values({ partner_id: input.partnerId, event_type: input.eventType, slot: input.slot, ...values })
+        .onConflict((oc) => oc.columns(['partner_id', 'event_type', 'slot']).doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (inserted) return { placement: toPlacement(inserted), created: true };
+      const row = await trx
+        .updateTable('placements')
+        .set(values)
+        .where('partner_id', '=', input.partnerId)
+        .where('event_type', '=', input.eventType)
+        .where('slot', '=', input.slot)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return { placement: toPlacement(row), created: false };
     });
   }
 
@@ -80,7 +82,7 @@ export class PlacementRepository {
   /** Adds a batch of beacon hits collected in memory; keys are partner, placement, product and kind. */
   async addBeaconCounts(batch: Map<string, { partnerId: number; placementId: number; productId: string; kind: string; count: number }>): Promise<void> {
     if (batch.size === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       for (const b of batch.values()) {
         await trx
           .insertInto('beacon_counts')

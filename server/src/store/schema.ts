@@ -188,7 +188,22 @@ export interface RevokedTokensTable {
   expires_at: number;
 }
 
+/** The first answer to an operator request sent with an Idempotency-Key, kept 24 hours. */
+export interface IdempotencyKeysTable {
+  /** HMAC of the operator token that sent the request: a key is only replayed to the same token. */
+  principal: string;
+  key: string;
+  /** SHA-256 of the method, path and body: the same key with another request is refused. */
+  request_hash: string;
+  /** null while the first request is in progress. */
+  status: number | null;
+  /** The answer's content type and body, sealed with AES-256-GCM (it may hold a new secret). */
+  response: string | null;
+  created_at: number;
+}
+
 export interface Database {
+  idempotency_keys: IdempotencyKeysTable;
   revoked_tokens: RevokedTokensTable;
   organizations: OrganizationsTable;
   applications: ApplicationsTable;

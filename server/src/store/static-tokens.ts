@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, inTransaction } from './db.js';
 
 export interface StaticToken {
   id: number;
@@ -80,7 +80,7 @@ export class StaticTokenRepository {
 
   async recordLastUsed(batch: Map<number, number>): Promise<void> {
     if (batch.size === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       for (const [id, at] of batch) {
         await trx
           .updateTable('static_tokens')

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/domain/clock.js';
-import type { Db } from '../../src/store/db.js';
+import { type Db, isPostgres } from '../../src/store/db.js';
 import { type RunningServer, startServer } from '../../src/main.js';
+import { createPostgresTestDatabase, currentDialect, type Dialect } from './dialects.js';
 import { recordSecret, serverLog } from './secrets.js';
 
 export const ADMIN_TOKEN = 'test-operator-token-0123456789';
@@ -13,6 +14,8 @@ export const ISSUER_FOR_TESTS = 'http://portcullis.test';
 
 export interface TestServer extends RunningServer {
   dataDir: string;
+  /** The database this server runs on. */
+  dialect: Dialect;
   /** Calls the operator API; the body is sent as JSON when given. */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
   /** A fresh organization, application and credential. */
@@ -33,9 +36,19 @@ export function tempDir(prefix = 'portcullis-test-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
-/** A real server on SQLite in a temporary data dir, listening on a free loopback port. */
-export async function startTestServer(env: Record<string, string> = {}, options: { clock?: Clock; dataDir?: string; db?: Db } = {}): Promise<TestServer> {
+/**
+ * A real server listening on a free loopback port, with a temporary data dir, on the dialect of
+ * the running suite (see dialects.ts) unless `dialect`, `db` or DATABASE_URL says otherwise: on
+ * SQLite the data dir's file, on PostgreSQL a fresh database dropped by `stop()`.
+ */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { clock?: Clock; dataDir?: string; db?: Db; dialect?: Dialect } = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
+  // A given `db` or DATABASE_URL wins over the suite's dialect.
+  const fresh = (options.dialect ?? currentDialect()) === 'postgres' && !options.db && !env.DATABASE_URL;
+  const database = fresh ? await createPostgresTestDatabase() : undefined;
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -51,6 +64,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT: '0',
     PORTCULLIS_AUTH_FAILURE_LIMIT_PER_IP: '0',
     LOG_LEVEL: 'silent',
+    DATABASE_URL: database?.url ?? '',
     ...env,
   });
   // Under PORTCULLIS_TEST_LOG_DIR the server logs at trace level to a file, for the after-run secrets check.
@@ -60,8 +74,9 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.db ? { db: options.db } : {}),
     ...(log ? { logger: log.logger } : {}),
-  }).catch((err: unknown) => {
+  }).catch(async (err: unknown) => {
     log?.close();
+    await database?.drop();
     throw err;
   });
   const url = server.url;
@@ -93,6 +108,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   return {
     ...server,
     dataDir,
+    dialect: database || env.DATABASE_URL || (options.db && isPostgres(options.db)) ? 'postgres' : 'sqlite',
     admin,
     token,
     async newCredential(app = {}) {
@@ -123,6 +139,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     async stop() {
       await server.close();
       log?.close();
+      await database?.drop();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
