@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { accessRoutes } from './access/routes.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
-import { sendFrameworkError, useApiErrors } from './admin/http.js';
-import { adminRoutes } from './admin/routes.js';
+import { adminRoutes, operatorApi } from './admin/routes.js';
+import { accessRoutes } from './access/routes.js';
+import { BearerAuthentication } from './http/bearer.js';
+import { sendFrameworkError, useApiErrors } from './http/errors.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
@@ -55,6 +56,8 @@ export interface Services {
   usage: UsageRecorder;
   tokens: TokenIssuer;
   verifier: BearerVerifier;
+  /** The one bearer-authentication step of /me, the delivery API, the gateway and the decision endpoint. */
+  bearer: BearerAuthentication;
   denylist: TokenDenylist;
   adminAuth: AdminAuth;
   staticTokens: StaticTokenVerifier;
@@ -146,6 +149,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   if (master.generated && master.file) firstStart.masterKeyFile = master.file;
   if (admin.generated) firstStart.adminToken = admin.generated;
   const staticTokens = new StaticTokenVerifier(store.staticTokens, bus, clock, derived.pepper);
+  const bearer = new BearerAuthentication(verifier, staticTokens, { onRefusal: (checkpoint, reason) => metrics.bearerRefused(checkpoint, reason) });
   const retail = new RetailMedia(store, bus, clock, directory, staticTokens);
   const beacons = new Beacons(derived.pepper, config.issuer, store.placements, clock);
   const rateLimits: RateLimitStore = config.redisUrl ? new RedisRateLimitStore(config.redisUrl, clock) : new MemoryRateLimitStore(clock);
@@ -176,6 +180,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     usage,
     tokens,
     verifier,
+    bearer,
     denylist,
     adminAuth: admin.auth,
     staticTokens,
@@ -225,6 +230,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   });
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
+  BearerAuthentication.decorate(app);
   useSecurityHeaders(app);
   if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
 
@@ -258,35 +264,33 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     limits: config.tokenLimits,
     jwksMaxAgeSeconds: Math.min(300, config.keyPrepublishSeconds),
   });
-  app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
-  app.register(adminRoutes, {
+  app.register(accessRoutes, { bearer: services.bearer, directory: services.directory });
+  app.register(operatorApi, {
     prefix: '/admin/v1',
     auth: services.adminAuth,
-    directory: services.directory,
-    keys: services.keys,
-    store: services.store,
-    usage: services.usage,
-    clock: services.clock,
+    features: [
+      (scope) =>
+        adminRoutes(scope, {
+          directory: services.directory,
+          keys: services.keys,
+          store: services.store,
+          usage: services.usage,
+          clock: services.clock,
+        }),
+      (scope) => retailMediaAdminRoutes(scope, { retail: services.retail, beacons: services.beacons, store: services.store }),
+      (scope) => gatewayAdminRoutes(scope, { routes: services.gateway }),
+    ],
   });
-  app.register(retailMediaAdminRoutes, {
-    prefix: '/admin/v1',
-    auth: services.adminAuth,
-    retail: services.retail,
-    beacons: services.beacons,
-    store: services.store,
-  });
-  app.register(gatewayAdminRoutes, { prefix: '/admin/v1', auth: services.adminAuth, routes: services.gateway });
   app.register(deliveryRoutes, {
     retail: services.retail,
-    staticTokens: services.staticTokens,
-    verifier: services.verifier,
+    bearer: services.bearer,
     beacons: services.beacons,
     limiter: services.limiter,
     defaultRateLimit: config.rateLimitPerMinute,
   });
   app.register(gatewayRoutes, {
     routes: services.gateway,
-    verifier: services.verifier,
+    bearer: services.bearer,
     limiter: services.limiter,
     retail: services.retail,
     defaultRateLimit: config.rateLimitPerMinute,

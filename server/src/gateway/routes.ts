@@ -1,18 +1,17 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bearerToken, sendUnauthorized } from '../access/routes.js';
-import type { BearerVerifier } from '../access/verifier.js';
-import type { AdminAuth } from '../admin/auth.js';
-import { jsonObject, pathId, requireOperator, sendApiError, useApiErrors } from '../admin/http.js';
 import { ApiError } from '../domain/errors.js';
+import { type BearerAuthentication, missingScopes, sendInsufficientScope, sendUnauthorized } from '../http/bearer.js';
+import { problem, sendApiError } from '../http/errors.js';
+import { jsonObject, pathId } from '../http/json-body.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { RetailMedia } from '../retailmedia/service.js';
 import type { GatewayRoute, GatewayRoutes } from './service.js';
 
 export interface GatewayOptions {
   routes: GatewayRoutes;
-  verifier: BearerVerifier;
+  bearer: BearerAuthentication;
   limiter: RateLimiter;
   retail: RetailMedia;
   defaultRateLimit: number;
@@ -75,7 +74,7 @@ declare module 'fastify' {
  * stream both ways (@fastify/reply-from over undici).
  */
 export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
-  const { routes, verifier, limiter } = opts;
+  const { routes, bearer, limiter } = opts;
   await routes.reload();
 
   // A constraint makes the catch-all route exist only for paths under a declared prefix, so every
@@ -106,35 +105,26 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions):
       reply,
       request,
       status === 504
-        ? new ApiError(504, 'availability', 'upstream-timeout', 'Upstream timeout', `the upstream of ${route.prefix} did not answer in time`)
-        : new ApiError(502, 'availability', 'upstream-unavailable', 'Bad gateway', `the upstream of ${route.prefix} could not be reached or failed to answer`),
+        ? problem('upstreamTimeout', `the upstream of ${route.prefix} did not answer in time`)
+        : problem('upstreamUnavailable', `the upstream of ${route.prefix} could not be reached or failed to answer`),
     );
 
   const proxy = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = pathOf(request.url);
     const route = routes.match(path);
     if (!route) return reply.callNotFound();
-    const token = bearerToken(request.headers.authorization);
-    const outcome = token === undefined ? undefined : await verifier.verify(token);
-    if (!outcome?.ok) return sendUnauthorized(reply);
-    const claims = outcome.claims;
-    const granted = claims.scope ? claims.scope.split(' ') : [];
-    const missing = route.scopes.filter((s) => !granted.includes(s));
-    if (missing.length > 0) {
-      // RFC 6750 §3.1: a valid token without the scopes the resource needs.
-      return reply
-        .code(403)
-        .header('www-authenticate', `Bearer realm="portcullis", error="insufficient_scope", scope="${route.scopes.join(' ')}"`)
-        .header('cache-control', 'no-store')
-        .type('application/json')
-        .send('{"Status Message":"Forbidden"}');
+    const claims = await bearer.application(request, 'gateway');
+    if (claims === undefined) return sendUnauthorized(reply);
+    if (missingScopes(claims.scope, route.scopes).length > 0) {
+      bearer.refuse(request, 'gateway', 'insufficient_scope');
+      return sendInsufficientScope(reply, route.scopes);
     }
     if (climbs(path)) throw ApiError.validation('invalid-path', 'the path must not contain . or .. segments or backslashes');
     const own = (await opts.retail.applicationLimits.get(claims.application_id))?.perMinute ?? null;
     const limit = await limiter.take(`gateway:app:${claims.application_id}`, own ?? opts.defaultRateLimit);
     limiter.headers(reply, limit);
     if (!limit.allowed) {
-      return sendApiError(reply, request, new ApiError(429, 'quota', 'rate-limit-exceeded', 'Too many requests', `at most ${limit.limit} calls per minute`));
+      return sendApiError(reply, request, problem('rateLimitExceeded', `at most ${limit.limit} calls per minute`));
     }
     return reply.from(route.upstream + path.slice(route.prefix.length), {
       timeout: route.timeoutMs ?? opts.defaultTimeoutMs,
@@ -169,9 +159,7 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions):
 }
 
 /** The operator API for gateway routes (under /admin/v1). */
-export async function gatewayAdminRoutes(app: FastifyInstance, opts: { auth: AdminAuth; routes: GatewayRoutes }): Promise<void> {
-  useApiErrors(app, { notFound: false });
-  app.addHook('onRequest', requireOperator(opts.auth));
+export async function gatewayAdminRoutes(app: FastifyInstance, opts: { routes: GatewayRoutes }): Promise<void> {
   const view = (r: GatewayRoute) => ({ id: r.id, source: r.source, prefix: r.prefix, upstream: r.upstream, scopes: r.scopes, timeout_ms: r.timeoutMs });
   app.get('/gateway/routes', async () => opts.routes.list().map(view));
   app.post('/gateway/routes', async (request, reply) => {

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { VerifyOutcome } from '../access/verifier.js';
+import type { Checkpoint, Refusal } from '../http/bearer.js';
 import type { ReadThroughCache } from '../directory/cache.js';
 import type { AuthFailureReason } from '../directory/usage.js';
 import type { Clock } from '../domain/clock.js';
@@ -34,6 +35,7 @@ export class Metrics {
   private readonly tokenRequests: Counter<'outcome'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly verifications: Counter<'outcome'>;
+  private readonly refusals: Counter<'checkpoint' | 'reason'>;
   private readonly requestDuration: Histogram<'method' | 'route' | 'status_class'>;
   private readonly rateLimited: Counter<'route'>;
 
@@ -56,6 +58,12 @@ export class Metrics {
       name: 'portcullis_token_verifications_total',
       help: 'Bearer (JWT) verifications by outcome: valid, or the reason the token was refused',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'portcullis_bearer_refusals_total',
+      help: 'Requests refused by the bearer step (JWT or static token) or by the checkpoint after it, by checkpoint and reason',
+      labelNames: ['checkpoint', 'reason'],
       registers,
     });
     this.requestDuration = new Histogram({
@@ -87,6 +95,10 @@ export class Metrics {
 
   verified(outcome: VerifyOutcome): void {
     this.verifications.inc({ outcome: outcome.ok ? 'valid' : outcome.reason });
+  }
+
+  bearerRefused(checkpoint: Checkpoint, reason: Refusal): void {
+    this.refusals.inc({ checkpoint, reason });
   }
 
   /** One finished request: `route` is the matched pattern (or `unmatched`), never the URL. */
