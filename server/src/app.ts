@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
@@ -8,6 +8,7 @@ import { adminRoutes, operatorApi } from './admin/routes.js';
 import { accessRoutes } from './access/routes.js';
 import { BearerAuthentication } from './http/bearer.js';
 import { sendFrameworkError, useApiErrors } from './http/errors.js';
+import { requestForLog, useRequestLog } from './http/request-log.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
@@ -40,7 +41,7 @@ import { Members } from './portal/members.js';
 import { portalRoutes } from './portal/routes.js';
 import { Portal } from './portal/service.js';
 import { Sessions, SignInThrottle } from './portal/sessions.js';
-import { dashboardRoutes, useSecurityHeaders } from './portal/ui.js';
+import { dashboardRoutes } from './portal/ui.js';
 import { TokenCounter } from './portal/usage-stats.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
@@ -200,15 +201,6 @@ export function openDatabase(config: Config, onError: (err: Error) => void = () 
   return config.databaseUrl ? openPostgres(config.databaseUrl, { onError }) : openSqlite(config.dataDir);
 }
 
-/**
- * What a request log line says of the request: no query string (the delivery API's carries
- * shoppers' ids) and no invitation token (it is the secret of an invitation link).
- */
-function requestForLog(request: FastifyRequest) {
-  const path = (request.url.split('?')[0] ?? '').replace(/\/invitations\/(?!\d+(\/|$))[^/]+/, '/invitations/…');
-  return { method: request.method, url: path, host: request.host, remoteAddress: request.ip };
-}
-
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
   const { config } = services;
   const app = Fastify({
@@ -222,6 +214,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
             ...(logger === true ? {} : logger),
           },
     genReqId: () => randomUUID(),
+    disableRequestLogging: true,
     bodyLimit: 64 * 1024,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
@@ -231,7 +224,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
   BearerAuthentication.decorate(app);
-  useSecurityHeaders(app);
+  useRequestLog(app, config.logSample);
   if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -295,6 +288,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     retail: services.retail,
     defaultRateLimit: config.rateLimitPerMinute,
     defaultTimeoutMs: config.gatewayTimeoutMs,
+    trustProxy: config.trustProxy,
   });
   app.register(portalRoutes, { prefix: '/portal/api', ...services.portal, baseUrl: config.issuer, graceSeconds: config.deactivationGraceSeconds });
   app.register(dashboardRoutes);

@@ -23,6 +23,8 @@ export interface Config {
   keyPrepublishSeconds: number;
   clockSkewSeconds: number;
   logLevel: string;
+  /** The share of successful requests that get a log line (refusals and errors always do). */
+  logSample: number;
   /** PostgreSQL connection string; when absent the embedded SQLite file in the data dir is used. */
   databaseUrl: string | undefined;
   /** Redis connection string; when absent events stay in-process. */
@@ -148,6 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyPrepublishSeconds: integer(env, 'PORTCULLIS_KEY_PREPUBLISH', 600, 0, 7 * 86_400),
     clockSkewSeconds: integer(env, 'PORTCULLIS_CLOCK_SKEW', 60, 0, 600),
     logLevel,
+    logSample: fraction(env, 'PORTCULLIS_LOG_SAMPLE', 1),
     databaseUrl,
     redisUrl,
     workers,
@@ -162,6 +165,15 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: trustProxy(env.PORTCULLIS_TRUST_PROXY),
   };
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^(0|1|0?\.\d+|1\.0+)$/.test(raw) || !(value >= 0 && value <= 1))
+    throw new ConfigError(`${name} must be a number from 0 to 1 (such as 0.01), got "${raw}"`);
+  return value;
 }
 
 function trustProxy(raw: string | undefined): boolean {

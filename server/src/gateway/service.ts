@@ -3,7 +3,8 @@ import type { Actor } from '../directory/service.js';
 import type { Clock } from '../domain/clock.js';
 import { ApiError } from '../domain/errors.js';
 import type { Store } from '../store/index.js';
-import { checkRoute, type RouteSpec } from './routes-config.js';
+import type { StoredRoute } from '../store/gateway-routes.js';
+import { checkRoute, checkRouteOptions, type RouteSpec, routeOptionsView } from './routes-config.js';
 
 export interface GatewayRoute extends RouteSpec {
   /** null for a route from the PORTCULLIS_ROUTES file, which the operator API cannot change. */
@@ -38,13 +39,20 @@ export class GatewayRoutes {
       .list()
       .then((stored) => {
         const file = this.fileRoutes.map((r) => ({ ...r, id: null, source: 'file' as const }));
-        const api = stored.filter((s) => !this.fileRoutes.some((f) => f.prefix === s.prefix)).map((s) => ({ ...s, source: 'api' as const }));
+        const api = stored.filter((s) => !this.fileRoutes.some((f) => f.prefix === s.prefix)).map((s) => this.fromStore(s));
         this.table = this.sorted([...file, ...api]);
       })
       .finally(() => {
         this.reloading = undefined;
       });
     return this.reloading;
+  }
+
+  private fromStore(stored: StoredRoute): GatewayRoute {
+    const checked = checkRouteOptions(stored.options);
+    // Stored options were checked when written; a row that fails now (edited by hand) gets the safe defaults of no options.
+    const options = 'options' in checked ? checked.options : { rules: [], rateLimitPerMinute: null, cors: null, audience: null };
+    return { id: stored.id, source: 'api', prefix: stored.prefix, upstream: stored.upstream, scopes: stored.scopes, timeoutMs: stored.timeoutMs, ...options };
   }
 
   /** The route whose prefix is the path or a whole-segment start of it. */
@@ -69,7 +77,14 @@ export class GatewayRoutes {
     const { route } = checked;
     if (this.fileRoutes.some((r) => r.prefix === route.prefix))
       throw ApiError.conflict('prefix-taken', `prefix ${route.prefix} is declared in PORTCULLIS_ROUTES`);
-    const created = await this.store.gatewayRoutes.create({ ...route, createdAt: this.clock.now() });
+    const created = await this.store.gatewayRoutes.create({
+      prefix: route.prefix,
+      upstream: route.upstream,
+      scopes: route.scopes,
+      timeoutMs: route.timeoutMs,
+      options: routeOptionsView(route),
+      createdAt: this.clock.now(),
+    });
     if (created === 'prefix-taken') throw ApiError.conflict('prefix-taken', `a route with prefix ${route.prefix} exists already; delete it first`);
     await this.bus.publish({ type: 'gateway-routes.changed' });
     await this.reload();
@@ -78,6 +93,7 @@ export class GatewayRoutes {
       upstream: route.upstream,
       scopes: route.scopes,
       timeout_ms: route.timeoutMs,
+      ...routeOptionsView(route),
     });
     return { ...route, id: created.id, source: 'api' };
   }
@@ -88,7 +104,7 @@ export class GatewayRoutes {
     await this.bus.publish({ type: 'gateway-routes.changed' });
     await this.reload();
     await this.audit(who, 'gateway_route.deleted', id, { prefix: removed.prefix, upstream: removed.upstream });
-    return { ...removed, source: 'api' };
+    return this.fromStore(removed);
   }
 
   private audit(who: Actor, action: string, id: number, details: Record<string, unknown>) {

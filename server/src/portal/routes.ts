@@ -7,6 +7,7 @@ import type { PortalSession } from '../store/portal-sessions.js';
 import type { PortalUser } from '../store/portal-users.js';
 import type { Accounts } from './accounts.js';
 import type { Portal } from './service.js';
+import { useSecurityHeaders } from './ui.js';
 import { CSRF_HEADER, PRESESSION_COOKIE, randomToken, SESSION_COOKIE, type Sessions, sameToken } from './sessions.js';
 
 export interface PortalRouteOptions {
@@ -33,6 +34,7 @@ const staleCsrf = () => problem('csrfTokenInvalid', "this page's security token 
 export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOptions): Promise<void> {
   const { portal, accounts, sessions } = opts;
   useApiErrors(app);
+  useSecurityHeaders(app);
   await app.register(cookie);
 
   const signedIn = new WeakMap<FastifyRequest, { session: PortalSession; user: PortalUser }>();

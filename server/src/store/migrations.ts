@@ -219,6 +219,16 @@ migrations['0004_revoked_tokens'] = {
   },
 };
 
+// Rules per method, a rate limit, CORS and an audience of an operator-API gateway route, as one JSON object.
+migrations['0004_kit_gateway_route_options'] = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable('gateway_routes')
+      .addColumn('options', 'text', (c) => c.notNull().defaultTo('{}'))
+      .execute();
+  },
+};
+
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export function migrator(db: Db): Migrator {
