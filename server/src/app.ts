@@ -8,7 +8,7 @@ import { adminRoutes, operatorApi } from './admin/routes.js';
 import { accessRoutes } from './access/routes.js';
 import { BearerAuthentication } from './http/bearer.js';
 import { sendFrameworkError, useApiErrors } from './http/errors.js';
-import { requestForLog, useRequestLog } from './http/request-log.js';
+import { RequestLog, requestForLog } from './http/request-log.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
@@ -18,6 +18,7 @@ import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import { KeyRing } from './keys/keyring.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { decisionRoutes } from './gateway/decision.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
 import { oauthRoutes } from './oauth/routes.js';
@@ -214,7 +215,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
             ...(logger === true ? {} : logger),
           },
     genReqId: () => randomUUID(),
-    disableRequestLogging: true,
+    logController: new RequestLog(config.logSample),
     bodyLimit: 64 * 1024,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
@@ -224,7 +225,6 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
   BearerAuthentication.decorate(app);
-  useRequestLog(app, config.logSample);
   if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -290,6 +290,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     defaultTimeoutMs: config.gatewayTimeoutMs,
     trustProxy: config.trustProxy,
   });
+  app.register(decisionRoutes, { routes: services.gateway, bearer: services.bearer });
   app.register(portalRoutes, { prefix: '/portal/api', ...services.portal, baseUrl: config.issuer, graceSeconds: config.deactivationGraceSeconds });
   app.register(dashboardRoutes);
   return app;

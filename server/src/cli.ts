@@ -4,6 +4,7 @@ import { AdminAuth } from './admin/auth.js';
 import { openDatabase } from './app.js';
 import { adminCommand } from './cli-admin.js';
 import { runPrimary } from './cluster.js';
+import { nginxConfigCommand } from './cli-nginx.js';
 import { tokenCommand } from './cli-token.js';
 import { ConfigError, loadConfig } from './config.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
@@ -20,6 +21,7 @@ Commands:
   reset-admin-token     replace the stored operator token and print the new one (server must restart)
   admin …               call a running server's operator API (portcullis admin --help)
   token                 print an access token for a credential (portcullis token --help)
+  nginx-config          print an nginx configuration for the gateway routes (portcullis nginx-config --help)
   help                  show this text
 `;
 
@@ -119,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
         return await adminCommand(rest);
       case 'token':
         return await tokenCommand(rest);
+      case 'nginx-config':
+        return await nginxConfigCommand(rest);
       case undefined:
       case 'help':
       case '--help':

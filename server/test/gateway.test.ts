@@ -365,6 +365,31 @@ describe('gateway', () => {
     assert.match(metrics, /portcullis_bearer_refusals_total\{checkpoint="gateway",reason="insufficient_scope"\} [1-9]/);
   });
 
+  test('the decision endpoint applies the same rules, for nginx (X-Original-*) and Envoy (method and path)', async () => {
+    const ask = (path: string, init: RequestInit) => fetch(`${server.url}${path}`, init);
+    const nginxGet = await ask('/decision', {
+      headers: { authorization: `Bearer ${token}`, 'x-original-method': 'GET', 'x-original-uri': '/shop/orders?x=1' },
+    });
+    assert.equal(nginxGet.status, 200);
+    assert.equal(nginxGet.headers.get('x-portcullis-client'), app.clientId);
+    assert.equal(nginxGet.headers.get('x-portcullis-application'), String(app.appId));
+    const nginxPost = await ask('/decision', { headers: { authorization: `Bearer ${token}`, 'x-original-method': 'POST', 'x-original-uri': '/shop/orders' } });
+    assert.equal(nginxPost.status, 403);
+    assert.match(nginxPost.headers.get('www-authenticate') ?? '', /insufficient_scope/);
+    const envoyGet = await ask('/decision/shop/orders', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(envoyGet.status, 200);
+    const envoyPost = await ask('/decision/shop/orders', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+    assert.equal(envoyPost.status, 403, 'a body-less check with a JSON content type is still decided');
+    const none = await ask('/decision/shop/orders', {});
+    assert.equal(none.status, 401);
+    assert.equal(await none.text(), UNAUTHORIZED);
+    const unrouted = await ask('/decision', { headers: { authorization: `Bearer ${token}`, 'x-original-method': 'GET', 'x-original-uri': '/nowhere' } });
+    assert.equal(unrouted.status, 403);
+    assert.equal(((await unrouted.json()) as any).errors[0].code, 'no-route');
+    const bad = await ask('/decision', { headers: { authorization: `Bearer ${token}`, 'x-original-method': 'BREW', 'x-original-uri': '/shop' } });
+    assert.equal(bad.status, 400);
+  });
+
   test('an upstream that is down is 502, one that is slow is 504, with a clear body', async () => {
     const down = await fetch(`${server.url}/down/anything`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(down.status, 502);
@@ -430,6 +455,42 @@ describe('gateway', () => {
     assert.equal((await fetch(`${server.url}/inventory/7`, { headers: { authorization: `Bearer ${token}` } })).status, 404);
     const audit = (await server.admin('GET', '/audit-events?limit=2')).body.map((e: any) => e.action);
     assert.deepEqual(audit, ['gateway_route.deleted', 'gateway_route.created']);
+  });
+});
+
+describe('gateway request logs', () => {
+  test('a proxied request costs one log line; PORTCULLIS_LOG_SAMPLE=0 keeps only refusals and errors', async () => {
+    const upstream = await startUpstream();
+    const file = path.join(tempDir(), 'routes.json');
+    writeFileSync(file, JSON.stringify([{ prefix: '/orders', upstream: upstream.url }]));
+    for (const sample of ['1', '0']) {
+      const lines: string[] = [];
+      const server = await startTestServer({ PORTCULLIS_ROUTES: file, LOG_LEVEL: 'info', PORTCULLIS_LOG_SAMPLE: sample }, { logLines: lines });
+      try {
+        const cred = await server.newCredential();
+        const token = await server.accessToken(cred.clientId, cred.clientSecret);
+        lines.length = 0;
+        assert.equal((await fetch(`${server.url}/orders/1?secret=x`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+        assert.equal((await fetch(`${server.url}/orders/1`)).status, 401);
+        await new Promise((r) => setTimeout(r, 50)); // the line is written when the response finishes
+        const parsed = lines.map((l) => JSON.parse(l));
+        const proxied = parsed.filter((l) => l.status === 200);
+        const refused = parsed.filter((l) => l.status === 401);
+        assert.equal(proxied.length, sample === '1' ? 1 : 0, JSON.stringify(parsed));
+        assert.equal(refused.length, 1, 'a refusal is always logged');
+        assert.equal(refused[0].refusal, 'missing');
+        assert.equal(parsed.length, proxied.length + refused.length, 'nothing else is logged for them');
+        if (sample === '1') {
+          assert.equal(proxied[0].url, '/orders/1', 'no query string');
+          assert.equal(proxied[0].caller.client_id, cred.clientId);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+    upstream.release();
+    await new Promise((resolve) => upstream.server.close(resolve));
+    upstream.server.closeAllConnections();
   });
 });
 

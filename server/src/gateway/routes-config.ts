@@ -146,7 +146,7 @@ export function routeOptionsView(o: RouteOptions) {
 
 const PREFIX = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
 /** Paths the server answers itself: a route may not shadow them. */
-export const RESERVED_PREFIXES = ['/admin', '/oauth2', '/.well-known', '/delivery', '/me', '/healthz', '/readyz', '/metrics', '/portal'];
+export const RESERVED_PREFIXES = ['/admin', '/oauth2', '/.well-known', '/delivery', '/me', '/healthz', '/readyz', '/metrics', '/portal', '/decision'];
 export const MAX_TIMEOUT_MS = 600_000;
 
 /** The problem with a route declaration, or the clean route. */

@@ -27,6 +27,7 @@ export const ERRORS = {
   insufficientScope: { status: 403, type: 'authorization', code: 'insufficient-scope', title: 'Forbidden' },
   forbidden: { status: 403, type: 'authorization', code: 'forbidden', title: 'Not allowed' },
   invitationForSomeoneElse: { status: 403, type: 'authorization', code: 'invitation-for-someone-else', title: 'Not allowed' },
+  noRoute: { status: 403, type: 'access-control', code: 'no-route', title: 'Forbidden' },
   csrfTokenInvalid: { status: 403, type: 'access-control', code: 'csrf-token-invalid', title: 'Page out of date' },
   notFound: { status: 404, type: 'validation', code: 'not-found', title: 'Not found' },
   invitationNotFound: { status: 404, type: 'validation', code: 'invitation-not-found', title: 'Not found' },

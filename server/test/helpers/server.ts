@@ -34,7 +34,10 @@ export function tempDir(prefix = 'portcullis-test-'): string {
 }
 
 /** A real server on SQLite in a temporary data dir, listening on a free loopback port. */
-export async function startTestServer(env: Record<string, string> = {}, options: { clock?: Clock; dataDir?: string; db?: Db } = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { clock?: Clock; dataDir?: string; db?: Db; logLines?: string[] } = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
   const config = loadConfig({
     PORT: '0',
@@ -60,6 +63,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.db ? { db: options.db } : {}),
     ...(log ? { logger: log.logger } : {}),
+    // A test that reads the info-level lines gets them in its array (instead of the trace file).
+    ...(options.logLines ? { logger: { level: 'info', stream: { write: (line: string) => options.logLines?.push(line) } } } : {}),
   }).catch((err: unknown) => {
     log?.close();
     throw err;
