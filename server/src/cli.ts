@@ -7,6 +7,7 @@ import { runPrimary } from './cluster.js';
 import { nginxConfigCommand } from './cli-nginx.js';
 import { tokenCommand } from './cli-token.js';
 import { ConfigError, loadConfig } from './config.js';
+import { readRouteFile } from './gateway/routes-config.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { startServer } from './main.js';
 import { createStore } from './store/index.js';
@@ -74,6 +75,20 @@ async function serve(args: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGHUP', () => {
+      const file = config.routesFile;
+      if (!file) return app.log.info('SIGHUP: PORTCULLIS_ROUTES is not set; nothing to reload');
+      let routes: ReturnType<typeof readRouteFile>;
+      try {
+        routes = readRouteFile(file);
+      } catch (err) {
+        return app.log.error({ file, problem: (err as Error).message }, 'SIGHUP: PORTCULLIS_ROUTES not reloaded; the routes in use are unchanged');
+      }
+      services.gateway.replaceFileRoutes(routes).then(
+        () => app.log.info({ file, routes: routes.length }, 'SIGHUP: PORTCULLIS_ROUTES reloaded'),
+        (err: unknown) => app.log.error({ err }, 'SIGHUP: gateway routes could not be reloaded'),
+      );
+    });
   });
   // A cluster worker's channel to its primary would keep it alive after draining.
   if (cluster.isWorker) cluster.worker?.disconnect();

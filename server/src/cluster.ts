@@ -6,7 +6,8 @@ import type { Config } from './config.js';
 /**
  * PORTCULLIS_WORKERS=N: this process prepares the store once (migrations, the first signing key,
  * the operator token), then runs N workers that share the port; a worker that dies is replaced.
- * SIGTERM or SIGINT is passed to every worker, which drains its requests before exiting.
+ * SIGTERM or SIGINT is passed to every worker, which drains its requests before exiting; SIGHUP
+ * too, and each worker re-reads PORTCULLIS_ROUTES.
  */
 export async function runPrimary(config: Config, printOnce: (firstStart: { adminToken?: string; masterKeyFile?: string }) => void): Promise<number> {
   const log = pino({ level: config.logLevel });
@@ -41,6 +42,10 @@ export async function runPrimary(config: Config, printOnce: (firstStart: { admin
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Each worker re-reads PORTCULLIS_ROUTES itself.
+    process.on('SIGHUP', () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+    });
   });
   return 0;
 }

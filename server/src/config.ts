@@ -41,6 +41,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Gateway routes from the PORTCULLIS_ROUTES file (the operator API adds more at run time). */
   routes: RouteSpec[];
+  /** The PORTCULLIS_ROUTES file, re-read on SIGHUP. */
+  routesFile: string | undefined;
   /** How long the gateway waits for an upstream's headers, and between body chunks. */
   gatewayTimeoutMs: number;
 }
@@ -156,6 +158,7 @@ export function loadConfig(env: Env = process.env): Config {
     workers,
     rateLimitPerMinute: integer(env, 'PORTCULLIS_RATE_LIMIT', 250, 1, 1_000_000),
     routes,
+    routesFile: routesFile || undefined,
     gatewayTimeoutMs: integer(env, 'PORTCULLIS_GATEWAY_TIMEOUT_MS', 30_000, 1, 600_000),
     tokenLimits: {
       perClient: integer(env, 'PORTCULLIS_TOKEN_LIMIT_PER_CLIENT', 1200, 0, 100_000_000),

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
+import { runCli, spawnServer } from './helpers/process.js';
+import { ADMIN_TOKEN, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
 const UNAUTHORIZED = '{"Status Message":"Unauthorized"}';
 
@@ -491,6 +492,76 @@ describe('gateway request logs', () => {
     upstream.release();
     await new Promise((resolve) => upstream.server.close(resolve));
     upstream.server.closeAllConnections();
+  });
+});
+
+describe('gateway routes from the shell', () => {
+  test('portcullis admin routes add/list/remove manage routes, and SIGHUP re-reads PORTCULLIS_ROUTES (a bad file keeps the routes)', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'routes.json');
+    writeFileSync(file, JSON.stringify([{ prefix: '/alpha', upstream: 'http://127.0.0.1:9/a' }]));
+    const server = await spawnServer({
+      PORTCULLIS_DATA_DIR: dir,
+      PORTCULLIS_MASTER_KEY: MASTER_KEY,
+      PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN,
+      PORTCULLIS_ROUTES: file,
+    });
+    try {
+      const env = { PORTCULLIS_URL: server.url, PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN };
+      const prefixes = async () => {
+        const listed = await runCli(['admin', 'routes', 'list', '--json'], env);
+        assert.equal(listed.code, 0, listed.stderr);
+        return (JSON.parse(listed.stdout) as { prefix: string; source: string }[]).map((r) => `${r.source} ${r.prefix}`);
+      };
+      const added = await runCli(
+        [
+          'admin',
+          'routes',
+          'add',
+          '--prefix',
+          '/beta',
+          '--upstream',
+          'http://127.0.0.1:9/b',
+          '--rules',
+          '[{"methods":["GET"],"scopes":["b:read"]}]',
+          '--rate-limit',
+          '5',
+          '--json',
+        ],
+        env,
+      );
+      assert.equal(added.code, 0, added.stderr);
+      const route = JSON.parse(added.stdout);
+      assert.deepEqual(route.rules, [{ methods: ['GET'], scopes: ['b:read'] }]);
+      assert.equal(route.rate_limit_per_minute, 5);
+      const badRules = await runCli(
+        ['admin', 'routes', 'add', '--prefix', '/gamma', '--upstream', 'http://127.0.0.1:9', '--rules', '[{"methods":["BREW"]}]'],
+        env,
+      );
+      assert.notEqual(badRules.code, 0);
+      assert.match(badRules.stderr + badRules.stdout, /rules\[0\]\.methods/);
+      assert.deepEqual(await prefixes(), ['file /alpha', 'api /beta']);
+
+      writeFileSync(file, JSON.stringify([{ prefix: '/delta', upstream: 'http://127.0.0.1:9/d' }]));
+      server.child.kill('SIGHUP');
+      const deadline = Date.now() + 10_000;
+      let seen = await prefixes();
+      while (!seen.includes('file /delta') && Date.now() < deadline) seen = await prefixes();
+      assert.deepEqual(seen, ['api /beta', 'file /delta']);
+
+      writeFileSync(file, '{ broken');
+      server.child.kill('SIGHUP');
+      const refusedDeadline = Date.now() + 10_000;
+      while (!/PORTCULLIS_ROUTES not reloaded/.test(server.output()) && Date.now() < refusedDeadline) await new Promise((r) => setTimeout(r, 100));
+      assert.match(server.output(), /PORTCULLIS_ROUTES not reloaded/);
+      assert.deepEqual(await prefixes(), ['api /beta', 'file /delta'], 'the routes in use are kept');
+
+      const removed = await runCli(['admin', 'routes', 'remove', '--id', String(route.id)], env);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.deepEqual(await prefixes(), ['file /delta']);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

@@ -18,7 +18,7 @@ export class GatewayRoutes {
   private reloading: Promise<void> | undefined;
 
   constructor(
-    private readonly fileRoutes: RouteSpec[],
+    private fileRoutes: RouteSpec[],
     private readonly store: Store,
     private readonly bus: Bus,
     private readonly clock: Clock,
@@ -53,6 +53,12 @@ export class GatewayRoutes {
     // Stored options were checked when written; a row that fails now (edited by hand) gets the safe defaults of no options.
     const options = 'options' in checked ? checked.options : { rules: [], rateLimitPerMinute: null, cors: null, audience: null };
     return { id: stored.id, source: 'api', prefix: stored.prefix, upstream: stored.upstream, scopes: stored.scopes, timeoutMs: stored.timeoutMs, ...options };
+  }
+
+  /** Replaces the PORTCULLIS_ROUTES routes (SIGHUP): the file's routes are the truth for their prefixes, as at start. */
+  async replaceFileRoutes(routes: RouteSpec[]): Promise<void> {
+    this.fileRoutes = routes;
+    await this.reload();
   }
 
   /** The route whose prefix is the path or a whole-segment start of it. */
