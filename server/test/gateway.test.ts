@@ -45,7 +45,7 @@ async function startUpstream(): Promise<{ server: Server; url: string; seen: See
       res.end('last chunk\n');
       return;
     }
-    res.writeHead(req.url?.endsWith('/unavailable') ? 503 : 200, { 'content-type': 'application/json', 'x-upstream': 'yes' });
+    res.writeHead(req.url?.endsWith('/unavailable') ? 503 : 200, { 'content-type': 'application/json', 'x-upstream': 'yes', vary: 'Accept-Encoding' });
     res.end(JSON.stringify({ path: req.url, bodyBytes }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -321,6 +321,7 @@ describe('gateway', () => {
     const ok = await fetch(`${server.url}/browser/items`, { headers: { origin: 'https://app.example', authorization: `Bearer ${token}` } });
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get('access-control-allow-origin'), 'https://app.example');
+    assert.equal(ok.headers.get('vary'), 'Accept-Encoding, Origin', "the upstream's Vary is kept");
   });
 
   test('a route with an audience refuses tokens not issued for that resource (RFC 8707)', async () => {

@@ -131,7 +131,12 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions):
           reply.hijack();
           const res = reply.raw;
           const out = clientResponseHeaders(upstream);
-          if (cors) Object.assign(out, cors);
+          if (cors) {
+            // The upstream's own Vary stays, with Origin added.
+            const vary = out.vary;
+            Object.assign(out, cors);
+            if (vary !== undefined) out.vary = `${vary}, Origin`;
+          }
           res.writeHead(upstream.statusCode ?? 502, out);
           upstream.pipe(res);
           upstream.on('error', () => res.destroy());
