@@ -577,4 +577,7 @@ for (const name of [`bench-${stamp}`, 'latest']) {
 }
 log(`wrote bench/results/bench-${stamp}.{json,md} (and latest.*)`);
 
+// Gateway peers (bench/gateway.js): built-in gateway vs a bare Node proxy, nginx + decision vs plain nginx.
+if (process.env.BENCH_GATEWAY_PEERS !== '0') await import('./gateway.js').then((m) => m.runGatewayPeers());
+
 process.exit(problems.length ? 1 : 0);

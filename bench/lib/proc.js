@@ -37,8 +37,8 @@ async function freePort() {
 }
 
 // Spawn `node <script>` directly (no shell) so child.pid is the node process.
-function spawnNode(name, script, args, env, ipc) {
-  const child = spawn(process.execPath, [script, ...args], {
+function spawnNode(name, script, args, env, ipc, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc'] : [])],
@@ -75,9 +75,9 @@ export function stopChild(child, graceMs = 3000) {
  * GET readyPath until it answers 200. Throws (after killing the child) if the
  * child exits or is not ready within timeoutMs.
  */
-export async function startServer({ name, script, args = [], env = {}, readyPath, timeoutMs = 20_000, ipc = true }) {
+export async function startServer({ name, script, args = [], env = {}, readyPath, timeoutMs = 20_000, ipc = true, nodeArgs = [] }) {
   const port = await freePort();
-  const { child, output } = spawnNode(name, script, args, { ...env, PORT: String(port) }, ipc);
+  const { child, output } = spawnNode(name, script, args, { ...env, PORT: String(port) }, ipc, nodeArgs);
   const base = `http://127.0.0.1:${port}`;
   const stop = () => stopChild(child);
   const fail = async (why) => {

@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { accessRoutes } from './access/routes.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
-import { sendFrameworkError, useApiErrors } from './admin/http.js';
 import { Idempotency, useIdempotency } from './admin/idempotency.js';
-import { adminRoutes } from './admin/routes.js';
+import { adminRoutes, operatorApi } from './admin/routes.js';
+import { accessRoutes } from './access/routes.js';
+import { BearerAuthentication } from './http/bearer.js';
+import { sendFrameworkError, useApiErrors } from './http/errors.js';
+import { RequestLog, requestForLog } from './http/request-log.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
@@ -17,6 +19,7 @@ import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import { jwksMaxAgeSeconds, KeyRing } from './keys/keyring.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { decisionRoutes } from './gateway/decision.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
 import { oauthRoutes } from './oauth/routes.js';
@@ -41,7 +44,7 @@ import { Members } from './portal/members.js';
 import { portalRoutes } from './portal/routes.js';
 import { Portal } from './portal/service.js';
 import { Sessions, SignInThrottle } from './portal/sessions.js';
-import { dashboardRoutes, useSecurityHeaders } from './portal/ui.js';
+import { dashboardRoutes } from './portal/ui.js';
 import { TokenCounter } from './portal/usage-stats.js';
 
 const MASTER_KEY_CHECK = 'master_key_check';
@@ -57,6 +60,8 @@ export interface Services {
   usage: UsageRecorder;
   tokens: TokenIssuer;
   verifier: BearerVerifier;
+  /** The one bearer-authentication step of /me, the delivery API, the gateway and the decision endpoint. */
+  bearer: BearerAuthentication;
   denylist: TokenDenylist;
   adminAuth: AdminAuth;
   staticTokens: StaticTokenVerifier;
@@ -150,6 +155,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   if (master.generated && master.file) firstStart.masterKeyFile = master.file;
   if (admin.generated) firstStart.adminToken = admin.generated;
   const staticTokens = new StaticTokenVerifier(store.staticTokens, bus, clock, derived.pepper);
+  const bearer = new BearerAuthentication(verifier, staticTokens, { onRefusal: (checkpoint, reason) => metrics.bearerRefused(checkpoint, reason) });
   const retail = new RetailMedia(store, bus, clock, directory, staticTokens);
   const beacons = new Beacons(derived.pepper, config.issuer, store.placements, clock);
   const rateLimits: RateLimitStore = config.redisUrl ? new RedisRateLimitStore(config.redisUrl, clock) : new MemoryRateLimitStore(clock);
@@ -175,6 +181,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     usage,
     tokens,
     verifier,
+    bearer,
     denylist,
     adminAuth: admin.auth,
     staticTokens,
@@ -220,15 +227,6 @@ export function openDatabase(config: Config, onError: (err: Error) => void = () 
   return config.databaseUrl ? openPostgres(config.databaseUrl, { onError }) : openSqlite(config.dataDir);
 }
 
-/**
- * What a request log line says of the request: no query string (the delivery API's carries
- * shoppers' ids) and no invitation token (it is the secret of an invitation link).
- */
-function requestForLog(request: FastifyRequest) {
-  const path = (request.url.split('?')[0] ?? '').replace(/\/invitations\/(?!\d+(\/|$))[^/]+/, '/invitations/…');
-  return { method: request.method, url: path, host: request.host, remoteAddress: request.ip };
-}
-
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
   const { config } = services;
   const app = Fastify({
@@ -242,6 +240,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
             ...(logger === true ? {} : logger),
           },
     genReqId: () => randomUUID(),
+    logController: new RequestLog(config.logSample),
     bodyLimit: 64 * 1024,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
@@ -250,8 +249,8 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   });
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
-  useSecurityHeaders(app);
   useIdempotency(app, services.idempotency);
+  BearerAuthentication.decorate(app);
   if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -272,40 +271,40 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     limits: config.tokenLimits,
     jwksMaxAgeSeconds: jwksMaxAgeSeconds(config.keyPrepublishSeconds),
   });
-  app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
-  app.register(adminRoutes, {
+  app.register(accessRoutes, { bearer: services.bearer, directory: services.directory });
+  app.register(operatorApi, {
     prefix: '/admin/v1',
     auth: services.adminAuth,
-    directory: services.directory,
-    keys: services.keys,
-    store: services.store,
-    usage: services.usage,
-    clock: services.clock,
+    features: [
+      (scope) =>
+        adminRoutes(scope, {
+          directory: services.directory,
+          keys: services.keys,
+          store: services.store,
+          usage: services.usage,
+          clock: services.clock,
+        }),
+      (scope) => retailMediaAdminRoutes(scope, { retail: services.retail, beacons: services.beacons, store: services.store }),
+      (scope) => gatewayAdminRoutes(scope, { routes: services.gateway }),
+    ],
   });
-  app.register(retailMediaAdminRoutes, {
-    prefix: '/admin/v1',
-    auth: services.adminAuth,
-    retail: services.retail,
-    beacons: services.beacons,
-    store: services.store,
-  });
-  app.register(gatewayAdminRoutes, { prefix: '/admin/v1', auth: services.adminAuth, routes: services.gateway });
   app.register(deliveryRoutes, {
     retail: services.retail,
-    staticTokens: services.staticTokens,
-    verifier: services.verifier,
+    bearer: services.bearer,
     beacons: services.beacons,
     limiter: services.limiter,
     defaultRateLimit: config.rateLimitPerMinute,
   });
   app.register(gatewayRoutes, {
     routes: services.gateway,
-    verifier: services.verifier,
+    bearer: services.bearer,
     limiter: services.limiter,
     retail: services.retail,
     defaultRateLimit: config.rateLimitPerMinute,
     defaultTimeoutMs: config.gatewayTimeoutMs,
+    trustProxy: config.trustProxy,
   });
+  app.register(decisionRoutes, { routes: services.gateway, bearer: services.bearer });
   app.register(portalRoutes, { prefix: '/portal/api', ...services.portal, baseUrl: config.issuer, graceSeconds: config.deactivationGraceSeconds });
   app.register(dashboardRoutes);
   return app;

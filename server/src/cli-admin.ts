@@ -25,6 +25,11 @@ const USAGE = `Usage: portcullis admin <resource> <action> [options]
                                                   prints the token (shown once)
   static-tokens list --partner ID
   static-tokens revoke --partner ID --id ID       stops the token at once
+  routes list                                     the gateway routes (file and operator API)
+  routes add --prefix /orders --upstream URL [--scopes a,b] [--rules JSON] [--rate-limit N]
+             [--cors JSON] [--audience URI] [--timeout-ms N]
+                                                  e.g. --rules '[{"methods":["GET"],"scopes":["orders:read"]}]'
+  routes remove --id ID
   audit [--org ID] [--limit N]
 
 Options for every command:
@@ -53,6 +58,12 @@ const OPTIONS = {
   'rate-limit': { type: 'string' },
   'expires-at': { type: 'string' },
   id: { type: 'string' },
+  prefix: { type: 'string' },
+  upstream: { type: 'string' },
+  rules: { type: 'string' },
+  cors: { type: 'string' },
+  audience: { type: 'string' },
+  'timeout-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -60,10 +71,18 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 class UsageError extends Error {}
 
-function need(values: Values, name: 'name' | 'org' | 'app' | 'client-id' | 'partner' | 'id'): string {
+function need(values: Values, name: 'name' | 'org' | 'app' | 'client-id' | 'partner' | 'id' | 'prefix' | 'upstream'): string {
   const value = values[name];
   if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
   return value;
+}
+
+function jsonOption(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(`--${name} must be JSON`);
+  }
 }
 
 interface Call {
@@ -198,6 +217,36 @@ function plan(resource: string | undefined, action: string | undefined, v: Value
         path: `/partners/${e(need(v, 'partner'))}/applications/${e(need(v, 'app'))}`,
         show: (l) => `application ${l.application_id} unlinked from partner ${l.partner_id}\n`,
       };
+    case 'routes list':
+      return {
+        method: 'GET',
+        path: '/gateway/routes',
+        show: (list) =>
+          table(
+            list.map((r: any) => ({
+              ...r,
+              scopes: r.scopes.join(' '),
+              rules: r.rules.map((x: any) => `${x.methods.join(',')}:${x.scopes.join(' ')}`).join('; '),
+            })),
+            ['id', 'source', 'prefix', 'upstream', 'scopes', 'rules', 'rate_limit_per_minute', 'audience'],
+          ),
+      };
+    case 'routes add': {
+      const body: Record<string, unknown> = { prefix: need(v, 'prefix'), upstream: need(v, 'upstream') };
+      if (v.scopes !== undefined)
+        body.scopes = v.scopes
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+      if (v.rules !== undefined) body.rules = jsonOption(v.rules, 'rules');
+      if (v.cors !== undefined) body.cors = jsonOption(v.cors, 'cors');
+      if (v['rate-limit'] !== undefined) body.rate_limit_per_minute = Number(v['rate-limit']);
+      if (v['timeout-ms'] !== undefined) body.timeout_ms = Number(v['timeout-ms']);
+      if (v.audience !== undefined) body.audience = v.audience;
+      return { method: 'POST', path: '/gateway/routes', body, show: (r) => `route ${r.id}: ${r.prefix} -> ${r.upstream}\n` };
+    }
+    case 'routes remove':
+      return { method: 'DELETE', path: `/gateway/routes/${e(need(v, 'id'))}`, show: (r) => `route ${r.id} (${r.prefix}) removed\n` };
     case 'static-tokens create': {
       const body: Record<string, unknown> = { name: need(v, 'name') };
       if (v['expires-at'] !== undefined) body.expires_at = v['expires-at'];

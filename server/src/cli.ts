@@ -4,8 +4,10 @@ import { AdminAuth } from './admin/auth.js';
 import { openDatabase } from './app.js';
 import { adminCommand } from './cli-admin.js';
 import { runPrimary } from './cluster.js';
+import { nginxConfigCommand } from './cli-nginx.js';
 import { tokenCommand } from './cli-token.js';
 import { ConfigError, loadConfig } from './config.js';
+import { readRouteFile } from './gateway/routes-config.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { startServer } from './main.js';
 import { StoreUnavailableError } from './store/db.js';
@@ -21,6 +23,7 @@ Commands:
   reset-admin-token     replace the stored operator token and print the new one (server must restart)
   admin …               call a running server's operator API (portcullis admin --help)
   token                 print an access token for a credential (portcullis token --help)
+  nginx-config          print an nginx configuration for the gateway routes (portcullis nginx-config --help)
   help                  show this text
 `;
 
@@ -76,6 +79,20 @@ async function serve(args: string[]): Promise<number> {
     const onSignal = (signal: NodeJS.Signals) => stop(signal, signal === 'SIGTERM' && signals++ === 0 ? config.drainSeconds : 0);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', () => {
+      const file = config.routesFile;
+      if (!file) return app.log.info('SIGHUP: PORTCULLIS_ROUTES is not set; nothing to reload');
+      let routes: ReturnType<typeof readRouteFile>;
+      try {
+        routes = readRouteFile(file);
+      } catch (err) {
+        return app.log.error({ file, problem: (err as Error).message }, 'SIGHUP: PORTCULLIS_ROUTES not reloaded; the routes in use are unchanged');
+      }
+      services.gateway.replaceFileRoutes(routes).then(
+        () => app.log.info({ file, routes: routes.length }, 'SIGHUP: PORTCULLIS_ROUTES reloaded'),
+        (err: unknown) => app.log.error({ err }, 'SIGHUP: gateway routes could not be reloaded'),
+      );
+    });
   });
   // A cluster worker's channel to its primary would keep it alive after draining.
   if (cluster.isWorker) cluster.worker?.disconnect();
@@ -123,6 +140,8 @@ export async function main(argv: string[]): Promise<number> {
         return await adminCommand(rest);
       case 'token':
         return await tokenCommand(rest);
+      case 'nginx-config':
+        return await nginxConfigCommand(rest);
       case undefined:
       case 'help':
       case '--help':

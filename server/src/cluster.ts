@@ -8,7 +8,8 @@ import { aggregateWorkerMetrics } from './ops/metrics.js';
  * PORTCULLIS_WORKERS=N: this process prepares the store once (migrations, the first signing key,
  * the operator token), then runs N workers that share the port; a worker that dies is replaced.
  * SIGTERM or SIGINT is passed to every worker, which drains (PORTCULLIS_DRAIN_SECONDS) before
- * exiting. A scrape of /metrics on the shared port answers every worker's metrics, aggregated here.
+ * exiting; SIGHUP too, and each worker re-reads PORTCULLIS_ROUTES. A scrape of /metrics on the
+ * shared port answers every worker's metrics, aggregated here.
  */
 export async function runPrimary(config: Config, printOnce: (firstStart: { adminToken?: string; masterKeyFile?: string }) => void): Promise<number> {
   const log = pino({ level: config.logLevel });
@@ -44,6 +45,10 @@ export async function runPrimary(config: Config, printOnce: (firstStart: { admin
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Each worker re-reads PORTCULLIS_ROUTES itself.
+    process.on('SIGHUP', () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+    });
   });
   return 0;
 }

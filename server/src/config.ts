@@ -23,6 +23,8 @@ export interface Config {
   keyPrepublishSeconds: number;
   clockSkewSeconds: number;
   logLevel: string;
+  /** The share of successful requests that get a log line (refusals and errors always do). */
+  logSample: number;
   /** PostgreSQL connection string; when absent the embedded SQLite file in the data dir is used. */
   databaseUrl: string | undefined;
   /** Redis connection string; when absent events stay in-process. */
@@ -39,6 +41,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Gateway routes from the PORTCULLIS_ROUTES file (the operator API adds more at run time). */
   routes: RouteSpec[];
+  /** The PORTCULLIS_ROUTES file, re-read on SIGHUP. */
+  routesFile: string | undefined;
   /** How long the gateway waits for an upstream's headers, and between body chunks. */
   gatewayTimeoutMs: number;
   /** After SIGTERM: seconds of answering 503 on /readyz while still serving, before closing. */
@@ -150,11 +154,13 @@ export function loadConfig(env: Env = process.env): Config {
     keyPrepublishSeconds: integer(env, 'PORTCULLIS_KEY_PREPUBLISH', 600, 0, 7 * 86_400),
     clockSkewSeconds: integer(env, 'PORTCULLIS_CLOCK_SKEW', 60, 0, 600),
     logLevel,
+    logSample: fraction(env, 'PORTCULLIS_LOG_SAMPLE', 1),
     databaseUrl,
     redisUrl,
     workers,
     rateLimitPerMinute: integer(env, 'PORTCULLIS_RATE_LIMIT', 250, 1, 1_000_000),
     routes,
+    routesFile: routesFile || undefined,
     gatewayTimeoutMs: integer(env, 'PORTCULLIS_GATEWAY_TIMEOUT_MS', 30_000, 1, 600_000),
     drainSeconds: integer(env, 'PORTCULLIS_DRAIN_SECONDS', 5, 0, 300),
     tokenLimits: {
@@ -165,6 +171,15 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: trustProxy(env.PORTCULLIS_TRUST_PROXY),
   };
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^(0|1|0?\.\d+|1\.0+)$/.test(raw) || !(value >= 0 && value <= 1))
+    throw new ConfigError(`${name} must be a number from 0 to 1 (such as 0.01), got "${raw}"`);
+  return value;
 }
 
 function trustProxy(raw: string | undefined): boolean {

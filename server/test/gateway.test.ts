@@ -6,7 +6,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { describe } from './helpers/dialects.js';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
+import { runCli, spawnServer } from './helpers/process.js';
+import { ADMIN_TOKEN, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
 const UNAUTHORIZED = '{"Status Message":"Unauthorized"}';
 
@@ -26,6 +27,16 @@ async function startUpstream(): Promise<{ server: Server; url: string; seen: See
     for await (const chunk of req) bodyBytes += (chunk as Buffer).length;
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes });
     if (req.url?.endsWith('/slow')) return; // never answers
+    if (req.url?.endsWith('/own-headers')) {
+      res.writeHead(200, {
+        'content-type': 'text/html',
+        'content-security-policy': "default-src 'none'; frame-ancestors https://partner.example",
+        'x-frame-options': 'SAMEORIGIN',
+        'set-cookie': ['portcullis_session=stolen; Path=/', 'Portcullis_csrf=forged', 'theirs=kept; Path=/'],
+      });
+      res.end('<p>upstream page</p>');
+      return;
+    }
     if (req.url?.endsWith('/stream')) {
       res.writeHead(200, { 'content-type': 'text/plain', connection: 'close', 'keep-alive': 'timeout=5', 'x-upstream': 'yes' });
       res.write('first chunk\n');
@@ -35,7 +46,7 @@ async function startUpstream(): Promise<{ server: Server; url: string; seen: See
       res.end('last chunk\n');
       return;
     }
-    res.writeHead(req.url?.endsWith('/unavailable') ? 503 : 200, { 'content-type': 'application/json', 'x-upstream': 'yes' });
+    res.writeHead(req.url?.endsWith('/unavailable') ? 503 : 200, { 'content-type': 'application/json', 'x-upstream': 'yes', vary: 'Accept-Encoding' });
     res.end(JSON.stringify({ path: req.url, bodyBytes }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -63,6 +74,17 @@ describe('gateway', () => {
       JSON.stringify([
         { prefix: '/orders', upstream: `${upstream.url}/api`, scopes: ['orders:read'] },
         { prefix: '/slow', upstream: upstream.url, timeout_ms: 300 },
+        {
+          prefix: '/shop',
+          upstream: upstream.url,
+          rules: [
+            { methods: ['GET', 'HEAD'], scopes: ['orders:read'] },
+            { methods: ['POST', 'PUT', 'PATCH', 'DELETE'], scopes: ['orders:write'] },
+          ],
+        },
+        { prefix: '/limited', upstream: upstream.url, rate_limit_per_minute: 2 },
+        { prefix: '/browser', upstream: upstream.url, cors: { origins: ['https://app.example'], headers: ['X-Request-Id'], credentials: true } },
+        { prefix: '/elsewhere', upstream: upstream.url, audience: 'https://elsewhere.example' },
         { prefix: '/down', upstream: `http://127.0.0.1:${closedPort}` },
       ]),
     );
@@ -193,6 +215,184 @@ describe('gateway', () => {
     assert.match(res.headers.get('www-authenticate') ?? '', /error="insufficient_scope", scope="orders:read"/);
   });
 
+  test("Expect: 100-continue gets the upstream's answer, with the whole body", async () => {
+    const body = Buffer.alloc(2 * 1024 * 1024, 97); // curl adds the expectation above 1 MiB
+    const answer = await new Promise<{ status: number; text: string; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = httpRequest(`${server.url}/orders/upload`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, expect: '100-continue', 'content-type': 'application/octet-stream', 'content-length': body.length },
+      });
+      req.on('continue', () => {
+        continued = true;
+        req.end(body);
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, continued }));
+      });
+      req.on('error', reject);
+    });
+    assert.equal(answer.continued, true, 'the client was told to send its body');
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(JSON.parse(answer.text), { path: '/api/upload', bodyBytes: body.length });
+    assert.equal((upstream.seen.at(-1) as Seen).headers.expect, undefined, 'the expectation was met here, not passed on');
+  });
+
+  test("the portal's cookies and CSRF header never reach the upstream, and the upstream cannot set them", async () => {
+    const res = await fetch(`${server.url}/orders/own-headers`, {
+      headers: {
+        authorization: `Bearer ${token}`,
+        cookie: 'portcullis_session=s3ss10n; theme=dark; portcullis_csrf=c5rf',
+        'x-csrf-token': 'c5rf-token',
+      },
+    });
+    assert.equal(res.status, 200);
+    const seen = upstream.seen.at(-1) as Seen;
+    assert.equal(seen.headers.cookie, 'theme=dark', "only the cookies that are not the portal's");
+    assert.equal(seen.headers['x-csrf-token'], undefined);
+    assert.deepEqual(res.headers.getSetCookie(), ['theirs=kept; Path=/']);
+    const onlyPortal = await fetch(`${server.url}/orders/1`, { headers: { authorization: `Bearer ${token}`, cookie: 'portcullis_session=s3ss10n' } });
+    assert.equal(onlyPortal.status, 200);
+    assert.equal((upstream.seen.at(-1) as Seen).headers.cookie, undefined, "no Cookie field is left when every cookie was the portal's");
+  });
+
+  test("the upstream's own CSP and X-Frame-Options arrive unchanged, without the portal's security headers", async () => {
+    const res = await fetch(`${server.url}/orders/own-headers`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors https://partner.example");
+    assert.equal(res.headers.get('x-frame-options'), 'SAMEORIGIN');
+    assert.equal(res.headers.get('referrer-policy'), null, "the portal's page headers are the portal's alone");
+    assert.equal(await res.text(), '<p>upstream page</p>');
+  });
+
+  test('X-Forwarded-Host, -Proto and -For describe the client, and the upstream gets its own Host', async () => {
+    const res = await fetch(`${server.url}/orders/1`, {
+      headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': '203.0.113.9', 'x-forwarded-host': 'evil.example' },
+    });
+    assert.equal(res.status, 200);
+    const seen = upstream.seen.at(-1) as Seen;
+    assert.equal(seen.headers['x-forwarded-host'], new URL(server.url).host, "the client's Host");
+    assert.equal(seen.headers['x-forwarded-proto'], 'http');
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1', 'an untrusted client cannot invent the chain');
+    assert.equal(seen.headers.host, new URL(upstream.url).host);
+  });
+
+  test('per-method rules: GET with orders:read is allowed, POST without orders:write is 403', async () => {
+    const get = await fetch(`${server.url}/shop/orders`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(get.status, 200);
+    const before = upstream.seen.length;
+    const post = await fetch(`${server.url}/shop/orders`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' });
+    assert.equal(post.status, 403);
+    assert.match(post.headers.get('www-authenticate') ?? '', /error="insufficient_scope", scope="orders:write"/);
+    assert.equal(upstream.seen.length, before, 'a refused call never reaches the upstream');
+  });
+
+  test("a route's own rate limit counts calls on that route only", async () => {
+    const call = (prefix: string) => fetch(`${server.url}${prefix}/x`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await call('/limited')).status, 200);
+    assert.equal((await call('/limited')).status, 200);
+    const third = await call('/limited');
+    assert.equal(third.status, 429);
+    assert.equal(((await third.json()) as any).errors[0].code, 'rate-limit-exceeded');
+    assert.equal((await call('/orders')).status, 200, 'another route keeps its own bucket');
+  });
+
+  test('a CORS preflight is answered before authentication (never 401), and allowed origins can read answers', async () => {
+    const preflight = await fetch(`${server.url}/browser/items`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example');
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /Authorization.*X-Request-Id/);
+    assert.equal(preflight.headers.get('access-control-allow-credentials'), 'true');
+    const stranger = await fetch(`${server.url}/browser/items`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+    });
+    assert.equal(stranger.status, 204);
+    assert.equal(stranger.headers.get('access-control-allow-origin'), null);
+    const noToken = await fetch(`${server.url}/browser/items`, { headers: { origin: 'https://app.example' } });
+    assert.equal(noToken.status, 401);
+    assert.equal(noToken.headers.get('access-control-allow-origin'), 'https://app.example', 'the page can read why it was refused');
+    const ok = await fetch(`${server.url}/browser/items`, { headers: { origin: 'https://app.example', authorization: `Bearer ${token}` } });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('access-control-allow-origin'), 'https://app.example');
+    assert.equal(ok.headers.get('vary'), 'Accept-Encoding, Origin', "the upstream's Vary is kept");
+  });
+
+  test('a route with an audience refuses tokens not issued for that resource (RFC 8707)', async () => {
+    const res = await fetch(`${server.url}/elsewhere/x`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 401);
+    assert.equal(await res.text(), UNAUTHORIZED);
+  });
+
+  test('a WebSocket upgrade is refused with 501 upgrade-not-supported, never passed on as a plain request', async () => {
+    const before = upstream.seen.length;
+    const status = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${server.url}/orders/socket`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('upgrade', () => reject(new Error('upgraded')));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status.status, 501);
+    assert.equal(JSON.parse(status.body).errors[0].code, 'upgrade-not-supported');
+    assert.equal(upstream.seen.length, before);
+  });
+
+  test('refusals are counted by checkpoint and reason, static tokens included', async () => {
+    await fetch(`${server.url}/orders/1`, { headers: { authorization: `Bearer pct_${'A'.repeat(49)}` } });
+    await fetch(`${server.url}/orders/1`);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /portcullis_bearer_refusals_total\{checkpoint="gateway",reason="static_token_not_accepted"\} [1-9]/);
+    assert.match(metrics, /portcullis_bearer_refusals_total\{checkpoint="gateway",reason="missing"\} [1-9]/);
+    assert.match(metrics, /portcullis_bearer_refusals_total\{checkpoint="gateway",reason="insufficient_scope"\} [1-9]/);
+  });
+
+  test('the decision endpoint applies the same rules, for nginx (X-Original-*) and Envoy (method and path)', async () => {
+    const ask = (path: string, init: RequestInit) => fetch(`${server.url}${path}`, init);
+    const nginxGet = await ask('/decision', {
+      headers: { authorization: `Bearer ${token}`, 'x-original-method': 'GET', 'x-original-uri': '/shop/orders?x=1' },
+    });
+    assert.equal(nginxGet.status, 200);
+    assert.equal(nginxGet.headers.get('x-portcullis-client'), app.clientId);
+    assert.equal(nginxGet.headers.get('x-portcullis-application'), String(app.appId));
+    const nginxPost = await ask('/decision', { headers: { authorization: `Bearer ${token}`, 'x-original-method': 'POST', 'x-original-uri': '/shop/orders' } });
+    assert.equal(nginxPost.status, 403);
+    assert.match(nginxPost.headers.get('www-authenticate') ?? '', /insufficient_scope/);
+    const envoyGet = await ask('/decision/shop/orders', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(envoyGet.status, 200);
+    const envoyPost = await ask('/decision/shop/orders', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+    assert.equal(envoyPost.status, 403, 'a body-less check with a JSON content type is still decided');
+    const none = await ask('/decision/shop/orders', {});
+    assert.equal(none.status, 401);
+    assert.equal(await none.text(), UNAUTHORIZED);
+    const unrouted = await ask('/decision', { headers: { authorization: `Bearer ${token}`, 'x-original-method': 'GET', 'x-original-uri': '/nowhere' } });
+    assert.equal(unrouted.status, 403);
+    assert.equal(((await unrouted.json()) as any).errors[0].code, 'no-route');
+    const bad = await ask('/decision', { headers: { authorization: `Bearer ${token}`, 'x-original-method': 'BREW', 'x-original-uri': '/shop' } });
+    assert.equal(bad.status, 400);
+  });
+
   test('an upstream that is down is 502, one that is slow is 504, with a clear body', async () => {
     const down = await fetch(`${server.url}/down/anything`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(down.status, 502);
@@ -240,7 +440,7 @@ describe('gateway', () => {
     const list = (await server.admin('GET', '/gateway/routes')).body;
     assert.deepEqual(
       list.map((r: any) => `${r.source} ${r.prefix}`),
-      ['file /down', 'api /inventory', 'file /orders', 'file /slow'],
+      ['file /browser', 'file /down', 'file /elsewhere', 'api /inventory', 'file /limited', 'file /orders', 'file /shop', 'file /slow'],
     );
     for (const [body, detail] of [
       [{ prefix: '/orders', upstream: upstream.url }, /declared in PORTCULLIS_ROUTES/],
@@ -258,6 +458,112 @@ describe('gateway', () => {
     assert.equal((await fetch(`${server.url}/inventory/7`, { headers: { authorization: `Bearer ${token}` } })).status, 404);
     const audit = (await server.admin('GET', '/audit-events?limit=2')).body.map((e: any) => e.action);
     assert.deepEqual(audit, ['gateway_route.deleted', 'gateway_route.created']);
+  });
+});
+
+describe('gateway request logs', () => {
+  test('a proxied request costs one log line; PORTCULLIS_LOG_SAMPLE=0 keeps only refusals and errors', async () => {
+    const upstream = await startUpstream();
+    const file = path.join(tempDir(), 'routes.json');
+    writeFileSync(file, JSON.stringify([{ prefix: '/orders', upstream: upstream.url }]));
+    for (const sample of ['1', '0']) {
+      const lines: string[] = [];
+      const server = await startTestServer({ PORTCULLIS_ROUTES: file, LOG_LEVEL: 'info', PORTCULLIS_LOG_SAMPLE: sample }, { logLines: lines });
+      try {
+        const cred = await server.newCredential();
+        const token = await server.accessToken(cred.clientId, cred.clientSecret);
+        lines.length = 0;
+        assert.equal((await fetch(`${server.url}/orders/1?secret=x`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+        assert.equal((await fetch(`${server.url}/orders/1`)).status, 401);
+        await new Promise((r) => setTimeout(r, 50)); // the line is written when the response finishes
+        const parsed = lines.map((l) => JSON.parse(l));
+        const proxied = parsed.filter((l) => l.status === 200);
+        const refused = parsed.filter((l) => l.status === 401);
+        assert.equal(proxied.length, sample === '1' ? 1 : 0, JSON.stringify(parsed));
+        assert.equal(refused.length, 1, 'a refusal is always logged');
+        assert.equal(refused[0].refusal, 'missing');
+        assert.equal(parsed.length, proxied.length + refused.length, 'nothing else is logged for them');
+        if (sample === '1') {
+          assert.equal(proxied[0].url, '/orders/1', 'no query string');
+          assert.equal(proxied[0].caller.client_id, cred.clientId);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+    upstream.release();
+    await new Promise((resolve) => upstream.server.close(resolve));
+    upstream.server.closeAllConnections();
+  });
+});
+
+describe('gateway routes from the shell', () => {
+  test('portcullis admin routes add/list/remove manage routes, and SIGHUP re-reads PORTCULLIS_ROUTES (a bad file keeps the routes)', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'routes.json');
+    writeFileSync(file, JSON.stringify([{ prefix: '/alpha', upstream: 'http://127.0.0.1:9/a' }]));
+    const server = await spawnServer({
+      PORTCULLIS_DATA_DIR: dir,
+      PORTCULLIS_MASTER_KEY: MASTER_KEY,
+      PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN,
+      PORTCULLIS_ROUTES: file,
+    });
+    try {
+      const env = { PORTCULLIS_URL: server.url, PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN };
+      const prefixes = async () => {
+        const listed = await runCli(['admin', 'routes', 'list', '--json'], env);
+        assert.equal(listed.code, 0, listed.stderr);
+        return (JSON.parse(listed.stdout) as { prefix: string; source: string }[]).map((r) => `${r.source} ${r.prefix}`);
+      };
+      const added = await runCli(
+        [
+          'admin',
+          'routes',
+          'add',
+          '--prefix',
+          '/beta',
+          '--upstream',
+          'http://127.0.0.1:9/b',
+          '--rules',
+          '[{"methods":["GET"],"scopes":["b:read"]}]',
+          '--rate-limit',
+          '5',
+          '--json',
+        ],
+        env,
+      );
+      assert.equal(added.code, 0, added.stderr);
+      const route = JSON.parse(added.stdout);
+      assert.deepEqual(route.rules, [{ methods: ['GET'], scopes: ['b:read'] }]);
+      assert.equal(route.rate_limit_per_minute, 5);
+      const badRules = await runCli(
+        ['admin', 'routes', 'add', '--prefix', '/gamma', '--upstream', 'http://127.0.0.1:9', '--rules', '[{"methods":["BREW"]}]'],
+        env,
+      );
+      assert.notEqual(badRules.code, 0);
+      assert.match(badRules.stderr + badRules.stdout, /rules\[0\]\.methods/);
+      assert.deepEqual(await prefixes(), ['file /alpha', 'api /beta']);
+
+      writeFileSync(file, JSON.stringify([{ prefix: '/delta', upstream: 'http://127.0.0.1:9/d' }]));
+      server.child.kill('SIGHUP');
+      const deadline = Date.now() + 10_000;
+      let seen = await prefixes();
+      while (!seen.includes('file /delta') && Date.now() < deadline) seen = await prefixes();
+      assert.deepEqual(seen, ['api /beta', 'file /delta']);
+
+      writeFileSync(file, '{ broken');
+      server.child.kill('SIGHUP');
+      const refusedDeadline = Date.now() + 10_000;
+      while (!/PORTCULLIS_ROUTES not reloaded/.test(server.output()) && Date.now() < refusedDeadline) await new Promise((r) => setTimeout(r, 100));
+      assert.match(server.output(), /PORTCULLIS_ROUTES not reloaded/);
+      assert.deepEqual(await prefixes(), ['api /beta', 'file /delta'], 'the routes in use are kept');
+
+      const removed = await runCli(['admin', 'routes', 'remove', '--id', String(route.id)], env);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.deepEqual(await prefixes(), ['file /delta']);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

@@ -13,8 +13,8 @@ before(async () => {
 after(() => server.stop());
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
-/** Fastify's `:param` in OpenAPI's `{param}` form. */
-const openApiPath = (url: string) => url.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+/** Fastify's `:param` in OpenAPI's `{param}` form, and a trailing wildcard as `{path}`. */
+const openApiPath = (url: string) => url.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}').replace(/\/\*$/, '/{path}');
 
 /**
  * Routes that are not part of the public or operator API: the developer portal's JSON API (its

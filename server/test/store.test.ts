@@ -324,7 +324,7 @@ for (const dialect of dialects.filter((d) => (DIALECTS as readonly string[]).inc
 
     test('gateway routes: a prefix is taken once, also by concurrent creations; listed and removed', async (t) => {
       if (!(await ready(t))) return;
-      const route = (upstream: string) => ({ prefix: '/stored', upstream, scopes: ['a'], timeoutMs: 500, createdAt: now });
+      const route = (upstream: string) => ({ prefix: '/stored', upstream, scopes: ['a'], timeoutMs: 500, options: {}, createdAt: now });
       const results = await Promise.all(Array.from({ length: 6 }, (_, i) => store.gatewayRoutes.create(route(`http://u${i}.test`))));
       const created = results.filter((r) => r !== 'prefix-taken');
       assert.equal(created.length, 1);

@@ -4,7 +4,7 @@ import type { Clock } from '../domain/clock.js';
 import { ApiError } from '../domain/errors.js';
 import { seal, unseal } from '../keys/master.js';
 import type { IdempotencyKeyRepository, IdempotencyRecord } from '../store/idempotency-keys.js';
-import { sendApiError } from './http.js';
+import { sendApiError } from '../http/errors.js';
 
 /** How long a key and its first answer are kept. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor, Directory } from '../directory/service.js';
 import type { Clock } from '../domain/clock.js';
 import type { UsageRecorder } from '../directory/usage.js';
@@ -7,11 +7,11 @@ import type { KeyRing } from '../keys/keyring.js';
 import type { Store } from '../store/index.js';
 import type { Application } from '../store/applications.js';
 import type { Organization } from '../store/organizations.js';
+import { problem, sendApiError, useApiErrors } from '../http/errors.js';
+import { jsonObject, pathId } from '../http/json-body.js';
 import type { AdminAuth } from './auth.js';
-import { jsonObject, pathId, requireOperator, useApiErrors } from './http.js';
 
 export interface AdminRouteOptions {
-  auth: AdminAuth;
   directory: Directory;
   keys: KeyRing;
   store: Store;
@@ -30,14 +30,31 @@ const applicationView = (a: Application) => ({
   created_at: iso(a.createdAt),
 });
 
+/** An onRequest hook that lets only the operator token through, with a 401 in the errors shape otherwise. */
+export function requireOperator(auth: AdminAuth) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!auth.check(request.headers.authorization)) {
+      reply.header('www-authenticate', 'Bearer realm="portcullis-admin"');
+      return sendApiError(reply, request, problem('operatorUnauthorized', 'send the operator token as Authorization: Bearer <PORTCULLIS_ADMIN_TOKEN>'));
+    }
+  };
+}
+
+/**
+ * The operator API under /admin/v1: one scope owns its authentication (the operator token) and
+ * its errors shape, and the features register their operator routes inside it.
+ */
+export async function operatorApi(app: FastifyInstance, opts: { auth: AdminAuth; features: Array<(scope: FastifyInstance) => Promise<void>> }) {
+  useApiErrors(app);
+  app.addHook('onRequest', requireOperator(opts.auth));
+  for (const feature of opts.features) await app.register(feature);
+}
+
 type Ids = { orgId: string; appId: string; clientId: string };
 
-/** The operator API under /admin/v1, behind the admin bearer token. */
+/** The operator API's directory and keys (under /admin/v1; operatorApi owns its authentication and errors). */
 export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions): Promise<void> {
   const { directory, keys } = opts;
-  useApiErrors(app);
-
-  app.addHook('onRequest', requireOperator(opts.auth));
 
   const actor = (request: FastifyRequest): Actor => ({ actor: 'operator', ip: request.ip });
 

@@ -1,59 +1,35 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import replyFrom from '@fastify/reply-from';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bearerToken, sendUnauthorized } from '../access/routes.js';
-import type { BearerVerifier } from '../access/verifier.js';
-import type { AdminAuth } from '../admin/auth.js';
-import { jsonObject, pathId, requireOperator, sendApiError, useApiErrors } from '../admin/http.js';
 import { ApiError } from '../domain/errors.js';
+import { type BearerAuthentication, sendInsufficientScope, sendUnauthorized } from '../http/bearer.js';
+import { problem, sendApiError } from '../http/errors.js';
+import { jsonObject, pathId } from '../http/json-body.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { RetailMedia } from '../retailmedia/service.js';
+import { answerPreflight, corsResponseHeaders, decideAccess, identityHeaders, isPreflight } from './access.js';
+import { clientResponseHeaders, forward, type UpstreamFailure, type UpstreamTarget, upstreamRequestHeaders, upstreamTarget } from './proxy.js';
+import { METHODS, ROUTE_FIELDS, routeOptionsView } from './routes-config.js';
 import type { GatewayRoute, GatewayRoutes } from './service.js';
 
 export interface GatewayOptions {
   routes: GatewayRoutes;
-  verifier: BearerVerifier;
+  bearer: BearerAuthentication;
   limiter: RateLimiter;
   retail: RetailMedia;
   defaultRateLimit: number;
   defaultTimeoutMs: number;
+  /** Whether X-Forwarded-For from the proxy in front is kept (PORTCULLIS_TRUST_PROXY). */
+  trustProxy: boolean;
 }
-
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
-// RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus the obsolete ones still seen.
-const HOP_BY_HOP = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-authenticate',
-  'proxy-authorization',
-];
-const VIA = '1.1 portcullis';
 
 const pathOf = (url: string): string => {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
 };
 
-/** Removes hop-by-hop fields and those the Connection field names (RFC 9110 §7.6.1). */
-function withoutHopByHop<T extends Record<string, unknown>>(headers: T): T {
-  const out: Record<string, unknown> = { ...headers };
-  const named = String(headers.connection ?? '')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-  for (const name of [...HOP_BY_HOP, ...named]) delete out[name];
-  return out as T;
-}
-
-const appendVia = (existing: unknown) => (typeof existing === 'string' && existing !== '' ? `${existing}, ${VIA}` : VIA);
-
 /** A path that could climb out of the upstream's base path once the upstream decodes it. */
 function climbs(path: string): boolean {
+  if (!path.includes('.') && !path.includes('%') && !path.includes('\\')) return false;
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);
@@ -63,20 +39,23 @@ function climbs(path: string): boolean {
   return decoded.includes('\\') || decoded.split('/').some((s) => s === '..' || s === '.');
 }
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    gateway?: boolean;
-  }
-}
-
 /**
- * The reverse proxy: requests under a route's prefix with a valid token whose scopes cover the
- * route's go to the upstream with the token removed and the caller's identity added. Bodies
- * stream both ways (@fastify/reply-from over undici).
+ * The reverse proxy: requests under a route's prefix pass the shared bearer step and the route's
+ * rules, then go to the upstream over a keep-alive pool with the token and the portal's cookies
+ * removed and the caller's identity added. Bodies stream both ways.
  */
 export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
-  const { routes, verifier, limiter } = opts;
+  const { routes, bearer, limiter } = opts;
   await routes.reload();
+  const targets = new WeakMap<GatewayRoute, UpstreamTarget>();
+  const targetOf = (route: GatewayRoute) => {
+    let target = targets.get(route);
+    if (target === undefined) {
+      target = upstreamTarget(route.upstream);
+      targets.set(route, target);
+    }
+    return target;
+  };
 
   // A constraint makes the catch-all route exist only for paths under a declared prefix, so every
   // other path keeps its own 404 (the operator API's included).
@@ -95,73 +74,79 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions):
     mustMatchWhenDerived: false,
   } as any);
 
-  await app.register(replyFrom, { disableRequestLogging: true, retryDelay: () => null } as any);
-
   // Request bodies are not parsed: they stream to the upstream as they come.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
-  const fail = (reply: FastifyReply, request: FastifyRequest, status: 502 | 504, route: GatewayRoute) =>
-    sendApiError(
+  const failed = (request: FastifyRequest, reply: FastifyReply, route: GatewayRoute, failure: UpstreamFailure, err: Error) => {
+    request.log.warn({ err, prefix: route.prefix }, 'upstream failed');
+    return sendApiError(
       reply,
       request,
-      status === 504
-        ? new ApiError(504, 'availability', 'upstream-timeout', 'Upstream timeout', `the upstream of ${route.prefix} did not answer in time`)
-        : new ApiError(502, 'availability', 'upstream-unavailable', 'Bad gateway', `the upstream of ${route.prefix} could not be reached or failed to answer`),
+      failure === 'timeout'
+        ? problem('upstreamTimeout', `the upstream of ${route.prefix} did not answer in time`)
+        : problem('upstreamUnavailable', `the upstream of ${route.prefix} could not be reached or failed to answer`),
     );
+  };
 
   const proxy = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = pathOf(request.url);
     const route = routes.match(path);
     if (!route) return reply.callNotFound();
-    const token = bearerToken(request.headers.authorization);
-    const outcome = token === undefined ? undefined : await verifier.verify(token);
-    if (!outcome?.ok) return sendUnauthorized(reply);
-    const claims = outcome.claims;
-    const granted = claims.scope ? claims.scope.split(' ') : [];
-    const missing = route.scopes.filter((s) => !granted.includes(s));
-    if (missing.length > 0) {
-      // RFC 6750 §3.1: a valid token without the scopes the resource needs.
-      return reply
-        .code(403)
-        .header('www-authenticate', `Bearer realm="portcullis", error="insufficient_scope", scope="${route.scopes.join(' ')}"`)
-        .header('cache-control', 'no-store')
-        .type('application/json')
-        .send('{"Status Message":"Forbidden"}');
+    const origin = request.headers.origin;
+    if (isPreflight(request)) return answerPreflight(reply, route.cors, origin as string, METHODS);
+    const cors = route.cors !== null && origin !== undefined ? corsResponseHeaders(route.cors, origin) : undefined;
+    if (cors) reply.headers(cors);
+    // Node hands an Upgrade request over as a plain one when no 'upgrade' listener exists; say so instead of downgrading it.
+    if (request.headers.upgrade !== undefined) {
+      return sendApiError(
+        reply,
+        request,
+        problem('upgradeNotSupported', 'the gateway does not proxy protocol upgrades (WebSocket); call the upstream directly or through nginx'),
+      );
     }
+    const decision = await decideAccess(bearer, request, 'gateway', route, request.method);
+    if (decision.kind === 'unauthorized') return sendUnauthorized(reply);
+    if (decision.kind === 'forbidden') return sendInsufficientScope(reply, decision.scopes);
+    const claims = decision.claims;
     if (climbs(path)) throw ApiError.validation('invalid-path', 'the path must not contain . or .. segments or backslashes');
-    const own = (await opts.retail.applicationLimits.get(claims.application_id))?.perMinute ?? null;
-    const limit = await limiter.take(`gateway:app:${claims.application_id}`, own ?? opts.defaultRateLimit);
-    limiter.headers(reply, limit);
+    const perMinute = route.rateLimitPerMinute ?? (await opts.retail.applicationLimits.get(claims.application_id))?.perMinute ?? opts.defaultRateLimit;
+    const limit = await limiter.take(`gateway:${route.prefix}:app:${claims.application_id}`, perMinute);
     if (!limit.allowed) {
-      return sendApiError(reply, request, new ApiError(429, 'quota', 'rate-limit-exceeded', 'Too many requests', `at most ${limit.limit} calls per minute`));
+      limiter.headers(reply, limit);
+      return sendApiError(reply, request, problem('rateLimitExceeded', `at most ${limit.limit} calls per minute on ${route.prefix}`));
     }
-    return reply.from(route.upstream + path.slice(route.prefix.length), {
-      timeout: route.timeoutMs ?? opts.defaultTimeoutMs,
-      rewriteRequestHeaders: (req, headers: IncomingHttpHeaders) => {
-        const out = withoutHopByHop(headers);
-        delete out.authorization;
-        for (const name of Object.keys(out)) if (name.startsWith('x-portcullis-')) delete out[name];
-        out['x-portcullis-application'] = String(claims.application_id);
-        out['x-portcullis-organization'] = String(claims.organization_id);
-        out['x-portcullis-client'] = claims.client_id;
-        out['x-portcullis-scopes'] = claims.scope ?? '';
-        const forwarded = headers['x-forwarded-for'];
-        out['x-forwarded-for'] = forwarded ? `${forwarded}, ${req.ip}` : req.ip;
-        out['x-forwarded-proto'] = req.protocol;
-        if (headers.host) out['x-forwarded-host'] = headers.host;
-        out.via = appendVia(headers.via);
-        return out;
-      },
-      rewriteHeaders: (headers) => {
-        const out = withoutHopByHop(headers as Record<string, unknown>);
-        out.via = appendVia(out.via);
-        return out as typeof headers;
-      },
-      onError: (r, { error }) => {
-        request.log.warn({ err: error, prefix: route.prefix }, 'upstream failed');
-        fail(r as FastifyReply, request, (error as { statusCode?: number }).statusCode === 504 ? 504 : 502, route);
-      },
+    const target = targetOf(route);
+    const headers = upstreamRequestHeaders(request, target.host, { identity: identityHeaders(claims), trustProxy: opts.trustProxy });
+    const upstreamPath = target.basePath + request.url.slice(route.prefix.length);
+    return new Promise<FastifyReply>((resolve) => {
+      forward(
+        request,
+        target,
+        upstreamPath,
+        headers,
+        route.timeoutMs ?? opts.defaultTimeoutMs,
+        (upstream: IncomingMessage) => {
+          // From here the answer is the upstream's own: Fastify's onSend hooks (and their headers) stay out of it.
+          reply.hijack();
+          const res = reply.raw;
+          const out = clientResponseHeaders(upstream);
+          if (cors) {
+            // The upstream's own Vary stays, with Origin added.
+            const vary = out.vary;
+            Object.assign(out, cors);
+            if (vary !== undefined) out.vary = `${vary}, Origin`;
+          }
+          res.writeHead(upstream.statusCode ?? 502, out);
+          upstream.pipe(res);
+          upstream.on('error', () => res.destroy());
+          res.on('close', () => {
+            if (!upstream.complete) upstream.destroy();
+          });
+          resolve(reply);
+        },
+        (failure, err) => resolve(failed(request, reply, route, failure, err)),
+      );
     });
   };
 
@@ -169,13 +154,19 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions):
 }
 
 /** The operator API for gateway routes (under /admin/v1). */
-export async function gatewayAdminRoutes(app: FastifyInstance, opts: { auth: AdminAuth; routes: GatewayRoutes }): Promise<void> {
-  useApiErrors(app, { notFound: false });
-  app.addHook('onRequest', requireOperator(opts.auth));
-  const view = (r: GatewayRoute) => ({ id: r.id, source: r.source, prefix: r.prefix, upstream: r.upstream, scopes: r.scopes, timeout_ms: r.timeoutMs });
+export async function gatewayAdminRoutes(app: FastifyInstance, opts: { routes: GatewayRoutes }): Promise<void> {
+  const view = (r: GatewayRoute) => ({
+    id: r.id,
+    source: r.source,
+    prefix: r.prefix,
+    upstream: r.upstream,
+    scopes: r.scopes,
+    timeout_ms: r.timeoutMs,
+    ...routeOptionsView(r),
+  });
   app.get('/gateway/routes', async () => opts.routes.list().map(view));
   app.post('/gateway/routes', async (request, reply) => {
-    const body = jsonObject(request.body, ['prefix', 'upstream', 'scopes', 'timeout_ms'], ['prefix', 'upstream']);
+    const body = jsonObject(request.body, ROUTE_FIELDS, ['prefix', 'upstream']);
     return reply.code(201).send(view(await opts.routes.create(body, { actor: 'operator', ip: request.ip })));
   });
   app.delete<{ Params: { id: string } }>('/gateway/routes/:id', async (request) => ({

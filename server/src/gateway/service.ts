@@ -3,8 +3,9 @@ import { WholeTableCache } from '../directory/cache.js';
 import type { Actor } from '../directory/service.js';
 import type { Clock } from '../domain/clock.js';
 import { ApiError } from '../domain/errors.js';
+import type { StoredRoute } from '../store/gateway-routes.js';
 import type { Store } from '../store/index.js';
-import { checkRoute, type RouteSpec } from './routes-config.js';
+import { checkRoute, checkRouteOptions, type RouteSpec, routeOptionsView } from './routes-config.js';
 
 export interface GatewayRoute extends RouteSpec {
   /** null for a route from the PORTCULLIS_ROUTES file, which the operator API cannot change. */
@@ -18,7 +19,7 @@ export class GatewayRoutes {
   private readonly cache: WholeTableCache;
 
   constructor(
-    private readonly fileRoutes: RouteSpec[],
+    private fileRoutes: RouteSpec[],
     private readonly store: Store,
     private readonly bus: Bus,
     private readonly clock: Clock,
@@ -50,8 +51,21 @@ export class GatewayRoutes {
   private async load(): Promise<void> {
     const stored = await this.store.gatewayRoutes.list();
     const file = this.fileRoutes.map((r) => ({ ...r, id: null, source: 'file' as const }));
-    const api = stored.filter((s) => !this.fileRoutes.some((f) => f.prefix === s.prefix)).map((s) => ({ ...s, source: 'api' as const }));
+    const api = stored.filter((s) => !this.fileRoutes.some((f) => f.prefix === s.prefix)).map((s) => this.fromStore(s));
     this.table = this.sorted([...file, ...api]);
+  }
+
+  private fromStore(stored: StoredRoute): GatewayRoute {
+    const checked = checkRouteOptions(stored.options);
+    // Stored options were checked when written; a row that fails now (edited by hand) gets the safe defaults of no options.
+    const options = 'options' in checked ? checked.options : { rules: [], rateLimitPerMinute: null, cors: null, audience: null };
+    return { id: stored.id, source: 'api', prefix: stored.prefix, upstream: stored.upstream, scopes: stored.scopes, timeoutMs: stored.timeoutMs, ...options };
+  }
+
+  /** Replaces the PORTCULLIS_ROUTES routes (SIGHUP): the file's routes are the truth for their prefixes, as at start. */
+  async replaceFileRoutes(routes: RouteSpec[]): Promise<void> {
+    this.fileRoutes = routes;
+    await this.reload();
   }
 
   /** The route whose prefix is the path or a whole-segment start of it. */
@@ -77,13 +91,21 @@ export class GatewayRoutes {
     if (this.fileRoutes.some((r) => r.prefix === route.prefix))
       throw ApiError.conflict('prefix-taken', `prefix ${route.prefix} is declared in PORTCULLIS_ROUTES`);
     const created = await this.store.transaction(async (tx) => {
-      const row = await tx.gatewayRoutes.create({ ...route, createdAt: this.clock.now() });
+      const row = await tx.gatewayRoutes.create({
+        prefix: route.prefix,
+        upstream: route.upstream,
+        scopes: route.scopes,
+        timeoutMs: route.timeoutMs,
+        options: routeOptionsView(route),
+        createdAt: this.clock.now(),
+      });
       if (row === 'prefix-taken') throw ApiError.conflict('prefix-taken', `a route with prefix ${route.prefix} exists already; delete it first`);
       await this.audit(tx, who, 'gateway_route.created', row.id, {
         prefix: route.prefix,
         upstream: route.upstream,
         scopes: route.scopes,
         timeout_ms: route.timeoutMs,
+        ...routeOptionsView(route),
       });
       return row;
     });
@@ -101,7 +123,7 @@ export class GatewayRoutes {
     });
     await this.bus.publish({ type: 'gateway-routes.changed' });
     await this.reload();
-    return { ...removed, source: 'api' };
+    return this.fromStore(removed);
   }
 
   /** Records a change in the transaction `tx` that makes it, so neither exists without the other. */

@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/keyring.js';
 import type { RateLimiter, RateLimitOutcome } from '../ratelimit/limiter.js';
 import { isStoreUnavailable } from '../store/db.js';
-import { mediaType, parseBasic, parseForm } from './form.js';
+import { mediaType, parseBasic, parseForm } from '../http/form.js';
 import type { TokenIssuer } from './tokens.js';
 
 export const TOKEN_BODY_LIMIT = 16 * 1024;

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { VerifyOutcome } from '../access/verifier.js';
 import type { CacheRegistry } from '../bus/caches.js';
+import type { Checkpoint, Refusal } from '../http/bearer.js';
 import type { AuthFailureReason } from '../directory/usage.js';
 import type { Clock } from '../domain/clock.js';
 import type { KeyRing } from '../keys/keyring.js';
@@ -37,6 +38,7 @@ export class Metrics {
   private readonly tokenRequests: Counter<'outcome'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly verifications: Counter<'outcome'>;
+  private readonly refusals: Counter<'checkpoint' | 'reason'>;
   private readonly requestDuration: Histogram<'method' | 'route' | 'status_class'>;
   private readonly rateLimited: Counter<'route'>;
   private readonly writeFailures: Counter<'batch'>;
@@ -65,6 +67,12 @@ export class Metrics {
       name: 'portcullis_token_verifications_total',
       help: 'Bearer (JWT) verifications by outcome: valid, or the reason the token was refused',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'portcullis_bearer_refusals_total',
+      help: 'Requests refused by the bearer step (JWT or static token) or by the checkpoint after it, by checkpoint and reason',
+      labelNames: ['checkpoint', 'reason'],
       registers,
     });
     this.requestDuration = new Histogram({
@@ -108,6 +116,10 @@ export class Metrics {
 
   backgroundWriteFailed(batch: string): void {
     this.writeFailures.inc({ batch });
+  }
+
+  bearerRefused(checkpoint: Checkpoint, reason: Refusal): void {
+    this.refusals.inc({ checkpoint, reason });
   }
 
   /** One finished request: `route` is the matched pattern (or `unmatched`), never the URL. */

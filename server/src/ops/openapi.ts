@@ -61,6 +61,35 @@ const bearerProtected = (summary: string, ok: Json, parameters: unknown[] = []) 
   responses: { '200': answer('The calling application', ok), '401': answer('No, or an invalid, expired or revoked token', ref('Unauthorized')) },
 });
 
+const identityHeaders = {
+  'x-portcullis-application': { schema: { type: 'string' }, description: 'application_id of the caller' },
+  'x-portcullis-organization': { schema: { type: 'string' }, description: 'organization_id of the caller' },
+  'x-portcullis-client': { schema: { type: 'string' }, description: 'client_id of the caller' },
+  'x-portcullis-scopes': { schema: { type: 'string' }, description: 'the token’s scopes, space-separated' },
+};
+
+/** The decision endpoint, for every method a proxy forwards. */
+function decision(withPath: boolean): Record<string, Json> {
+  const operation = (method: string) => ({
+    tags: ['resource'],
+    summary: `Access decision for a proxied ${method} (nginx auth_request, Envoy ext_authz)`,
+    description:
+      'The original method and URI come from X-Original-Method and X-Original-URI (nginx), or from this request’s method and the path after /decision (Envoy). The gateway routes’ rules decide.',
+    security: [{ accessToken: [] }],
+    parameters: [
+      { name: 'X-Original-Method', in: 'header', required: false, schema: { type: 'string' } },
+      { name: 'X-Original-URI', in: 'header', required: false, schema: { type: 'string' } },
+      ...(withPath ? [pathParam('path', 'the original path, for Envoy’s path_prefix', { type: 'string' })] : []),
+    ],
+    responses: {
+      '200': { description: 'Allowed; the caller’s identity is in the headers', headers: identityHeaders },
+      '401': answer('No, or an invalid, expired or revoked token', ref('Unauthorized')),
+      '403': answer('insufficient_scope, or no gateway route declares the path', anyObject),
+    },
+  });
+  return Object.fromEntries(['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [m, operation(m.toUpperCase())]));
+}
+
 /** An RFC 6749 form endpoint authenticated with client_secret_post or client_secret_basic. */
 function oauthForm(summary: string, fields: Json, required: string[], ok: Json, description: string): Json {
   return {
@@ -236,6 +265,19 @@ const schemas: Json = {
       scopes: { type: 'array', items: str },
       timeout_ms: int,
       source: { enum: ['api', 'file'] },
+      rules: { type: 'array', items: obj({ methods: { type: 'array', items: str }, scopes: { type: 'array', items: str } }) },
+      rate_limit_per_minute: { type: ['integer', 'null'] },
+      cors: {
+        type: ['object', 'null'],
+        properties: {
+          origins: { type: 'array', items: str },
+          headers: { type: 'array', items: str },
+          expose_headers: { type: 'array', items: str },
+          credentials: { type: 'boolean' },
+          max_age_seconds: int,
+        },
+      },
+      audience: { type: ['string', 'null'] },
     },
   },
   RateLimit: obj({ per_minute: { type: ['integer', 'null'] } }),
@@ -335,6 +377,8 @@ export function openApiDocument(serverUrl: string): Json {
           pathParam('service', 'service name, e.g. retail-media', { type: 'string', pattern: '^[a-z][a-z0-9-]{0,63}$' }),
         ]),
       },
+      '/decision': decision(false),
+      '/decision/{path}': decision(true),
       '/delivery/retailmedia': {
         get: {
           tags: ['resource'],

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { bearerToken } from '../access/routes.js';
+import { bearerToken } from '../http/bearer.js';
 import type { Metrics, TokenOutcome } from './metrics.js';
 import { TOKEN_OUTCOMES } from './metrics.js';
 import { openApiDocument } from './openapi.js';

@@ -1,4 +1,5 @@
 import { ApiError } from '../domain/errors.js';
+import { problem } from '../http/errors.js';
 import type { Clock } from '../domain/clock.js';
 import type { PortalUser, PortalUserRepository } from '../store/portal-users.js';
 import { checkNewPassword, dummyPasswordHash, hashPassword, PASSWORD_MAX, verifyPassword } from './passwords.js';
@@ -16,7 +17,7 @@ export function checkEmail(value: unknown, field = 'email'): string {
   return email;
 }
 
-const badCredentials = () => new ApiError(401, 'authentication', 'invalid-credentials', 'Sign-in failed', 'the email address or the password is wrong');
+const badCredentials = () => problem('invalidCredentials', 'the email address or the password is wrong');
 
 /** Sign-up, sign-in and password changes of portal users. */
 export class Accounts {
@@ -45,13 +46,7 @@ export class Accounts {
     const email = input.email.trim().toLowerCase();
     const wait = this.throttle.retryAfter(email, ip);
     if (wait > 0) {
-      throw new ApiError(
-        429,
-        'quota',
-        'too-many-attempts',
-        'Too many attempts',
-        `too many failed sign-ins; try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}`,
-      );
+      throw problem('tooManyAttempts', `too many failed sign-ins; try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}`);
     }
     const user = await this.users.byEmail(email);
     const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), input.password);
@@ -66,7 +61,7 @@ export class Accounts {
     const user = await this.users.get(userId);
     if (!user) throw badCredentials();
     if (typeof input.current_password !== 'string' || !(await verifyPassword(user.passwordHash, input.current_password))) {
-      throw new ApiError(400, 'validation', 'wrong-current-password', 'The request is not valid', 'the current password is wrong');
+      throw problem('wrongCurrentPassword', 'the current password is wrong');
     }
     const password = checkNewPassword(input.new_password, user.email, 'new_password');
     if (password === input.current_password) throw ApiError.validation('same-password', 'the new password must differ from the current one');

@@ -1,6 +1,7 @@
 import type { Actor } from '../directory/service.js';
 import type { Clock } from '../domain/clock.js';
 import { ApiError } from '../domain/errors.js';
+import { problem } from '../http/errors.js';
 import type { Store } from '../store/index.js';
 import type { Invitation } from '../store/invitations.js';
 import type { Membership, Role } from '../store/memberships.js';
@@ -67,11 +68,8 @@ export class Members {
     const membership = await this.store.memberships.get(organizationId, userId);
     if (!membership) throw organizationNotFound(organizationId);
     if (!(CAN[action] as readonly Role[]).includes(membership.role)) {
-      throw new ApiError(
-        403,
-        'authorization',
+      throw problem(
         'forbidden',
-        'Not allowed',
         `your role in this organization (${membership.role}) cannot ${WHAT[action]}; ask an owner${action === 'manageMembers' ? '' : ' or an admin'}`,
       );
     }
@@ -153,25 +151,13 @@ export class Members {
   async openInvitation(token: string): Promise<Invitation> {
     const invitation = token.length <= 100 ? await this.store.invitations.byTokenHash(sha256(token)) : undefined;
     if (!invitation || invitation.revokedAt !== null) {
-      throw new ApiError(404, 'validation', 'invitation-not-found', 'Not found', 'this invitation link is not valid; ask for a new invitation');
+      throw problem('invitationNotFound', 'this invitation link is not valid; ask for a new invitation');
     }
     if (invitation.acceptedAt !== null) {
-      throw new ApiError(
-        410,
-        'validation',
-        'invitation-used',
-        'Invitation already used',
-        'this invitation has already been accepted; ask for a new one if you need it',
-      );
+      throw problem('invitationUsed', 'this invitation has already been accepted; ask for a new one if you need it');
     }
     if (invitation.expiresAt <= this.clock.now()) {
-      throw new ApiError(
-        410,
-        'validation',
-        'invitation-expired',
-        'Invitation expired',
-        'this invitation has expired; ask the organization owner for a new one',
-      );
+      throw problem('invitationExpired', 'this invitation has expired; ask the organization owner for a new one');
     }
     return invitation;
   }
@@ -179,26 +165,14 @@ export class Members {
   async accept(token: string, user: PortalUser, who: Actor): Promise<{ organizationId: number; role: Role }> {
     const invitation = await this.openInvitation(token);
     if (invitation.email !== user.email) {
-      throw new ApiError(
-        403,
-        'authorization',
-        'invitation-for-someone-else',
-        'Not allowed',
-        `this invitation was sent to ${invitation.email}; sign in with that address to accept it`,
-      );
+      throw problem('invitationForSomeoneElse', `this invitation was sent to ${invitation.email}; sign in with that address to accept it`);
     }
     if (await this.store.memberships.get(invitation.organizationId, user.id)) {
       throw ApiError.conflict('already-member', 'you are already a member of this organization');
     }
     await this.store.transaction(async (tx) => {
       if (!(await tx.invitations.accept(invitation.id, user.id, this.clock.now()))) {
-        throw new ApiError(
-          410,
-          'validation',
-          'invitation-used',
-          'Invitation already used',
-          'this invitation has already been accepted; ask for a new one if you need it',
-        );
+        throw problem('invitationUsed', 'this invitation has already been accepted; ask for a new one if you need it');
       }
       // A concurrent accept of another invitation to the same organization may have added the user.
       const added = await tx.memberships.add({

@@ -1,12 +1,13 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { jsonObject, pathId, sendApiError, useApiErrors } from '../admin/http.js';
 import type { Actor } from '../directory/service.js';
-import { ApiError } from '../domain/errors.js';
+import { problem, sendApiError, useApiErrors } from '../http/errors.js';
+import { jsonObject, pathId } from '../http/json-body.js';
 import type { PortalSession } from '../store/portal-sessions.js';
 import type { PortalUser } from '../store/portal-users.js';
 import type { Accounts } from './accounts.js';
 import type { Portal } from './service.js';
+import { useSecurityHeaders } from './ui.js';
 import { CSRF_HEADER, PRESESSION_COOKIE, randomToken, SESSION_COOKIE, type Sessions, sameToken } from './sessions.js';
 
 export interface PortalRouteOptions {
@@ -23,9 +24,8 @@ type Ids = { orgId: string; appId: string; clientId: string; userId: string; inv
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-const notSignedIn = () => new ApiError(401, 'authentication', 'not-signed-in', 'Not signed in', 'your session has ended; sign in to continue');
-const staleCsrf = () =>
-  new ApiError(403, 'access-control', 'csrf-token-invalid', 'Page out of date', "this page's security token is out of date; reload the page and try again");
+const notSignedIn = () => problem('notSignedIn', 'your session has ended; sign in to continue');
+const staleCsrf = () => problem('csrfTokenInvalid', "this page's security token is out of date; reload the page and try again");
 
 /**
  * The developer portal's JSON API under /portal/api: cookie sessions, a CSRF token on every
@@ -34,6 +34,7 @@ const staleCsrf = () =>
 export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOptions): Promise<void> {
   const { portal, accounts, sessions } = opts;
   useApiErrors(app);
+  useSecurityHeaders(app);
   await app.register(cookie);
 
   const signedIn = new WeakMap<FastifyRequest, { session: PortalSession; user: PortalUser }>();

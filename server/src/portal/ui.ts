@@ -20,7 +20,7 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Security headers on every answer of the server: pages, assets and APIs alike. */
+/** Security headers on the portal's answers (pages, assets, its JSON API); never on other APIs or proxied upstream answers. */
 export function useSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
@@ -39,6 +39,7 @@ export function useSecurityHeaders(app: FastifyInstance): void {
 export async function dashboardRoutes(app: FastifyInstance, opts: { dir?: string } = {}): Promise<void> {
   const dir = opts.dir ?? DASHBOARD_DIR;
   const indexFile = path.join(dir, 'index.html');
+  useSecurityHeaders(app);
   if (!existsSync(indexFile)) {
     app.log.warn({ dir }, 'the web UI is not built (npm run build); / is not served');
     return;

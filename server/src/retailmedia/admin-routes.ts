@@ -1,13 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AdminAuth } from '../admin/auth.js';
-import { jsonObject, pathId, requireOperator, useApiErrors } from '../admin/http.js';
 import type { Actor } from '../directory/service.js';
+import { jsonObject, pathId } from '../http/json-body.js';
 import type { Store } from '../store/index.js';
 import type { Beacons } from './beacons.js';
 import type { RetailMedia } from './service.js';
 
 export interface RetailMediaAdminOptions {
-  auth: AdminAuth;
   retail: RetailMedia;
   beacons: Beacons;
   store: Store;
@@ -18,8 +16,6 @@ type Ids = { partnerId: string; appId: string; tokenId: string; eventType: strin
 /** The operator API for partners, their linked applications, static tokens, catalogue and rate limits (under /admin/v1). */
 export async function retailMediaAdminRoutes(app: FastifyInstance, opts: RetailMediaAdminOptions): Promise<void> {
   const { retail } = opts;
-  useApiErrors(app, { notFound: false });
-  app.addHook('onRequest', requireOperator(opts.auth));
   const actor = (request: FastifyRequest): Actor => ({ actor: 'operator', ip: request.ip });
   const partnerId = (request: FastifyRequest<{ Params: Ids }>) => pathId(request.params.partnerId, 'partnerId');
 

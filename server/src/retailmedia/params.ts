@@ -1,5 +1,5 @@
 import { ApiError, OAuthError } from '../domain/errors.js';
-import { parseForm } from '../oauth/form.js';
+import { parseForm } from '../http/form.js';
 import { EVENT_TYPES } from './catalogue.js';
 
 /** The delivery API's parameters, validated. */

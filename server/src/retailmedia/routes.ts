@@ -1,10 +1,8 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bearerToken, sendUnauthorized } from '../access/routes.js';
-import { isStaticTokenShaped, type StaticTokenVerifier } from '../access/static-tokens.js';
-import type { BearerVerifier } from '../access/verifier.js';
-import { sendApiError } from '../admin/http.js';
 import { ApiError } from '../domain/errors.js';
+import { type BearerAuthentication, sendUnauthorized } from '../http/bearer.js';
+import { problem, sendApiError } from '../http/errors.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { PartnerAccess } from '../store/partners.js';
 import type { Placement } from '../store/placements.js';
@@ -14,8 +12,7 @@ import type { RetailMedia } from './service.js';
 
 export interface DeliveryRouteOptions {
   retail: RetailMedia;
-  staticTokens: StaticTokenVerifier;
-  verifier: BearerVerifier;
+  bearer: BearerAuthentication;
   beacons: Beacons;
   limiter: RateLimiter;
   defaultRateLimit: number;
@@ -70,32 +67,16 @@ function shopperContext(request: FastifyRequest) {
 
 /** GET /delivery/retailmedia (the reference product's ad delivery API) and its beacons. */
 export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOptions): Promise<void> {
-  const { retail, staticTokens, verifier, beacons, limiter } = opts;
+  const { retail, bearer, beacons, limiter } = opts;
 
   /** The caller, or undefined for a 401: a token given is always checked, and a partner that opted in needs one. */
   async function caller(request: FastifyRequest, partner: PartnerAccess): Promise<DeliveryCaller | undefined> {
-    const header = request.headers.authorization;
-    if (header === undefined) return partner.requireToken ? undefined : { kind: 'anonymous' };
-    const token = bearerToken(header);
-    if (token === undefined) return undefined;
-    if (isStaticTokenShaped(token)) {
-      const outcome = await staticTokens.verify(token, partner.id);
-      if (!outcome.ok) {
-        request.log.debug({ reason: outcome.reason, partner_id: partner.id }, 'static token refused');
-        return undefined;
-      }
-      return { kind: 'static_token', tokenId: outcome.token.id };
-    }
-    const outcome = await verifier.verify(token);
-    if (!outcome.ok) {
-      request.log.debug({ reason: outcome.reason }, 'bearer token refused');
-      return undefined;
-    }
-    const { application_id: applicationId, organization_id: organizationId, client_id: clientId } = outcome.claims;
-    if (!partner.applicationIds.includes(applicationId)) {
-      request.log.debug({ application_id: applicationId, partner_id: partner.id }, 'application not linked to the partner');
-      return undefined;
-    }
+    if (request.headers.authorization === undefined && !partner.requireToken) return { kind: 'anonymous' };
+    const who = await bearer.authenticate(request, 'delivery', partner.id);
+    if (who === undefined) return undefined;
+    if (who.kind === 'static_token') return { kind: 'static_token', tokenId: who.token.id };
+    const { application_id: applicationId, organization_id: organizationId, client_id: clientId } = who.claims;
+    if (!partner.applicationIds.includes(applicationId)) return bearer.refuse(request, 'delivery', 'application_not_linked');
     return { kind: 'application', applicationId, organizationId, clientId };
   }
 
@@ -156,13 +137,7 @@ export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOp
       return sendApiError(
         reply,
         request,
-        new ApiError(
-          429,
-          'quota',
-          'rate-limit-exceeded',
-          'Too many requests',
-          `at most ${limit.limit} calls per minute; try again after ${new Date(limit.resetAt).toISOString()}`,
-        ),
+        problem('rateLimitExceeded', `at most ${limit.limit} calls per minute; try again after ${new Date(limit.resetAt).toISOString()}`),
       );
     }
     const placements = ((await retail.catalogue.get(partner.id)) ?? []).filter((p) => p.eventType === params.eventType);

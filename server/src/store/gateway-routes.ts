@@ -6,16 +6,19 @@ export interface StoredRoute {
   upstream: string;
   scopes: string[];
   timeoutMs: number | null;
+  /** The route's other options as declared (snake_case JSON), checked again when loaded. */
+  options: Record<string, unknown>;
   createdAt: number;
 }
 
-type Row = { id: number; prefix: string; upstream: string; scopes: string; timeout_ms: number | null; created_at: number };
+type Row = { id: number; prefix: string; upstream: string; scopes: string; timeout_ms: number | null; options: string; created_at: number };
 const toRoute = (r: Row): StoredRoute => ({
   id: Number(r.id),
   prefix: r.prefix,
   upstream: r.upstream,
   scopes: JSON.parse(r.scopes) as string[],
   timeoutMs: r.timeout_ms === null ? null : Number(r.timeout_ms),
+  options: JSON.parse(r.options) as Record<string, unknown>,
   createdAt: Number(r.created_at),
 });
 
@@ -32,6 +35,7 @@ export class GatewayRouteRepository {
         upstream: input.upstream,
         scopes: JSON.stringify(input.scopes),
         timeout_ms: input.timeoutMs,
+        options: JSON.stringify(input.options),
         created_at: input.createdAt,
       })
       .onConflict((oc) => oc.column('prefix').doNothing())

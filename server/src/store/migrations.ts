@@ -219,7 +219,7 @@ migrations['0004_revoked_tokens'] = {
   },
 };
 
-migrations['0004_txn_idempotency_keys'] = {
+migrations['0005_idempotency_keys'] = {
   async up(db: Db) {
     await db.schema
       .createTable('idempotency_keys')
@@ -232,6 +232,16 @@ migrations['0004_txn_idempotency_keys'] = {
       .addPrimaryKeyConstraint('idempotency_keys_pk', ['principal', 'key'])
       .execute();
     await db.schema.createIndex('idempotency_keys_by_age').on('idempotency_keys').column('created_at').execute();
+  },
+};
+
+// Rules per method, a rate limit, CORS and an audience of an operator-API gateway route, as one JSON object.
+migrations['0006_gateway_route_options'] = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable('gateway_routes')
+      .addColumn('options', 'text', (c) => c.notNull().defaultTo('{}'))
+      .execute();
   },
 };
 

@@ -129,6 +129,8 @@ export interface GatewayRoutesTable {
   scopes: string;
   timeout_ms: number | null;
   created_at: number;
+  /** JSON object: rules, rate_limit_per_minute, cors, audience (gateway/routes-config.ts checks it). */
+  options: Generated<string>;
 }
 
 /** A person who signs in to the developer portal. */

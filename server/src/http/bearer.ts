@@ -1,0 +1,138 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isStaticTokenShaped, type StaticTokenFailure, type StaticTokenVerifier } from '../access/static-tokens.js';
+import type { BearerVerifier, VerifyFailure } from '../access/verifier.js';
+import type { AccessClaims } from '../oauth/tokens.js';
+import type { StaticToken } from '../store/static-tokens.js';
+
+/** The one answer to every missing or bad token, as the reference product gives it. */
+export const UNAUTHORIZED_BODY = '{"Status Message":"Unauthorized"}';
+
+export function sendUnauthorized(reply: FastifyReply): FastifyReply {
+  return reply
+    .code(401)
+    .header('www-authenticate', 'Bearer realm="portcullis", error="invalid_token"')
+    .header('cache-control', 'no-store')
+    .type('application/json')
+    .send(UNAUTHORIZED_BODY);
+}
+
+/** RFC 6750 §3.1: a valid token without the scopes the resource needs. */
+export function sendInsufficientScope(reply: FastifyReply, needed: readonly string[]): FastifyReply {
+  return reply
+    .code(403)
+    .header('www-authenticate', `Bearer realm="portcullis", error="insufficient_scope", scope="${needed.join(' ')}"`)
+    .header('cache-control', 'no-store')
+    .type('application/json')
+    .send('{"Status Message":"Forbidden","error":"insufficient_scope"}');
+}
+
+/** The token of an `Authorization: Bearer …` header (RFC 6750 §2.1), or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header.length < 8) return undefined;
+  if (header.charCodeAt(6) !== 32 || header.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  const token = header.slice(7).trim();
+  return token === '' ? undefined : token;
+}
+
+/** Who a bearer token says is calling. */
+export type Caller = { kind: 'application'; claims: AccessClaims } | { kind: 'static_token'; token: StaticToken };
+
+/**
+ * Why a request was refused, the same words in logs and metrics at every checkpoint: a JWT's
+ * VerifyFailure, a static token's failure prefixed `static_`, or what the checkpoint itself refused.
+ */
+export type Refusal =
+  | 'missing'
+  | 'not_bearer'
+  | VerifyFailure
+  | `static_${StaticTokenFailure}`
+  | 'static_token_not_accepted'
+  | 'application_not_linked'
+  | 'wrong_resource'
+  | 'insufficient_scope';
+
+/** The places a bearer token is checked, a fixed set so they can label metrics. */
+export type Checkpoint = 'me' | 'delivery' | 'gateway' | 'decision';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller once the bearer step accepted its token, else null. */
+    caller: Caller | null;
+    /** Why the bearer step (or the checkpoint after it) refused this request, else null. */
+    refusal: Refusal | null;
+  }
+}
+
+export interface BearerOptions {
+  /** Told every refusal (metrics count them); runs on the hot path, so it must be cheap. */
+  onRefusal?: (checkpoint: Checkpoint, reason: Refusal) => void;
+}
+
+/**
+ * The one bearer-authentication step of /me, the delivery API, the gateway and the decision
+ * endpoint: it verifies a JWT (or, where the checkpoint accepts them, a static `pct_` token),
+ * and records on the request either the caller or the reason it was refused.
+ */
+export class BearerAuthentication {
+  constructor(
+    private readonly verifier: BearerVerifier,
+    private readonly staticTokens: StaticTokenVerifier,
+    private readonly options: BearerOptions = {},
+  ) {}
+
+  /** Adds `request.caller` and `request.refusal` (null until the step runs) to every request. */
+  static decorate(app: FastifyInstance): void {
+    app.decorateRequest('caller', null);
+    app.decorateRequest('refusal', null);
+  }
+
+  /**
+   * The request's caller, or undefined with the reason recorded. `staticTokensOf` names the
+   * partner whose static tokens this checkpoint accepts; without it a `pct_` token is refused.
+   */
+  async authenticate(request: FastifyRequest, checkpoint: Checkpoint, staticTokensOf?: number): Promise<Caller | undefined> {
+    const header = request.headers.authorization;
+    if (header === undefined) return this.refuse(request, checkpoint, 'missing');
+    const token = bearerToken(header);
+    if (token === undefined) return this.refuse(request, checkpoint, 'not_bearer');
+    if (isStaticTokenShaped(token)) {
+      if (staticTokensOf === undefined) return this.refuse(request, checkpoint, 'static_token_not_accepted');
+      const outcome = await this.staticTokens.verify(token, staticTokensOf);
+      if (!outcome.ok) return this.refuse(request, checkpoint, `static_${outcome.reason}`);
+      request.caller = { kind: 'static_token', token: outcome.token };
+      return request.caller;
+    }
+    const outcome = await this.verifier.verify(token);
+    if (!outcome.ok) return this.refuse(request, checkpoint, outcome.reason);
+    request.caller = { kind: 'application', claims: outcome.claims };
+    return request.caller;
+  }
+
+  /** The claims of a request with a valid JWT, or undefined with the reason recorded. */
+  async application(request: FastifyRequest, checkpoint: Checkpoint): Promise<AccessClaims | undefined> {
+    const caller = await this.authenticate(request, checkpoint);
+    return caller?.kind === 'application' ? caller.claims : undefined;
+  }
+
+  /** Records a refusal: by this step, or by the checkpoint once it knows the caller (a scope, a link). */
+  refuse(request: FastifyRequest, checkpoint: Checkpoint, reason: Refusal): undefined {
+    request.refusal = reason;
+    request.log.debug({ refusal: reason, checkpoint }, 'bearer token refused');
+    this.options.onRefusal?.(checkpoint, reason);
+    return undefined;
+  }
+
+  /** An onRequest hook that lets only requests with a valid JWT through, with `request.caller` set. */
+  requireApplication(checkpoint: Checkpoint) {
+    return async (request: FastifyRequest, reply: FastifyReply) => {
+      if ((await this.application(request, checkpoint)) === undefined) return sendUnauthorized(reply);
+    };
+  }
+}
+
+/** The scopes of `needed` a token's space-separated `scope` claim lacks. */
+export function missingScopes(scope: string | undefined, needed: readonly string[]): string[] {
+  if (needed.length === 0) return [];
+  const granted = scope ? scope.split(' ') : [];
+  return needed.filter((s) => !granted.includes(s));
+}
