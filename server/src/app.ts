@@ -18,9 +18,13 @@ import { KeyRing } from './keys/keyring.js';
 import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
+import { auditFailureSpikes, ClientAuthenticator } from './oauth/client-auth.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { tokenEndpoint } from './oauth/token.js';
 import { Metrics } from './ops/metrics.js';
+import { capConnections, connectionsCheckingInterval } from './ops/connections.js';
 import { useOperations } from './ops/routes.js';
+import { fastifyTrustProxy, trustWarning } from './http/client-address.js';
 import { TokenIssuer } from './oauth/tokens.js';
 import { RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimitStore } from './ratelimit/redis.js';
@@ -54,6 +58,8 @@ export interface Services {
   directory: Directory;
   usage: UsageRecorder;
   tokens: TokenIssuer;
+  /** Client authentication with its failure limits, shared by the token, revocation and introspection endpoints. */
+  clients: ClientAuthenticator;
   verifier: BearerVerifier;
   denylist: TokenDenylist;
   adminAuth: AdminAuth;
@@ -151,6 +157,16 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const rateLimits: RateLimitStore = config.redisUrl ? new RedisRateLimitStore(config.redisUrl, clock) : new MemoryRateLimitStore(clock);
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
+  const clients = new ClientAuthenticator(tokens, limiter, config.tokenLimits, clock);
+  clients.onFailureSpike(() => metrics.failureSpike());
+  clients.onFailureSpike(
+    auditFailureSpikes(
+      store.audit,
+      async (applicationId) => (await directory?.applications.get(applicationId))?.organizationId,
+      clock,
+      () => {}, // an audit write that fails (database down) must not fail the token request; the metric still counts
+    ),
+  );
   metrics.watchKeys(keys, clock);
   metrics.watchCaches({
     credentials: directory.credentials,
@@ -175,6 +191,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     directory,
     usage,
     tokens,
+    clients,
     verifier,
     denylist,
     adminAuth: admin.auth,
@@ -221,8 +238,16 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
     frameworkErrors: sendFrameworkError,
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
+    // A silent or slow connection is closed (nginx's defaults): idle sockets, unfinished headers or bodies, idle keep-alive.
+    connectionTimeout: config.connections.idleTimeoutMs,
+    requestTimeout: config.connections.requestTimeoutMs,
+    keepAliveTimeout: config.connections.keepAliveTimeoutMs,
+    http: { connectionsCheckingInterval: connectionsCheckingInterval(config.connections) },
   });
+  capConnections(app.server, config.connections, app.log, services.metrics);
+  const warning = trustWarning(config.trustProxy);
+  if (warning) app.log.warn(warning);
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
   useSecurityHeaders(app);
@@ -250,12 +275,11 @@ export function buildApp(services: Services, logger: boolean | object = false): 
 
   app.register(oauthRoutes, {
     issuer: config.issuer,
-    issuerTokens: services.tokens,
+    tokenEndpoint: tokenEndpoint({ clients: services.clients, tokens: services.tokens, limiter: services.limiter, limits: config.tokenLimits }),
+    clients: services.clients,
     keys: services.keys,
     verifier: services.verifier,
     denylist: services.denylist,
-    limiter: services.limiter,
-    limits: config.tokenLimits,
     jwksMaxAgeSeconds: Math.min(300, config.keyPrepublishSeconds),
   });
   app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
