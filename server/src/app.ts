@@ -38,6 +38,8 @@ import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
 import { migrateToLatest, pendingMigrations } from './store/migrations.js';
 import { Accounts } from './portal/accounts.js';
+import { PasswordPool } from './portal/password-pool.js';
+import { ARGON2_OPTIONS } from './portal/passwords.js';
 import { LogMailer, type Mailer } from './portal/mail.js';
 import { Members } from './portal/members.js';
 import { portalRoutes } from './portal/routes.js';
@@ -72,7 +74,7 @@ export interface Services {
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
-  portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer };
+  portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer; passwords: PasswordPool };
   /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
   firstStart: { masterKeyFile?: string; adminToken?: string };
 }
@@ -180,7 +182,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
   usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
   const mailer = new LogMailer();
   const sessions = new Sessions(store.portalSessions, clock);
-  const accounts = new Accounts(store.portalUsers, new SignInThrottle(rateLimits, clock), clock);
+  const passwords = new PasswordPool(
+    { workers: config.portalLimits.passwordWorkers, queueLimit: config.portalLimits.passwordQueue, onRefused: () => metrics.passwordHashingRefused() },
+    ARGON2_OPTIONS,
+  );
+  const accounts = new Accounts(store.portalUsers, passwords, new SignInThrottle(limiter, config.portalLimits), clock);
   const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts);
   return {
     config,
@@ -202,7 +208,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     limiter,
     gateway,
     metrics,
-    portal: { portal, accounts, sessions, tokenCounts, mailer },
+    portal: { portal, accounts, sessions, tokenCounts, mailer, passwords },
     firstStart,
   };
 }
@@ -340,6 +346,7 @@ export async function stopServices(services: Services): Promise<void> {
   await services.staticTokens.stop().catch(() => {});
   await services.beacons.stop().catch(() => {});
   await services.portal.tokenCounts.stop().catch(() => {});
+  await services.portal.passwords.close();
   await services.rateLimits.close();
   await services.bus.close();
   await services.store.db.destroy();

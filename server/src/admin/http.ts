@@ -1,10 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../domain/errors.js';
 import type { AdminAuth } from './auth.js';
+import { clientAborted } from '../ops/connections.js';
 import { isStoreUnavailable } from '../store/db.js';
 
 /** Renders an ApiError in the reference product's shape: {"errors":[{traceId,type,code,title,detail}]}. */
 export function sendApiError(reply: FastifyReply, request: FastifyRequest, err: ApiError): FastifyReply {
+  if (err.retryAfter !== undefined) reply.header('retry-after', err.retryAfter);
   return reply
     .code(err.status)
     .header('cache-control', 'no-store')
@@ -55,6 +57,11 @@ export function sendFrameworkError(err: FastifyError, request: FastifyRequest, r
  */
 export function useApiErrors(app: FastifyInstance, { notFound = true }: { notFound?: boolean } = {}): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (clientAborted(request)) {
+      // Its unfinished body failed to read: not a database outage, and nobody is left to answer.
+      request.log.debug({ err: err.message }, 'the client went away while sending its request');
+      return reply.code(499).send();
+    }
     const known = err instanceof ApiError ? err : fromFastifyError(err);
     if (known) return sendApiError(reply, request, known);
     if (isStoreUnavailable(err)) {

@@ -3,7 +3,7 @@ import { OAuthError } from '../domain/errors.js';
 import type { TokenDenylist } from '../access/denylist.js';
 import type { BearerVerifier } from '../access/verifier.js';
 import type { KeyRing } from '../keys/keyring.js';
-import { clientAborted } from '../ops/routes.js';
+import { clientAborted } from '../ops/connections.js';
 import { isStoreUnavailable } from '../store/db.js';
 import { type ClientAuthenticator, RateLimitedError } from './client-auth.js';
 import { parseFormRequest, type TokenRequest } from './token.js';

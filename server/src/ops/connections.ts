@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { Metrics } from './metrics.js';
 
@@ -32,4 +32,13 @@ export function capConnections(server: Server, connections: Config['connections'
     loggedAt = now;
     dropped = 0;
   });
+}
+
+/**
+ * Whether the client went away before its request was read (an unfinished body): its read error
+ * is the client's doing, never a database outage, and there is nobody to answer.
+ */
+export function clientAborted(request: FastifyRequest): boolean {
+  const raw = request.raw;
+  return raw.readableAborted || (raw.destroyed && !raw.complete);
 }

@@ -40,15 +40,6 @@ declare module 'fastify' {
 }
 
 /**
- * Whether the client went away before its request was read (an unfinished body): its read error
- * is the client's doing, never a database outage, and there is nobody to answer.
- */
-export function clientAborted(request: FastifyRequest): boolean {
-  const raw = request.raw;
-  return raw.readableAborted || (raw.destroyed && !raw.complete);
-}
-
-/**
  * Cross-cutting operations for the whole app: request latency and 429s for every route, token
  * endpoint outcomes, GET /metrics and GET /openapi.json. Call it before any route is added, so
  * its onRoute hook sees them all.

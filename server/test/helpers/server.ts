@@ -51,6 +51,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT: '0',
     PORTCULLIS_AUTH_FAILURE_LIMIT_PER_IP: '0',
     PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT_IP: '0',
+    PORTCULLIS_SIGNUP_LIMIT_PER_IP: '0',
+    PORTCULLIS_SIGNIN_LIMIT_PER_IP: '0',
     LOG_LEVEL: 'silent',
     ...env,
   });
