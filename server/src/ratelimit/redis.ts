@@ -1,6 +1,10 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { Clock } from '../domain/clock.js';
 import { type RateLimitHit, type RateLimitStore, windowOf } from './store.js';
+
+// ioredis is loaded on first use, so a server without REDIS_URL does not carry it in memory.
+const loadRedis = (): typeof Redis => (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
 
 interface Counter {
   /** The window's count across every node, as Redis last told it (this node's pushed hits included). */
@@ -34,7 +38,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     syncMs = 100,
     timeoutMs = 1_000,
   ) {
-    this.redis = new Redis(url, {
+    this.redis = new (loadRedis())(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: timeoutMs,
