@@ -2,9 +2,12 @@
 // alternate between the two servers, both running the whole time, so a change in the machine's
 // load touches both alike. Run by run.js (section `interleaved`) or alone: node bench/interleaved.js
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { FORM, startPortcullisClient, tokenBody } from './lib/portcullis.js';
 import { killAll, machineCpuSeconds, peakRss, positiveIntEnv, processCpuSeconds, runLoad, startServer } from './lib/proc.js';
+
+const SIGNING_THREADS = Math.max(2, availableParallelism());
 
 export const INTERLEAVED_GOALS = { throughputVsBare: 0.95, p99VsBare: 1.2, rssMb: 110 };
 
@@ -77,7 +80,7 @@ export function interleavedLines(r) {
   const f = (n, d = 1) => n.toFixed(d);
   const mark = (ok) => (ok ? 'PASS' : 'MISS');
   return [
-    `interleaved token runs (${r.rounds} x ${r.roundS} s each, ${r.connections} connections; other processes used ${f(r.otherCores, 2)} cores on average)`,
+    `interleaved token runs (${r.rounds} x ${r.roundS} s each, ${r.connections} connections, ${SIGNING_THREADS} signing threads each; other processes used ${f(r.otherCores, 2)} cores on average)`,
     `  Portcullis ${f(r.portcullis.rps, 0)} req/s, p50 ${f(r.portcullis.latencyP50)} ms, p99 ${f(r.portcullis.latencyP99)} ms (rounds ${r.portcullis.roundP99s.join('/')}), peak RSS ${f(r.portcullis.peakRssMb)} MB, ${r.portcullis.non2xx} non-2xx, ${r.portcullis.errors} errors`,
     `  bare       ${f(r.bare.rps, 0)} req/s, p50 ${f(r.bare.latencyP50)} ms, p99 ${f(r.bare.latencyP99)} ms (rounds ${r.bare.roundP99s.join('/')}), peak RSS ${f(r.bare.peakRssMb)} MB, ${r.bare.non2xx} non-2xx, ${r.bare.errors} errors`,
     `  throughput Portcullis / bare ${f(r.ratios.throughputVsBare, 3)}x (>= ${INTERLEAVED_GOALS.throughputVsBare}) ${mark(r.ratios.throughputVsBare >= INTERLEAVED_GOALS.throughputVsBare)}`,

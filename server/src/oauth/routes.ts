@@ -6,8 +6,7 @@ import type { KeyRing } from '../keys/keyring.js';
 import { clientAborted } from '../ops/connections.js';
 import { isStoreUnavailable } from '../store/db.js';
 import { type ClientAuthenticator, RateLimitedError } from './client-auth.js';
-import { parseFormRequest, type TokenRequest } from './token.js';
-import type { TokenOutcome } from './token.js';
+import { parseFormRequest, type TokenEndpointOutcome, type TokenRequest } from './token.js';
 
 export const TOKEN_BODY_LIMIT = 16 * 1024;
 
@@ -35,7 +34,7 @@ function sendOAuthError(request: FastifyRequest, reply: FastifyReply, err: OAuth
 export interface OAuthRouteOptions {
   issuer: string;
   /** POST /oauth2/token's steps (oauth/token.ts). */
-  tokenEndpoint: (request: TokenRequest) => Promise<TokenOutcome>;
+  tokenEndpoint: (request: TokenRequest) => Promise<TokenEndpointOutcome>;
   clients: ClientAuthenticator;
   keys: KeyRing;
   verifier: BearerVerifier;

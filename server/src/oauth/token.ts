@@ -18,7 +18,7 @@ export interface TokenRequest {
 /** Every step's answer: its result, or the RFC 6749 error that ends the request. */
 export type Step<T> = ({ ok: true } & T) | { ok: false; error: OAuthError };
 
-export type TokenOutcome = { ok: true; issued: IssuedToken } | { ok: false; error: OAuthError; basic: boolean };
+export type TokenEndpointOutcome = { ok: true; issued: IssuedToken } | { ok: false; error: OAuthError; basic: boolean };
 
 /** Parse: the content type must be a form, and the body is parsed strictly (UTF-8, no repeated parameter). */
 export function parseFormRequest(contentType: string | undefined, body: Buffer | undefined, what: string): Step<{ params: Map<string, string> }> {
@@ -62,7 +62,7 @@ export interface TokenEndpointOptions {
  * type → address quota → client authentication → client quota → grant → issue. Each step
  * answers a value; the first refusal is the request's outcome.
  */
-export function tokenEndpoint(opts: TokenEndpointOptions): (request: TokenRequest) => Promise<TokenOutcome> {
+export function tokenEndpoint(opts: TokenEndpointOptions): (request: TokenRequest) => Promise<TokenEndpointOutcome> {
   const { clients, tokens, limiter, limits } = opts;
   return async (request) => {
     const basic = request.authorization !== undefined;
