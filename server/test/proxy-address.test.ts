@@ -7,7 +7,10 @@ import { request } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ADMIN_TOKEN, startTestServer, tempDir } from './helpers/server.js';
+import { Writable } from 'node:stream';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { startServer } from '../src/main.js';
+import { ADMIN_TOKEN, ISSUER_FOR_TESTS, MASTER_KEY, startTestServer, tempDir } from './helpers/server.js';
 import { freePort, needService } from './helpers/services.js';
 
 const NGINX = '/usr/sbin/nginx';
@@ -139,5 +142,61 @@ test("behind the README's nginx with PORTCULLIS_TRUST_PROXY=1, a forged X-Forwar
   } finally {
     await nginx.stop();
     await server.stop();
+  }
+});
+
+test('PORTCULLIS_TRUST_PROXY takes false, a hop count or addresses and ranges; a bad value names the variable', () => {
+  const base = { PORTCULLIS_DATA_DIR: tempDir(), PORTCULLIS_MASTER_KEY: MASTER_KEY };
+  assert.deepEqual(loadConfig(base).trustProxy, { kind: 'none' });
+  assert.deepEqual(loadConfig({ ...base, PORTCULLIS_TRUST_PROXY: '2' }).trustProxy, { kind: 'hops', hops: 2 });
+  assert.deepEqual(loadConfig({ ...base, PORTCULLIS_TRUST_PROXY: '10.0.0.0/8, ::1, 192.168.1.4' }).trustProxy, {
+    kind: 'addresses',
+    addresses: ['10.0.0.0/8', '::1', '192.168.1.4'],
+  });
+  for (const bad of ['yes', '10.0.0.0/33', '10.0.0.1,', 'proxy.internal', '99']) {
+    assert.throws(
+      () => loadConfig({ ...base, PORTCULLIS_TRUST_PROXY: bad }),
+      (err: unknown) => err instanceof ConfigError && /^PORTCULLIS_TRUST_PROXY /.test(err.message),
+    );
+  }
+});
+
+test('PORTCULLIS_TRUST_PROXY=true keeps its old meaning (the leftmost entry) with a warning at start', async () => {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const dataDir = tempDir();
+  const config = loadConfig({
+    PORT: '0',
+    PORTCULLIS_DATA_DIR: dataDir,
+    PORTCULLIS_MASTER_KEY: MASTER_KEY,
+    PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN,
+    PORTCULLIS_ISSUER: ISSUER_FOR_TESTS,
+    PORTCULLIS_TRUST_PROXY: 'true',
+    LOG_LEVEL: 'warn',
+  });
+  const server = await startServer(config, { logger: { stream } });
+  try {
+    assert.ok(
+      lines.some((l) => l.level === 40 && /PORTCULLIS_TRUST_PROXY=true/.test(l.msg)),
+      'a warning says that clients can choose their address',
+    );
+    const created = await fetch(`${server.url}/admin/v1/organizations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.1, 198.51.100.2' },
+      body: JSON.stringify({ name: 'Old meaning' }),
+    });
+    const { id } = (await created.json()) as { id: number };
+    const events = await (
+      await fetch(`${server.url}/admin/v1/audit-events?organization_id=${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json();
+    assert.equal((events as Array<{ ip: string }>)[0]?.ip, '203.0.113.1');
+  } finally {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });

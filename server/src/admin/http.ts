@@ -57,13 +57,13 @@ export function sendFrameworkError(err: FastifyError, request: FastifyRequest, r
  */
 export function useApiErrors(app: FastifyInstance, { notFound = true }: { notFound?: boolean } = {}): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    const known = err instanceof ApiError ? err : fromFastifyError(err);
+    if (known) return sendApiError(reply, request, known);
     if (clientAborted(request)) {
       // Its unfinished body failed to read: not a database outage, and nobody is left to answer.
       request.log.debug({ err: err.message }, 'the client went away while sending its request');
       return reply.code(499).send();
     }
-    const known = err instanceof ApiError ? err : fromFastifyError(err);
-    if (known) return sendApiError(reply, request, known);
     if (isStoreUnavailable(err)) {
       request.log.warn({ err }, 'database unreachable');
       reply.header('retry-after', '5');

@@ -59,14 +59,14 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const basic = request.headers.authorization !== undefined;
+    if (err instanceof OAuthError) return sendOAuthError(request, reply, err, basic);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendOAuthError(request, reply, new OAuthError('invalid_request', `the request body is larger than ${TOKEN_BODY_LIMIT} bytes`, 413), basic);
+    }
     if (clientAborted(request)) {
       // Nobody is left to answer; onRequestAbort (ops/routes.ts) counts it.
       request.log.debug({ err: err.message }, 'the client went away while sending its request');
       return reply.code(499).send();
-    }
-    if (err instanceof OAuthError) return sendOAuthError(request, reply, err, basic);
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendOAuthError(request, reply, new OAuthError('invalid_request', `the request body is larger than ${TOKEN_BODY_LIMIT} bytes`, 413), basic);
     }
     if (err.statusCode && err.statusCode < 500) {
       return sendOAuthError(request, reply, new OAuthError('invalid_request', 'the request could not be read'), basic);

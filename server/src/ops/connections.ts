@@ -35,10 +35,11 @@ export function capConnections(server: Server, connections: Config['connections'
 }
 
 /**
- * Whether the client went away before its request was read (an unfinished body): its read error
- * is the client's doing, never a database outage, and there is nobody to answer.
+ * Whether the client went away before its request was read: its connection is gone and the
+ * request never completed. Error handlers ask this only for errors that are not their own, so
+ * an unfinished body is the client's doing, never a database outage, and nobody is left to answer.
  */
 export function clientAborted(request: FastifyRequest): boolean {
   const raw = request.raw;
-  return raw.readableAborted || (raw.destroyed && !raw.complete);
+  return !raw.complete && (raw.socket === null || raw.socket.destroyed);
 }
