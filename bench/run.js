@@ -4,18 +4,22 @@ import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { floodLines, signupFloodRun } from './signup-flood.js';
+import { interleavedLines, interleavedTokenRun } from './interleaved.js';
 import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 10);
 const CONNECTIONS = positiveIntEnv('BENCH_CONNECTIONS', 32);
 const WARMUP = positiveIntEnv('BENCH_WARMUP', 3);
 const ALL = ['portcullis', 'portcullis-pg', 'portcullis-pg-2w', 'bare', 'oidc-provider'];
-const SELECTED = (process.env.BENCH_TARGETS ?? ALL.join(','))
+// Sections with their own servers and report lines (interleaved.js, signup-flood.js).
+const SECTIONS = ['interleaved', 'signup-flood'];
+const SELECTED = (process.env.BENCH_TARGETS ?? [...ALL, ...SECTIONS].join(','))
   .split(',')
   .map((s) => s.trim())
   .filter(Boolean);
 for (const t of SELECTED) {
-  if (!ALL.includes(t)) throw new Error(`unknown target in BENCH_TARGETS: ${t}`);
+  if (!ALL.includes(t) && !SECTIONS.includes(t)) throw new Error(`unknown target in BENCH_TARGETS: ${t}`);
 }
 
 const GOALS = {
@@ -54,7 +58,7 @@ for (const [sig, code] of [
 }
 // Hard ceiling on the whole run: startup + warm-up + load per target, plus slack.
 // Portcullis adds five runs: delivery API (static token, dynamic token, no token), gateway, direct upstream.
-const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 : 0);
+const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + 90 + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 : 0);
 setTimeout(() => {
   log(`overall time limit (${budgetS} s) exceeded; aborting`);
   process.exit(3);
@@ -535,6 +539,20 @@ if (SELECTED.includes('portcullis-pg') && process.env.BENCH_DEGRADED !== '0') {
   const { benchDegraded } = await import('./degraded.js');
   console.table(await benchDegraded(log));
 }
+const sections = {};
+const sectionLines = [];
+for (const [id, run, lines] of [
+  ['interleaved', () => interleavedTokenRun({ connections: CONNECTIONS, warmupS: WARMUP, log }), interleavedLines],
+  ['signup-flood', () => signupFloodRun({ durationS: Math.min(DURATION, 10), warmupS: WARMUP, log }), floodLines],
+]) {
+  if (!SELECTED.includes(id)) continue;
+  try {
+    sections[id] = await run();
+    sectionLines.push(...lines(sections[id]), '');
+  } catch (err) {
+    sectionLines.push(`${id}: FAILED: ${err.message.split('\n')[0]}`, '');
+  }
+}
 const byId = Object.fromEntries(results.map((r) => [r.id, r]));
 const table = rows(results);
 const goals = checks(byId);
@@ -547,6 +565,7 @@ const header =
   `node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}), ` +
   `${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up, loopback`;
 console.log(`\n${header}\n\n${textTable(HEAD, table)}\n\n${textTable(goalHead, goals)}`);
+if (sectionLines.length) console.log(`\n${sectionLines.join('\n')}`);
 if (notes.length) console.log(`\nNOISE:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
 console.log(problems.length ? `\nPROBLEMS:\n${problems.map((p) => `  - ${p}`).join('\n')}` : '\nAll runs: 0 non-2xx, 0 errors.');
 
@@ -562,6 +581,7 @@ const md = [
   '',
   mdTable(goalHead, goals),
   '',
+  sectionLines.length ? `\`\`\`\n${sectionLines.join('\n')}\`\`\`\n` : '',
   notes.length ? `## Noise\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '',
   problems.length ? `## Problems\n\n${problems.map((p) => `- ${p}`).join('\n')}` : 'All runs: 0 non-2xx, 0 errors.',
   '',
@@ -570,7 +590,7 @@ const md = [
 const outDir = join(ROOT, 'bench/results');
 mkdirSync(outDir, { recursive: true });
 const stamp = meta.date.replace(/[:.]/g, '-');
-const json = `${JSON.stringify({ meta, results, goals, problems, notes }, null, 2)}\n`;
+const json = `${JSON.stringify({ meta, results, sections, goals, problems, notes }, null, 2)}\n`;
 for (const name of [`bench-${stamp}`, 'latest']) {
   writeFileSync(join(outDir, `${name}.json`), json);
   writeFileSync(join(outDir, `${name}.md`), md);

@@ -22,9 +22,13 @@ import { deriveKeys, resolveMasterKey } from './keys/master.js';
 import { decisionRoutes } from './gateway/decision.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
+import { auditFailureSpikes, ClientAuthenticator } from './oauth/client-auth.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { tokenEndpoint } from './oauth/token.js';
 import { Metrics } from './ops/metrics.js';
+import { capConnections, connectionsCheckingInterval } from './ops/connections.js';
 import { useOperations } from './ops/routes.js';
+import { fastifyTrustProxy, trustWarning } from './http/client-address.js';
 import { TokenIssuer } from './oauth/tokens.js';
 import { RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimitStore } from './ratelimit/redis.js';
@@ -39,6 +43,8 @@ import { createStore, type Store } from './store/index.js';
 import { migrateToLatest } from './store/migrations.js';
 import { Readiness } from './ops/readiness.js';
 import { Accounts } from './portal/accounts.js';
+import { PasswordPool } from './portal/password-pool.js';
+import { ARGON2_OPTIONS } from './portal/passwords.js';
 import { LogMailer, type Mailer } from './portal/mail.js';
 import { Members } from './portal/members.js';
 import { portalRoutes } from './portal/routes.js';
@@ -59,6 +65,8 @@ export interface Services {
   directory: Directory;
   usage: UsageRecorder;
   tokens: TokenIssuer;
+  /** Client authentication with its failure limits, shared by the token, revocation and introspection endpoints. */
+  clients: ClientAuthenticator;
   verifier: BearerVerifier;
   /** The one bearer-authentication step of /me, the delivery API, the gateway and the decision endpoint. */
   bearer: BearerAuthentication;
@@ -77,7 +85,7 @@ export interface Services {
   /** Dependencies' states, draining, and the answer of GET /readyz. */
   readiness: Readiness;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
-  portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer };
+  portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer; passwords: PasswordPool };
   /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
   firstStart: { masterKeyFile?: string; adminToken?: string };
 }
@@ -161,6 +169,16 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const rateLimits: RateLimitStore = config.redisUrl ? new RedisRateLimitStore(config.redisUrl, clock) : new MemoryRateLimitStore(clock);
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
+  const clients = new ClientAuthenticator(tokens, limiter, config.tokenLimits, clock);
+  clients.onFailureSpike(() => metrics.failureSpike());
+  clients.onFailureSpike(
+    auditFailureSpikes(
+      store.audit,
+      async (applicationId) => (await directory?.applications.get(applicationId))?.organizationId,
+      clock,
+      () => {}, // an audit write that fails (database down) must not fail the token request; the metric still counts
+    ),
+  );
   metrics.watchKeys(keys, clock);
   metrics.watchCaches(bus.caches);
   const readiness = new Readiness({ db, kind: isPostgres(db) ? 'postgresql' : 'sqlite' }, bus, config.redisUrl !== undefined, keys, clock);
@@ -169,7 +187,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
   usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
   const mailer = new LogMailer();
   const sessions = new Sessions(store.portalSessions, clock);
-  const accounts = new Accounts(store.portalUsers, new SignInThrottle(rateLimits, clock), clock);
+  const passwords = new PasswordPool(
+    { workers: config.portalLimits.passwordWorkers, queueLimit: config.portalLimits.passwordQueue, onRefused: () => metrics.passwordHashingRefused() },
+    ARGON2_OPTIONS,
+  );
+  const accounts = new Accounts(store.portalUsers, passwords, new SignInThrottle(limiter, config.portalLimits), clock);
   const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts);
   return {
     config,
@@ -180,6 +202,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     directory,
     usage,
     tokens,
+    clients,
     verifier,
     bearer,
     denylist,
@@ -193,7 +216,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     idempotency: new Idempotency(store.idempotencyKeys, derived.sealKey, clock),
     metrics,
     readiness,
-    portal: { portal, accounts, sessions, tokenCounts, mailer },
+    portal: { portal, accounts, sessions, tokenCounts, mailer, passwords },
     firstStart,
   };
 }
@@ -245,8 +268,16 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
     frameworkErrors: sendFrameworkError,
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
+    // A silent or slow connection is closed (nginx's defaults): idle sockets, unfinished headers or bodies, idle keep-alive.
+    connectionTimeout: config.connections.idleTimeoutMs,
+    requestTimeout: config.connections.requestTimeoutMs,
+    keepAliveTimeout: config.connections.keepAliveTimeoutMs,
+    http: { connectionsCheckingInterval: connectionsCheckingInterval(config.connections) },
   });
+  capConnections(app.server, config.connections, app.log, services.metrics);
+  const warning = trustWarning(config.trustProxy);
+  if (warning) app.log.warn(warning);
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
   useIdempotency(app, services.idempotency);
@@ -263,12 +294,11 @@ export function buildApp(services: Services, logger: boolean | object = false): 
 
   app.register(oauthRoutes, {
     issuer: config.issuer,
-    issuerTokens: services.tokens,
+    tokenEndpoint: tokenEndpoint({ clients: services.clients, tokens: services.tokens, limiter: services.limiter, limits: config.tokenLimits }),
+    clients: services.clients,
     keys: services.keys,
     verifier: services.verifier,
     denylist: services.denylist,
-    limiter: services.limiter,
-    limits: config.tokenLimits,
     jwksMaxAgeSeconds: jwksMaxAgeSeconds(config.keyPrepublishSeconds),
   });
   app.register(accessRoutes, { bearer: services.bearer, directory: services.directory });
@@ -302,7 +332,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     retail: services.retail,
     defaultRateLimit: config.rateLimitPerMinute,
     defaultTimeoutMs: config.gatewayTimeoutMs,
-    trustProxy: config.trustProxy,
+    trustProxy: config.trustProxy.kind !== 'none',
   });
   app.register(decisionRoutes, { routes: services.gateway, bearer: services.bearer });
   app.register(portalRoutes, { prefix: '/portal/api', ...services.portal, baseUrl: config.issuer, graceSeconds: config.deactivationGraceSeconds });
@@ -348,6 +378,7 @@ export async function stopServices(services: Services): Promise<void> {
   await services.staticTokens.stop().catch(() => {});
   await services.beacons.stop().catch(() => {});
   await services.portal.tokenCounts.stop().catch(() => {});
+  await services.portal.passwords.close();
   await services.rateLimits.close();
   await services.bus.close();
   await services.store.db.destroy();

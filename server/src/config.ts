@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { type RouteSpec, readRouteFile } from './gateway/routes-config.js';
+import { parseTrustedProxies, type TrustedProxies } from './http/client-address.js';
 
 export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA';
 
@@ -31,12 +32,19 @@ export interface Config {
   redisUrl: string | undefined;
   /** Worker processes on this host (node:cluster); more than one needs PostgreSQL and Redis. */
   workers: number;
-  /** Token endpoint limits per minute; 0 turns one off. */
-  tokenLimits: { perClient: number; perIp: number; failuresPerClient: number; failuresPerIp: number };
+  /**
+   * Token endpoint limits per minute; 0 turns one off. Failed client authentications are refused
+   * per address and per (client, address); failures of one client from everywhere only raise an alert.
+   */
+  tokenLimits: { perClient: number; perIp: number; failuresPerIp: number; failuresPerClientIp: number; failureAlertPerClient: number };
+  /** Connection timeouts (ms) and the per-process connection cap, so silent sockets cannot exhaust file descriptors. */
+  connections: { idleTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; max: number };
+  /** The portal's password hashing pool and its per-address limits. */
+  portalLimits: { passwordWorkers: number; passwordQueue: number; signupsPerIpPerHour: number; signinsPerIpPerMinute: number };
   /** When set, GET /metrics needs it as a bearer token; otherwise only direct loopback callers may read metrics. */
   metricsToken: string | undefined;
-  /** Whether X-Forwarded-For from the proxy in front sets the client address (for IP limits and audit). */
-  trustProxy: boolean;
+  /** Which peers may set the client address through X-Forwarded-For (for IP limits and audit). */
+  trustProxy: TrustedProxies;
   /** Calls per minute per application (delivery API and gateway) unless a partner or application sets its own. */
   rateLimitPerMinute: number;
   /** Gateway routes from the PORTCULLIS_ROUTES file (the operator API adds more at run time). */
@@ -166,10 +174,24 @@ export function loadConfig(env: Env = process.env): Config {
     tokenLimits: {
       perClient: integer(env, 'PORTCULLIS_TOKEN_LIMIT_PER_CLIENT', 1200, 0, 100_000_000),
       perIp: integer(env, 'PORTCULLIS_TOKEN_LIMIT_PER_IP', 6000, 0, 100_000_000),
-      failuresPerClient: integer(env, 'PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT', 30, 0, 1_000_000),
       failuresPerIp: integer(env, 'PORTCULLIS_AUTH_FAILURE_LIMIT_PER_IP', 60, 0, 1_000_000),
+      failuresPerClientIp: integer(env, 'PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT_IP', 10, 0, 1_000_000),
+      failureAlertPerClient: integer(env, 'PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT', 30, 0, 1_000_000),
     },
-    trustProxy: trustProxy(env.PORTCULLIS_TRUST_PROXY),
+    connections: {
+      idleTimeoutMs: seconds(env, 'PORTCULLIS_IDLE_TIMEOUT', 60),
+      headersTimeoutMs: seconds(env, 'PORTCULLIS_HEADERS_TIMEOUT', 60),
+      requestTimeoutMs: seconds(env, 'PORTCULLIS_REQUEST_TIMEOUT', 60),
+      keepAliveTimeoutMs: seconds(env, 'PORTCULLIS_KEEPALIVE_TIMEOUT', 60),
+      max: integer(env, 'PORTCULLIS_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+    },
+    portalLimits: {
+      passwordWorkers: integer(env, 'PORTCULLIS_PASSWORD_WORKERS', 1, 1, 64),
+      passwordQueue: integer(env, 'PORTCULLIS_PASSWORD_QUEUE', 32, 1, 100_000),
+      signupsPerIpPerHour: integer(env, 'PORTCULLIS_SIGNUP_LIMIT_PER_IP', 20, 0, 1_000_000),
+      signinsPerIpPerMinute: integer(env, 'PORTCULLIS_SIGNIN_LIMIT_PER_IP', 30, 0, 1_000_000),
+    },
+    trustProxy: trustedProxies(env.PORTCULLIS_TRUST_PROXY),
   };
 }
 
@@ -182,11 +204,17 @@ function fraction(env: Env, name: string, fallback: number): number {
   return value;
 }
 
-function trustProxy(raw: string | undefined): boolean {
-  const text = raw?.trim().toLowerCase();
-  if (!text || text === 'false') return false;
-  if (text === 'true') return true;
-  throw new ConfigError(`PORTCULLIS_TRUST_PROXY must be true or false, got "${raw}"`);
+/** A duration in whole seconds, returned in milliseconds. */
+function seconds(env: Env, name: string, fallback: number): number {
+  return integer(env, name, fallback, 1, 3_600) * 1000;
+}
+
+function trustedProxies(raw: string | undefined): TrustedProxies {
+  try {
+    return parseTrustedProxies(raw);
+  } catch (err) {
+    throw new ConfigError(`PORTCULLIS_TRUST_PROXY ${(err as Error).message}`);
+  }
 }
 
 /** A connection URL with one of the given schemes; the message never repeats it, since it may hold a password. */

@@ -103,7 +103,7 @@ describe('portal accounts and sessions', () => {
     assert.equal(((await replay.json()) as any).user, null);
   });
 
-  test('an unknown email and a wrong password get the same answer; repeated failures lock the account', async () => {
+  test('an unknown email and a wrong password get the same answer; repeated failures refuse this address for the account, with Retry-After', async () => {
     const address = email('lock');
     await new PortalClient(server.url).signUp(address);
     const client = new PortalClient(server.url);
@@ -113,8 +113,10 @@ describe('portal accounts and sessions', () => {
     for (let i = 0; i < 3; i++) assertError(await client.signIn(address, 'wrong password 123'), 401);
     const locked = assertError(await client.signIn(address, 'wrong password 123'), 401);
     assert.equal(locked.code, 'invalid-credentials');
-    const refused = assertError(await client.signIn(address, PASSWORD), 429, 'too-many-attempts');
+    const response = await client.signIn(address, PASSWORD);
+    const refused = assertError(response, 429, 'too-many-attempts');
     assert.match(refused.detail, /try again in/);
+    assert.ok(Number(response.headers.get('retry-after')) >= 1, 'every 429 carries Retry-After');
   });
 
   test('sign-out ends the session; change password needs the current one and ends other sessions', async () => {
@@ -135,6 +137,73 @@ describe('portal accounts and sessions', () => {
     assert.equal((await laptop.session()).body.user, null);
     assertError(await laptop.call('GET', '/orgs'), 401, 'not-signed-in');
   });
+});
+
+describe('portal abuse limits (one trusted proxy hop: the address is the X-Forwarded-For entry it appended)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ PORTCULLIS_TRUST_PROXY: '1', PORTCULLIS_SIGNUP_LIMIT_PER_IP: '3', PORTCULLIS_SIGNIN_LIMIT_PER_IP: '100' });
+  });
+  after(() => server.stop());
+  const from = (ip: string) => ({ 'x-forwarded-for': ip });
+
+  test('wrong passwords from another address never lock the account for its owner', async () => {
+    const address = email('victim');
+    await new PortalClient(server.url, from('198.51.100.10')).signUp(address);
+    const attacker = new PortalClient(server.url, from('203.0.113.10'));
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await attacker.signIn(address, `wrong password ${i}xx`)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+    const refused = await attacker.signIn(address, PASSWORD);
+    assertError(refused, 429, 'too-many-attempts');
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    assert.equal((await new PortalClient(server.url, from('198.51.100.10')).signIn(address)).status, 200, 'the owner, from their address, signs in');
+    assert.equal((await new PortalClient(server.url, from('198.51.100.11')).signIn(address)).status, 200, 'and from a new one');
+  });
+
+  test('sign-ups are limited per address, with Retry-After; other addresses are not affected', async () => {
+    const client = () => new PortalClient(server.url, from('192.0.2.30'));
+    for (let i = 0; i < 3; i++) await client().signUp(email('many'));
+    const c = client();
+    await c.session();
+    const refused = await c.call('POST', '/signup', { email: email('many'), password: PASSWORD });
+    assertError(refused, 429, 'too-many-signups');
+    assert.ok(Number(refused.headers.get('retry-after')) > 60, 'the hour-long window: minutes, not seconds');
+    await new PortalClient(server.url, from('192.0.2.31')).signUp(email('elsewhere'));
+  });
+});
+
+test('password hashing runs in a bounded pool: past its queue, 503 with Retry-After, and tokens keep coming', async () => {
+  const server = await startTestServer({ PORTCULLIS_PASSWORD_WORKERS: '1', PORTCULLIS_PASSWORD_QUEUE: '1' });
+  try {
+    const cred = await server.newCredential();
+    const clients = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const c = new PortalClient(server.url);
+        await c.session();
+        return c;
+      }),
+    );
+    const [signUps, token] = await Promise.all([
+      Promise.all(clients.map((c) => c.call('POST', '/signup', { email: email('flood'), password: PASSWORD }))),
+      server.accessToken(cred.clientId, cred.clientSecret),
+    ]);
+    assert.ok(token.split('.').length === 3);
+    const statuses = signUps.map((r) => r.status).sort();
+    assert.ok(statuses.includes(201), `some sign-ups are served: ${statuses}`);
+    assert.ok(
+      statuses.every((s) => s === 201 || s === 503),
+      `only 201 or 503: ${statuses}`,
+    );
+    const busy = signUps.find((r) => r.status === 503);
+    assert.ok(busy, `the queue of one overflowed: ${statuses}`);
+    assertError(busy, 503, 'password-hashing-busy');
+    assert.ok(Number(busy.headers.get('retry-after')) >= 1);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^portcullis_password_hashing_rejections_total [1-9]/m);
+  } finally {
+    await server.stop();
+  }
 });
 
 describe('portal organizations, apps and credentials', () => {

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { CacheRegistry } from './caches.js';
 import type { Bus, BusEvent, BusListener, BusStatus } from './index.js';
+
+// ioredis is loaded on first use, so a server without REDIS_URL does not carry it in memory.
+const loadRedis = (): typeof Redis => (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
 
 const CHANNEL = 'portcullis:events';
 /** Events that could not be published are kept (at most this many) and sent when Redis returns. */
@@ -38,8 +42,8 @@ export class RedisBus implements Bus {
   ) {
     const retryStrategy = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000);
     // Commands fail at once while disconnected instead of queueing without bound.
-    this.publisher = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy, connectTimeout: 2_000 });
-    this.subscriber = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy, connectTimeout: 2_000 });
+    this.publisher = new (loadRedis())(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy, connectTimeout: 2_000 });
+    this.subscriber = new (loadRedis())(url, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy, connectTimeout: 2_000 });
     for (const client of [this.publisher, this.subscriber]) client.on('error', () => {}); // state is tracked below
     this.subscriber.on('message', (_channel: string, message: string) => this.receive(message));
     this.subscriber.on('ready', () => this.setUp(true));

@@ -35,8 +35,14 @@ export class ApiError extends Error {
     readonly code: string,
     readonly title: string,
     readonly detail: string = title,
+    /** Seconds, sent as Retry-After (a 429 or a 503 the caller should retry). */
+    readonly retryAfter?: number,
   ) {
     super(detail);
+  }
+
+  static tooMany(code: string, detail: string, retryAfter: number): ApiError {
+    return new ApiError(429, 'quota', code, 'Too many attempts', detail, retryAfter);
   }
 
   static validation(code: string, detail: string): ApiError {

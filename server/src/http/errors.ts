@@ -56,6 +56,7 @@ export function problem(name: ErrorName, detail?: string): ApiError {
 
 /** Renders an ApiError in the reference product's shape: {"errors":[{traceId,type,code,title,detail}]}. */
 export function sendApiError(reply: FastifyReply, request: FastifyRequest, err: ApiError): FastifyReply {
+  if (err.retryAfter !== undefined) reply.header('retry-after', err.retryAfter);
   return reply
     .code(err.status)
     .header('cache-control', 'no-store')
@@ -103,6 +104,11 @@ export function useApiErrors(app: FastifyInstance, { notFound = true }: { notFou
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const known = err instanceof ApiError ? err : fromFastifyError(err);
     if (known) return sendApiError(reply, request, known);
+    if (clientAborted(request)) {
+      // Its unfinished body failed to read: not a database outage, and nobody is left to answer.
+      request.log.debug({ err: err.message }, 'the client went away while sending its request');
+      return reply.code(499).send();
+    }
     if (isStoreUnavailable(err)) {
       request.log.warn({ err }, 'database unreachable');
       reply.header('retry-after', '5');
@@ -113,4 +119,14 @@ export function useApiErrors(app: FastifyInstance, { notFound = true }: { notFou
   });
   if (!notFound) return;
   app.setNotFoundHandler((request, reply) => sendApiError(reply, request, ApiError.notFound(`${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`)));
+}
+
+/**
+ * Whether the client went away before its request was read: its connection is gone and the
+ * request never completed. Error handlers ask this only for errors that are not their own, so
+ * an unfinished body is the client's doing, never a database outage, and nobody is left to answer.
+ */
+export function clientAborted(request: FastifyRequest): boolean {
+  const raw = request.raw;
+  return !raw.complete && (raw.socket === null || raw.socket.destroyed);
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { canIssueTokens } from '../domain/credentials.js';
-import { OAuthError } from '../domain/errors.js';
 import { CLIENT_ID_PATTERN, isWellFormedSecret, SECRET_PREFIX, secretMatches } from '../domain/secrets.js';
 import type { Directory } from '../directory/service.js';
 import type { AuthFailureReason, UsageRecorder } from '../directory/usage.js';
@@ -25,7 +24,10 @@ export interface AccessClaims {
   organization_id: number;
 }
 
-export type ClientAuthentication = { ok: true; credential: Credential; application: Application } | { ok: false; reason: AuthFailureReason };
+/** A checked client_id and secret; a failure names its reason and, when the client_id exists, its credential. */
+export type ClientAuthentication =
+  | { ok: true; credential: Credential; application: Application }
+  | { ok: false; reason: AuthFailureReason; credential?: Credential };
 
 export interface IssuedToken {
   accessToken: string;
@@ -57,24 +59,12 @@ export class TokenIssuer {
     const credential = await this.directory.credentials.get(clientId);
     if (!credential) return { ok: false, reason: 'unknown_client' };
     if (!isWellFormedSecret(secret, SECRET_PREFIX.clientSecret) || !secretMatches(this.pepper, secret, credential.secretHash)) {
-      return { ok: false, reason: 'bad_secret' };
+      return { ok: false, reason: 'bad_secret', credential };
     }
-    if (!canIssueTokens(credential, this.clock.now())) return { ok: false, reason: 'deactivated' };
+    if (!canIssueTokens(credential, this.clock.now())) return { ok: false, reason: 'deactivated', credential };
     const application = await this.directory.applications.get(credential.applicationId);
     if (!application) return { ok: false, reason: 'unknown_client' };
     return { ok: true, credential, application };
-  }
-
-  /** The granted scopes: those requested, each of which the application must hold, or all of its scopes. */
-  grantedScope(application: Application, requested: string | undefined): string {
-    if (requested === undefined) return application.scopes.join(' ');
-    const scopes = requested.split(' ');
-    if (scopes.some((s) => s === '')) throw new OAuthError('invalid_scope', 'scope must be scope names separated by single spaces');
-    const unknown = scopes.filter((s) => !application.scopes.includes(s));
-    if (unknown.length > 0) {
-      throw new OAuthError('invalid_scope', `the application is not allowed the scope ${JSON.stringify(unknown[0]?.slice(0, 64))}`);
-    }
-    return [...new Set(scopes)].join(' ');
   }
 
   async issue(credential: Credential, application: Application, scope: string): Promise<IssuedToken> {

@@ -42,6 +42,10 @@ export class Metrics {
   private readonly requestDuration: Histogram<'method' | 'route' | 'status_class'>;
   private readonly rateLimited: Counter<'route'>;
   private readonly writeFailures: Counter<'batch'>;
+  private readonly failureSpikes: Counter;
+  private readonly aborts: Counter<'route'>;
+  private readonly dropped: Counter;
+  private readonly passwordsRefused: Counter;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -96,6 +100,27 @@ export class Metrics {
     });
     for (const batch of ['credential_usage', 'static_token_usage', 'beacon_counts', 'token_counts', 'revoked_token_prune'])
       this.writeFailures.inc({ batch }, 0);
+    this.failureSpikes = new Counter({
+      name: 'portcullis_client_authentication_failure_spikes_total',
+      help: 'Times one client_id crossed PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT failures in a minute (at most one a minute per client; each is also an audit event)',
+      registers,
+    });
+    this.aborts = new Counter({
+      name: 'portcullis_client_aborts_total',
+      help: 'Requests the client abandoned before they were read or answered, by route pattern',
+      labelNames: ['route'],
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'portcullis_connections_dropped_total',
+      help: 'Connections closed at once because the process held PORTCULLIS_MAX_CONNECTIONS',
+      registers,
+    });
+    this.passwordsRefused = new Counter({
+      name: 'portcullis_password_hashing_rejections_total',
+      help: 'Portal requests answered 503 because the password hashing queue was full',
+      registers,
+    });
     // Zeros from the start, so a rate() over the first refusal is not lost.
     for (const outcome of ['issued', 'invalid_client', 'invalid_request', 'rate_limited']) this.tokenRequests.inc({ outcome }, 0);
     for (const reason of ['unknown_client', 'bad_secret', 'deactivated']) this.authFailures.inc({ reason }, 0);
@@ -104,6 +129,22 @@ export class Metrics {
 
   tokenRequest(outcome: TokenOutcome): void {
     this.tokenRequests.inc({ outcome });
+  }
+
+  failureSpike(): void {
+    this.failureSpikes.inc();
+  }
+
+  clientAborted(route: string): void {
+    this.aborts.inc({ route });
+  }
+
+  connectionDropped(): void {
+    this.dropped.inc();
+  }
+
+  passwordHashingRefused(): void {
+    this.passwordsRefused.inc();
   }
 
   authenticationFailed(reason: AuthFailureReason): void {

@@ -1,8 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { bearerToken } from '../http/bearer.js';
 import type { Metrics, TokenOutcome } from './metrics.js';
-import { TOKEN_OUTCOMES } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 
 export interface OperationsOptions {
@@ -33,16 +32,10 @@ function fromLoopback(request: FastifyRequest): boolean {
   return LOOPBACK.has(request.socket.remoteAddress ?? '') && headers['x-forwarded-for'] === undefined && headers.forwarded === undefined;
 }
 
-/** The outcome of a token request, from its status and (for a refusal) the `error` of its RFC 6749 body. */
-function tokenOutcome(status: number, payload: unknown): TokenOutcome {
-  if (status === 200) return 'issued';
-  if (status === 429) return 'rate_limited';
-  if (typeof payload !== 'string') return 'other';
-  try {
-    const error = (JSON.parse(payload) as { error?: unknown }).error;
-    return TOKEN_OUTCOMES.includes(error as TokenOutcome) ? (error as TokenOutcome) : 'other';
-  } catch {
-    return 'other';
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the token endpoint to what the request ended in, for the metrics. */
+    tokenOutcome: TokenOutcome | undefined;
   }
 }
 
@@ -56,21 +49,21 @@ export function useOperations(app: FastifyInstance, opts: OperationsOptions): vo
   const routes: Array<{ method: string; url: string }> = [];
   registered.set(app, routes);
 
+  app.decorateRequest('tokenOutcome', undefined);
   app.addHook('onRoute', (route: RouteOptions) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
-    if (route.url === '/oauth2/token') {
-      // Only this route pays for reading its answer: the RFC 6749 error code is the refusal's reason.
-      const count = async (_request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-        metrics.tokenRequest(tokenOutcome(reply.statusCode, payload));
-        return payload;
-      };
-      const existing = route.onSend === undefined ? [] : [route.onSend].flat();
-      route.onSend = [...existing, count] as RouteOptions['onSend'];
-    }
   });
 
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.request(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (route === '/oauth2/token') metrics.tokenRequest(request.tokenOutcome ?? 'other');
+    done();
+  });
+
+  app.addHook('onRequestAbort', (request, done) => {
+    metrics.clientAborted(request.routeOptions.url ?? 'unmatched');
+    request.log.debug('the client closed the connection before its request was answered');
     done();
   });
 

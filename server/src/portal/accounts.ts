@@ -2,7 +2,8 @@ import { ApiError } from '../domain/errors.js';
 import { problem } from '../http/errors.js';
 import type { Clock } from '../domain/clock.js';
 import type { PortalUser, PortalUserRepository } from '../store/portal-users.js';
-import { checkNewPassword, dummyPasswordHash, hashPassword, PASSWORD_MAX, verifyPassword } from './passwords.js';
+import type { PasswordPool } from './password-pool.js';
+import { checkNewPassword, PASSWORD_MAX } from './passwords.js';
 import type { SignInThrottle } from './sessions.js';
 
 const EMAIL_MAX = 254;
@@ -23,14 +24,19 @@ const badCredentials = () => problem('invalidCredentials', 'the email address or
 export class Accounts {
   constructor(
     private readonly users: PortalUserRepository,
+    private readonly passwords: PasswordPool,
     private readonly throttle: SignInThrottle,
     private readonly clock: Clock,
   ) {}
 
-  async signUp(input: { email: unknown; password: unknown }): Promise<PortalUser> {
+  // Verified against when the email is unknown, so the answer takes as long as for a wrong password.
+  private dummyHash: Promise<string> | undefined;
+
+  async signUp(input: { email: unknown; password: unknown }, ip: string): Promise<PortalUser> {
     const email = checkEmail(input.email);
     const password = checkNewPassword(input.password, email);
-    const created = await this.users.create(email, await hashPassword(password), this.clock.now());
+    this.throttle.signUp(ip);
+    const created = await this.users.create(email, await this.passwords.hash(password), this.clock.now());
     if (created === 'taken') {
       throw ApiError.conflict('email-taken', 'an account with this email address already exists; sign in instead');
     }
@@ -44,12 +50,9 @@ export class Accounts {
     }
     if (input.email.length > 1000 || input.password.length > PASSWORD_MAX * 4) throw badCredentials();
     const email = input.email.trim().toLowerCase();
-    const wait = this.throttle.retryAfter(email, ip);
-    if (wait > 0) {
-      throw problem('tooManyAttempts', `too many failed sign-ins; try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}`);
-    }
+    this.throttle.attempt(email, ip);
     const user = await this.users.byEmail(email);
-    const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), input.password);
+    const ok = await this.passwords.verify(user?.passwordHash ?? (await this.dummy()), input.password);
     if (!user || !ok) {
       await this.throttle.failed(email, ip);
       throw badCredentials();
@@ -60,12 +63,21 @@ export class Accounts {
   async changePassword(userId: number, input: { current_password: unknown; new_password: unknown }): Promise<void> {
     const user = await this.users.get(userId);
     if (!user) throw badCredentials();
-    if (typeof input.current_password !== 'string' || !(await verifyPassword(user.passwordHash, input.current_password))) {
+    if (typeof input.current_password !== 'string' || !(await this.passwords.verify(user.passwordHash, input.current_password))) {
       throw problem('wrongCurrentPassword', 'the current password is wrong');
     }
     const password = checkNewPassword(input.new_password, user.email, 'new_password');
     if (password === input.current_password) throw ApiError.validation('same-password', 'the new password must differ from the current one');
-    await this.users.setPassword(userId, await hashPassword(password), this.clock.now());
+    await this.users.setPassword(userId, await this.passwords.hash(password), this.clock.now());
+  }
+
+  private dummy(): Promise<string> {
+    this.dummyHash ??= this.passwords.hash('not-a-real-password-but-as-slow-to-check');
+    // A refusal (queue full) must not stick: the next caller tries again.
+    this.dummyHash.catch(() => {
+      this.dummyHash = undefined;
+    });
+    return this.dummyHash;
   }
 
   user(id: number): Promise<PortalUser | undefined> {

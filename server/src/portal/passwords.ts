@@ -1,11 +1,10 @@
-import { hash, verify } from '@node-rs/argon2';
 import { ApiError } from '../domain/errors.js';
 
 export const PASSWORD_MIN = 12;
 export const PASSWORD_MAX = 256;
 
 // argon2id (the library's default algorithm) with OWASP's second configuration: 19 MiB, 2 passes.
-const OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+export const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
 // The most common passwords of 12 characters or more in public breach lists; shorter ones are
 // already refused by the length rule.
@@ -85,23 +84,4 @@ export function checkNewPassword(password: unknown, email?: string, field = 'pas
   const problem = passwordProblem(password, email);
   if (problem) throw ApiError.validation(`invalid-${field}`, field === 'password' ? problem : problem.replace(/^password/, 'the new password'));
   return password as string;
-}
-
-export function hashPassword(password: string): Promise<string> {
-  return hash(password, OPTIONS);
-}
-
-export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
-  try {
-    return await verify(passwordHash, password);
-  } catch {
-    return false;
-  }
-}
-
-// Verified against when the email is unknown, so the answer takes as long as for a wrong password.
-let dummyHash: Promise<string> | undefined;
-export function dummyPasswordHash(): Promise<string> {
-  dummyHash ??= hashPassword('not-a-real-password-but-as-slow-to-check');
-  return dummyHash;
 }

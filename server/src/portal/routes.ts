@@ -89,7 +89,7 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
 
   app.post('/signup', async (request, reply) => {
     const body = jsonObject(request.body, ['email', 'password'], ['email', 'password']);
-    const user = await accounts.signUp({ email: body.email, password: body.password });
+    const user = await accounts.signUp({ email: body.email, password: body.password }, request.ip);
     return reply.code(201).send(await startSession(request, reply, user));
   });
 

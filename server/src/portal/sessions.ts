@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
-import type { RateLimitStore } from '../ratelimit/store.js';
+import { ApiError } from '../domain/errors.js';
+import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { PortalSession, PortalSessionRepository } from '../store/portal-sessions.js';
 
 export const SESSION_COOKIE = 'portcullis_session';
@@ -73,53 +74,73 @@ export class Sessions {
 }
 
 const WINDOW_MS = 15 * 60_000;
-export const ACCOUNT_FAILURE_LIMIT = 5;
-export const IP_FAILURE_LIMIT = 30;
+const HOUR_MS = 60 * 60_000;
+/** Failed sign-ins for one account from one address in a sliding 15 minutes; then that pair waits. */
+export const ACCOUNT_ADDRESS_FAILURE_LIMIT = 5;
+/** Failed sign-ins from one address, whatever the account, in a sliding 15 minutes; then that address waits. */
+export const ADDRESS_FAILURE_LIMIT = 30;
+
+export interface PortalLimits {
+  /** Sign-in attempts a minute from one address, successful or not (each costs an argon2id verification). */
+  signinsPerIpPerMinute: number;
+  /** Sign-ups an hour from one address. */
+  signupsPerIpPerHour: number;
+}
 
 /**
- * Slows and limits sign-in failures per account and per IP address. Failures are counted in the
- * rate-limit store (shared by every node when Redis is configured); a key over its limit is
- * locked until its window ends. Each failure also waits a little longer than the one before.
+ * Limits portal sign-in and sign-up per address, and slows failures down. Failures are counted
+ * per (account, address) and per address in sliding windows in the rate-limit store (shared by
+ * every node when Redis is configured), never per account alone: an email address is no secret,
+ * so a lock per account would let anyone lock its owner out. Each failure waits longer than the
+ * one before, up to 2 s.
  */
 export class SignInThrottle {
-  private readonly lockedUntil = new Map<string, number>();
-
   constructor(
-    private readonly counters: RateLimitStore,
-    private readonly clock: Clock,
+    private readonly limiter: RateLimiter,
+    private readonly limits: PortalLimits,
     private readonly delayStepMs = 150,
   ) {}
 
-  private keys(email: string, ip: string): [string, number][] {
-    return [
-      [`portal-signin:account:${sha256(email)}`, ACCOUNT_FAILURE_LIMIT],
-      [`portal-signin:ip:${ip}`, IP_FAILURE_LIMIT],
-    ];
+  private pairKey(email: string, ip: string): string {
+    return `portal-signin:account-ip:${sha256(email)}:${ip}`;
   }
 
-  /** Seconds until sign-in may be tried again for this account or address, or 0. */
-  retryAfter(email: string, ip: string): number {
-    const now = this.clock.now();
-    let until = 0;
-    for (const [key] of this.keys(email, ip)) {
-      const locked = this.lockedUntil.get(key);
-      if (locked === undefined) continue;
-      if (locked <= now) this.lockedUntil.delete(key);
-      else until = Math.max(until, locked);
+  /** Counts a sign-in attempt; a 429 with Retry-After when this address or this (account, address) may not try now. */
+  attempt(email: string, ip: string): void {
+    const refusal =
+      this.limiter.over(this.pairKey(email, ip), WINDOW_MS, ACCOUNT_ADDRESS_FAILURE_LIMIT) ??
+      this.limiter.over(`portal-signin:ip:${ip}`, WINDOW_MS, ADDRESS_FAILURE_LIMIT) ??
+      (this.limits.signinsPerIpPerMinute > 0 ? this.limiter.over(`portal-signin-attempts:ip:${ip}`, 60_000, this.limits.signinsPerIpPerMinute) : undefined);
+    if (refusal) {
+      const wait = this.limiter.retryAfter(refusal);
+      throw ApiError.tooMany('too-many-attempts', `too many sign-in attempts from this address; try again in ${describeWait(wait)}`, wait);
     }
-    return until === 0 ? 0 : Math.ceil((until - now) / 1000);
+    if (this.limits.signinsPerIpPerMinute > 0) this.limiter.count(`portal-signin-attempts:ip:${ip}`, 60_000);
   }
 
-  /** Counts a failure and waits before the caller answers. */
+  /** Counts a failure and waits before the caller answers, longer after each failure. */
   async failed(email: string, ip: string): Promise<void> {
-    let worst = 0;
-    for (const [key, limit] of this.keys(email, ip)) {
-      const hit = await this.counters.hit(key, WINDOW_MS, limit);
-      if (hit.count >= limit) this.lockedUntil.set(key, hit.resetAt);
-      worst = Math.max(worst, hit.count / limit);
-      if (this.lockedUntil.size > 100_000) this.lockedUntil.clear();
-    }
-    const delay = Math.min(2_000, Math.round(worst * ACCOUNT_FAILURE_LIMIT * this.delayStepMs));
+    const pair = this.limiter.count(this.pairKey(email, ip), WINDOW_MS);
+    const address = this.limiter.count(`portal-signin:ip:${ip}`, WINDOW_MS);
+    const failures = Math.max(pair, (address * ACCOUNT_ADDRESS_FAILURE_LIMIT) / ADDRESS_FAILURE_LIMIT);
+    const delay = Math.min(2_000, Math.round(failures * this.delayStepMs));
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
+
+  /** A 429 with Retry-After past this address's sign-ups for the hour. */
+  signUp(ip: string): void {
+    if (this.limits.signupsPerIpPerHour <= 0) return;
+    const refusal = this.limiter.over(`portal-signup:ip:${ip}`, HOUR_MS, this.limits.signupsPerIpPerHour);
+    if (refusal) {
+      const wait = this.limiter.retryAfter(refusal);
+      throw ApiError.tooMany('too-many-signups', `too many accounts created from this address; try again in ${describeWait(wait)}`, wait);
+    }
+    this.limiter.count(`portal-signup:ip:${ip}`, HOUR_MS);
+  }
+}
+
+function describeWait(seconds: number): string {
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }

@@ -1,6 +1,10 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { Clock } from '../domain/clock.js';
 import { type RateLimitHit, type RateLimitStore, windowOf } from './store.js';
+
+// ioredis is loaded on first use, so a server without REDIS_URL does not carry it in memory.
+const loadRedis = (): typeof Redis => (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
 
 interface Counter {
   /** The window's count across every node, as Redis last told it (this node's pushed hits included). */
@@ -8,6 +12,7 @@ interface Counter {
   /** This node's hits not yet pushed to Redis. */
   pending: number;
   resetAt: number;
+  windowMs: number;
   /** When this node last counted or checked the key: idle keys are not synced. */
   usedAt: number;
 }
@@ -33,7 +38,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     syncMs = 100,
     timeoutMs = 1_000,
   ) {
-    this.redis = new Redis(url, {
+    this.redis = new (loadRedis())(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: timeoutMs,
@@ -45,27 +50,32 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.timer.unref();
   }
 
-  private counter(key: string, windowMs: number): { redisKey: string; counter: Counter } {
-    const { start, resetAt } = windowOf(this.clock.now(), windowMs);
+  /** The key's counter for the window starting at `start`; a key in use also tracks its previous window, which other nodes may have counted. */
+  private counter(key: string, start: number, windowMs: number): Counter {
     const redisKey = `portcullis:rl:${key}:${start}`;
     let counter = this.counters.get(redisKey);
     if (!counter) {
-      counter = { known: 0, pending: 0, resetAt, usedAt: 0 };
+      counter = { known: 0, pending: 0, resetAt: start + windowMs, windowMs, usedAt: 0 };
       this.counters.set(redisKey, counter);
     }
     counter.usedAt = this.clock.now();
-    return { redisKey, counter };
+    return counter;
   }
 
-  async hit(key: string, windowMs: number, _limit: number): Promise<RateLimitHit> {
-    const { counter } = this.counter(key, windowMs);
-    counter.pending++;
-    return { count: counter.known + counter.pending, resetAt: counter.resetAt };
+  private counts(key: string, windowMs: number): { current: Counter; previous: Counter } {
+    const { start } = windowOf(this.clock.now(), windowMs);
+    return { current: this.counter(key, start, windowMs), previous: this.counter(key, start - windowMs, windowMs) };
   }
 
-  async peek(key: string, windowMs: number): Promise<number> {
-    const { counter } = this.counter(key, windowMs);
-    return counter.known + counter.pending;
+  hit(key: string, windowMs: number, _limit: number): RateLimitHit {
+    const { current, previous } = this.counts(key, windowMs);
+    current.pending++;
+    return { count: current.known + current.pending, previous: previous.known + previous.pending, resetAt: current.resetAt };
+  }
+
+  peek(key: string, windowMs: number): RateLimitHit {
+    const { current, previous } = this.counts(key, windowMs);
+    return { count: current.known + current.pending, previous: previous.known + previous.pending, resetAt: current.resetAt };
   }
 
   /** Pushes pending hits and reads back every live key's total; one sync at a time. */
@@ -76,14 +86,14 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   private async push(): Promise<void> {
     const now = this.clock.now();
-    for (const [redisKey, counter] of this.counters) if (counter.resetAt <= now) this.counters.delete(redisKey);
+    for (const [redisKey, counter] of this.counters) if (counter.resetAt + counter.windowMs <= now) this.counters.delete(redisKey);
     // Keys with hits to push, and keys in use, whose totals other nodes may be moving.
     const batch = [...this.counters].filter(([, c]) => c.pending > 0 || now - c.usedAt < ACTIVE_MS);
     if (batch.length === 0) return;
     const pushed = batch.map(([, counter]) => counter.pending);
     const pipeline = this.redis.multi();
     for (const [redisKey, counter] of batch) {
-      pipeline.incrby(redisKey, counter.pending).pexpireat(redisKey, counter.resetAt + 1_000);
+      pipeline.incrby(redisKey, counter.pending).pexpireat(redisKey, counter.resetAt + counter.windowMs + 1_000);
     }
     try {
       const results = await pipeline.exec();

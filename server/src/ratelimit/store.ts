@@ -1,20 +1,24 @@
 import type { Clock } from '../domain/clock.js';
 
-/** One counted call: how many calls the key has made in the current window, and when it ends (ms). */
+/** A key's counts: the current window's (this call included, for a hit), the previous window's, and when the current one ends (ms). */
 export interface RateLimitHit {
   count: number;
+  previous: number;
   resetAt: number;
 }
 
 /**
  * Fixed-window counters shared by every node that uses the same store. The embedded default is
- * in memory; a fleet plugs in a Redis store with the same two methods.
+ * in memory; a fleet plugs in a Redis store with the same methods. Both answer from memory at
+ * once (Redis totals are exchanged in the background), so the hot path never waits on I/O.
+ * Each key also remembers the previous window's count, so callers can weigh a sliding window
+ * and nobody's limit resets at the same aligned instant.
  */
 export interface RateLimitStore {
-  /** Counts one call for `key` in the current window of `windowMs` and returns the window's count. */
-  hit(key: string, windowMs: number, limit: number): Promise<RateLimitHit>;
-  /** The current window's count for `key`, without counting a call. */
-  peek(key: string, windowMs: number): Promise<number>;
+  /** Counts one call for `key` in the current window of `windowMs`. */
+  hit(key: string, windowMs: number, limit: number): RateLimitHit;
+  /** The counts for `key`, without counting a call. */
+  peek(key: string, windowMs: number): RateLimitHit;
   close(): Promise<void>;
 }
 
@@ -24,34 +28,55 @@ export function windowOf(now: number, windowMs: number): { start: number; resetA
   return { start, resetAt: start + windowMs };
 }
 
+interface Entry {
+  windowMs: number;
+  resetAt: number;
+  count: number;
+  previous: number;
+}
+
 export class MemoryRateLimitStore implements RateLimitStore {
-  private readonly windows = new Map<string, { resetAt: number; count: number }>();
+  private readonly windows = new Map<string, Entry>();
 
   constructor(
     private readonly clock: Clock,
     private readonly maxKeys = 100_000,
   ) {}
 
-  async hit(key: string, windowMs: number, _limit: number): Promise<RateLimitHit> {
+  /** The key's entry moved to the current window (its last window's count kept as `previous` when adjacent). */
+  private current(key: string, windowMs: number, create: boolean): Entry | undefined {
     const now = this.clock.now();
     let entry = this.windows.get(key);
-    if (!entry || entry.resetAt <= now) {
-      if (!entry && this.windows.size >= this.maxKeys) this.sweep(now);
-      entry = { resetAt: windowOf(now, windowMs).resetAt, count: 0 };
+    if (entry && entry.resetAt <= now) {
+      const { resetAt } = windowOf(now, windowMs);
+      entry.previous = entry.resetAt === resetAt - windowMs ? entry.count : 0;
+      entry.count = 0;
+      entry.resetAt = resetAt;
+    }
+    if (!entry && create) {
+      if (this.windows.size >= this.maxKeys) this.sweep(now);
+      entry = { windowMs, resetAt: windowOf(now, windowMs).resetAt, count: 0, previous: 0 };
       this.windows.set(key, entry);
     }
+    return entry;
+  }
+
+  hit(key: string, windowMs: number, _limit: number): RateLimitHit {
+    const entry = this.current(key, windowMs, true) as Entry;
     entry.count++;
-    return { count: entry.count, resetAt: entry.resetAt };
+    return { count: entry.count, previous: entry.previous, resetAt: entry.resetAt };
   }
 
-  async peek(key: string, _windowMs: number): Promise<number> {
-    const entry = this.windows.get(key);
-    return entry && entry.resetAt > this.clock.now() ? entry.count : 0;
+  peek(key: string, windowMs: number): RateLimitHit {
+    const entry = this.current(key, windowMs, false);
+    return entry
+      ? { count: entry.count, previous: entry.previous, resetAt: entry.resetAt }
+      : { count: 0, previous: 0, resetAt: windowOf(this.clock.now(), windowMs).resetAt };
   }
 
-  /** Drops ended windows; if every window is live, the oldest key goes (a bounded map, never unbounded growth). */
+  /** Drops keys idle for two windows; if every key is live, the oldest goes (a bounded map, never unbounded growth). */
   private sweep(now: number): void {
-    for (const [key, entry] of this.windows) if (entry.resetAt <= now) this.windows.delete(key);
+    for (const [key, entry] of this.windows) if (entry.resetAt + entry.windowMs <= now) this.windows.delete(key);
     if (this.windows.size >= this.maxKeys) {
       const oldest = this.windows.keys().next();
       if (!oldest.done) this.windows.delete(oldest.value);

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, type KyselyConfig, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type PgModule from 'pg';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -58,9 +59,10 @@ export function openSqlite(dataDir: string, log?: KyselyConfig['log']): Db {
 
 // bigint columns hold millisecond times and ids, all far below 2^53: read them as numbers.
 const INT8 = 20;
-const types = {
-  getTypeParser: (oid: number, format?: any) => (oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)),
-};
+
+// pg is loaded on first use, so the embedded (SQLite) server does not carry it in memory.
+const require = createRequire(import.meta.url);
+const loadPg = (): typeof PgModule => require('pg') as typeof PgModule;
 
 export interface PostgresOptions {
   /** Tables live in this schema (created if missing); tests give each suite its own. */
@@ -70,7 +72,7 @@ export interface PostgresOptions {
   log?: KyselyConfig['log'];
 }
 
-const pools = new WeakMap<Db, pg.Pool>();
+const pools = new WeakMap<Db, PgModule.Pool>();
 
 /** The connection pool behind a PostgreSQL store (for its gauges); undefined on SQLite. */
 export function poolOf(db: Db): { totalCount: number; idleCount: number; waitingCount: number } | undefined {
@@ -82,6 +84,10 @@ export function poolOf(db: Db): { totalCount: number; idleCount: number; waiting
  * query after 10 s, so an unreachable database turns into errors, not hung requests.
  */
 export function openPostgres(url: string, options: PostgresOptions = {}): Db {
+  const pg = loadPg();
+  const types = {
+    getTypeParser: (oid: number, format?: any) => (oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)),
+  };
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,

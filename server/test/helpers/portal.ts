@@ -3,14 +3,18 @@ export class PortalClient {
   private readonly cookies = new Map<string, string>();
   csrf = '';
 
-  constructor(readonly baseUrl: string) {}
+  /** `headers` go with every call (X-Forwarded-For, to act from an address behind a trusted proxy). */
+  constructor(
+    readonly baseUrl: string,
+    private readonly headers: Record<string, string> = {},
+  ) {}
 
   cookie(name: string): string | undefined {
     return this.cookies.get(name);
   }
 
   async call(method: string, path: string, body?: unknown, options: { csrf?: string | null } = {}) {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...this.headers };
     if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (body !== undefined) headers['content-type'] = 'application/json';
     const csrf = options.csrf === undefined ? this.csrf : options.csrf;
