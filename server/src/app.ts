@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { accessRoutes } from './access/routes.js';
+import { revocationFeed } from './access/revocation-feed.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
@@ -258,6 +259,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     limits: config.tokenLimits,
     jwksMaxAgeSeconds: Math.min(300, config.keyPrepublishSeconds),
   });
+  app.register(revocationFeed, { services });
   app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
   app.register(adminRoutes, {
     prefix: '/admin/v1',

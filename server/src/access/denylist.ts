@@ -10,6 +10,8 @@ import type { RevokedTokenRepository } from '../store/revoked-tokens.js';
 export class TokenDenylist {
   private readonly revoked = new Map<string, number>(); // jti → expiry (ms)
   private timer: NodeJS.Timeout | undefined;
+  /** Grows on every change, so readers of {@link entries} know when to read again. */
+  version = 0;
 
   constructor(
     private readonly repository: RevokedTokenRepository,
@@ -17,13 +19,21 @@ export class TokenDenylist {
     private readonly clock: Clock,
   ) {
     bus.subscribe((event) => {
-      if (event.type === 'token.revoked') this.revoked.set(event.jti, event.expiresAt);
-      else if (event.type === 'resync') void this.load().catch(() => {});
+      if (event.type === 'token.revoked') {
+        this.revoked.set(event.jti, event.expiresAt);
+        this.version++;
+      } else if (event.type === 'resync') void this.load().catch(() => {});
     });
   }
 
   async load(): Promise<void> {
     for (const { jti, expiresAt } of await this.repository.live(this.clock.now())) this.revoked.set(jti, expiresAt);
+    this.version++;
+  }
+
+  /** The revoked jtis with their tokens' expiry (ms), for the revocation feed. */
+  entries(): IterableIterator<[string, number]> {
+    return this.revoked.entries();
   }
 
   has(jti: string): boolean {
@@ -40,6 +50,7 @@ export class TokenDenylist {
   async prune(): Promise<void> {
     const now = this.clock.now();
     for (const [jti, expiresAt] of this.revoked) if (expiresAt <= now) this.revoked.delete(jti);
+    this.version++;
     await this.repository.prune(now);
   }
 

@@ -216,6 +216,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
     revocation_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
     introspection_endpoint: `${issuer}/oauth2/introspect`,
     introspection_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+    revocations_uri: `${issuer}/oauth2/revocations`, // Portcullis: the revocation feed resource servers poll
     response_types_supported: [],
   });
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) => {

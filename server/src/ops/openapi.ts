@@ -298,6 +298,19 @@ export function openApiDocument(serverUrl: string): Json {
           'Tokens of other clients are reported as not active.',
         ),
       },
+      '/oauth2/revocations': {
+        get: {
+          tags: ['oauth'],
+          summary: 'The revocation feed: revoked jtis and credentials revoked now, for resource servers',
+          description:
+            'Public, like the JWKS. Poll with If-None-Match: 304 when unchanged. tokens: refuse a token with that jti until exp; credentials: refuse every token of client_id issued at or before revoked_at, until exp (seconds since the epoch).',
+          parameters: [{ name: 'If-None-Match', in: 'header', required: false, schema: str }],
+          responses: {
+            '200': answer('The current list', anyObject, { ETag: { schema: str } }),
+            '304': answer('Unchanged since the ETag sent'),
+          },
+        },
+      },
       '/.well-known/jwks.json': {
         get: {
           tags: ['oauth'],
