@@ -4,6 +4,7 @@ import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchResourceServer } from './resource-server.js';
 import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 10);
@@ -54,7 +55,7 @@ for (const [sig, code] of [
 }
 // Hard ceiling on the whole run: startup + warm-up + load per target, plus slack.
 // Portcullis adds five runs: delivery API (static token, dynamic token, no token), gateway, direct upstream.
-const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 : 0);
+const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 + 120 : 0);
 setTimeout(() => {
   log(`overall time limit (${budgetS} s) exceeded; aborting`);
   process.exit(3);
@@ -530,10 +531,14 @@ const meta = {
 
 const results = [];
 for (const id of ALL.filter((t) => SELECTED.includes(t))) results.push(await benchTarget(id));
+// The resource-server section (bench/resource-server.js): SDK verifier CPU and the revocation feed's cost per poll.
+const resourceServer = SELECTED.includes('portcullis')
+  ? await benchResourceServer(log).catch((err) => ({ rows: [], problems: [`resource server: ${err.message}`] }))
+  : undefined;
 const byId = Object.fromEntries(results.map((r) => [r.id, r]));
 const table = rows(results);
 const goals = checks(byId);
-const problems = problemsOf(results);
+const problems = [...problemsOf(results), ...(resourceServer?.problems ?? [])];
 const notes = noiseOf(results);
 const goalHead = ['check', 'value', 'target', 'result'];
 
@@ -542,6 +547,7 @@ const header =
   `node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}), ` +
   `${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up, loopback`;
 console.log(`\n${header}\n\n${textTable(HEAD, table)}\n\n${textTable(goalHead, goals)}`);
+if (resourceServer?.rows.length) console.log(`\n${textTable(['resource server', 'value', 'ratio'], resourceServer.rows)}`);
 if (notes.length) console.log(`\nNOISE:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
 console.log(problems.length ? `\nPROBLEMS:\n${problems.map((p) => `  - ${p}`).join('\n')}` : '\nAll runs: 0 non-2xx, 0 errors.');
 
@@ -557,6 +563,7 @@ const md = [
   '',
   mdTable(goalHead, goals),
   '',
+  resourceServer?.rows.length ? `## Resource server\n\n${mdTable(['measure', 'value', 'ratio'], resourceServer.rows)}\n` : '',
   notes.length ? `## Noise\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '',
   problems.length ? `## Problems\n\n${problems.map((p) => `- ${p}`).join('\n')}` : 'All runs: 0 non-2xx, 0 errors.',
   '',
@@ -565,7 +572,7 @@ const md = [
 const outDir = join(ROOT, 'bench/results');
 mkdirSync(outDir, { recursive: true });
 const stamp = meta.date.replace(/[:.]/g, '-');
-const json = `${JSON.stringify({ meta, results, goals, problems, notes }, null, 2)}\n`;
+const json = `${JSON.stringify({ meta, results, resourceServer, goals, problems, notes }, null, 2)}\n`;
 for (const name of [`bench-${stamp}`, 'latest']) {
   writeFileSync(join(outDir, `${name}.json`), json);
   writeFileSync(join(outDir, `${name}.md`), md);
