@@ -12,6 +12,12 @@ export interface TokenProviderOptions {
   clientSecret: string;
   /** Scopes to ask for (space-separated or a list); by default the server grants all of the application's. */
   scope?: string | readonly string[];
+  /**
+   * The API the tokens are for (RFC 8707 `resource`): its identifier, as the operator registered
+   * it. The token's `aud` is then that identifier, so it is refused by every other API. Without
+   * it, tokens carry the issuer's default audience.
+   */
+  resource?: string;
   /** How the secret is sent: in the form body (the default, as the reference product documents) or HTTP Basic. */
   authMethod?: 'client_secret_post' | 'client_secret_basic';
   /** Renew this many seconds before the token expires (at most half its lifetime). Default 60. */
@@ -160,6 +166,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
       form.set('client_secret', options.clientSecret);
     }
     if (scope) form.set('scope', scope);
+    if (options.resource) form.set('resource', options.resource);
     return { method: 'POST', headers, body: form.toString(), redirect: 'error' };
   };
 

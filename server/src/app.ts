@@ -7,7 +7,9 @@ import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
 import { sendFrameworkError, useApiErrors } from './admin/http.js';
+import { apiAdminRoutes } from './admin/api-routes.js';
 import { adminRoutes } from './admin/routes.js';
+import { ApiRegistry } from './apis/service.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
@@ -64,6 +66,8 @@ export interface Services {
   rateLimits: RateLimitStore;
   limiter: RateLimiter;
   gateway: GatewayRoutes;
+  /** APIs with their own audience (RFC 8707 resource indicators) and the applications granted them. */
+  apis: ApiRegistry;
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
@@ -185,6 +189,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     rateLimits,
     limiter,
     gateway,
+    apis: new ApiRegistry(store, bus, clock),
     metrics,
     portal: { portal, accounts, sessions, tokenCounts, mailer },
     firstStart,
@@ -258,6 +263,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     limiter: services.limiter,
     limits: config.tokenLimits,
     jwksMaxAgeSeconds: Math.min(300, config.keyPrepublishSeconds),
+    apis: services.apis,
   });
   app.register(revocationFeed, { services });
   app.register(accessRoutes, { verifier: services.verifier, directory: services.directory });
@@ -277,6 +283,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     beacons: services.beacons,
     store: services.store,
   });
+  app.register(apiAdminRoutes, { prefix: '/admin/v1', auth: services.adminAuth, apis: services.apis });
   app.register(gatewayAdminRoutes, { prefix: '/admin/v1', auth: services.adminAuth, routes: services.gateway });
   app.register(deliveryRoutes, {
     retail: services.retail,

@@ -2,11 +2,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { OAuthError } from '../domain/errors.js';
 import type { TokenDenylist } from '../access/denylist.js';
 import type { BearerVerifier } from '../access/verifier.js';
+import type { ApiRegistry } from '../apis/service.js';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/keyring.js';
 import type { RateLimiter, RateLimitOutcome } from '../ratelimit/limiter.js';
 import { isStoreUnavailable } from '../store/db.js';
 import { mediaType, parseBasic, parseForm } from './form.js';
+import { decideTarget } from './resource.js';
 import type { TokenIssuer } from './tokens.js';
 
 export const TOKEN_BODY_LIMIT = 16 * 1024;
@@ -51,6 +53,8 @@ export interface OAuthRouteOptions {
   limiter: RateLimiter;
   limits: Config['tokenLimits'];
   jwksMaxAgeSeconds: number;
+  /** The APIs applications are granted, for RFC 8707 `resource`. */
+  apis?: Pick<ApiRegistry, 'grantsOf'>;
 }
 
 /** POST /oauth2/token (RFC 6749 §4.4), /oauth2/revoke (RFC 7009), /oauth2/introspect (RFC 7662), JWKS and RFC 8414 metadata. */
@@ -163,8 +167,10 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
       await countAgainst(`token:ip:${request.ip}`, limits.perIp, 'too many token requests from this address');
       const auth = await authenticatedClient(request, params);
       await countAgainst(`token:client:${auth.credential.clientId}`, limits.perClient, 'too many token requests for this client');
-      const scope = tokens.grantedScope(auth.application, params.get('scope'));
-      const issued = await tokens.issue(auth.credential, auth.application, scope);
+      const resource = params.get('resource');
+      const target = decideTarget(resource, resource !== undefined && opts.apis ? await opts.apis.grantsOf(auth.application.id) : []);
+      const scope = tokens.grantedScope(auth.application, params.get('scope'), target.scopes);
+      const issued = await tokens.issue(auth.credential, auth.application, scope, target.audience);
 
       const body: Record<string, unknown> = { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn };
       if (issued.scope) body.scope = issued.scope;
@@ -177,7 +183,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
   async function ownToken(clientId: string, params: Map<string, string>) {
     const token = params.get('token');
     if (token === undefined || token === '') throw new OAuthError('invalid_request', 'token is required');
-    const outcome = await opts.verifier.verify(token);
+    const outcome = await opts.verifier.verify(token, { anyAudience: true });
     return outcome.ok && outcome.claims.client_id === clientId ? outcome.claims : undefined;
   }
 

@@ -65,25 +65,26 @@ export class TokenIssuer {
     return { ok: true, credential, application };
   }
 
-  /** The granted scopes: those requested, each of which the application must hold, or all of its scopes. */
-  grantedScope(application: Application, requested: string | undefined): string {
-    if (requested === undefined) return application.scopes.join(' ');
+  /** The granted scopes: those requested, each of which the application (or its grant of the target API) must hold, or all of them. */
+  grantedScope(application: Application, requested: string | undefined, allowed: readonly string[] = application.scopes): string {
+    if (requested === undefined) return allowed.join(' ');
     const scopes = requested.split(' ');
     if (scopes.some((s) => s === '')) throw new OAuthError('invalid_scope', 'scope must be scope names separated by single spaces');
-    const unknown = scopes.filter((s) => !application.scopes.includes(s));
+    const unknown = scopes.filter((s) => !allowed.includes(s));
     if (unknown.length > 0) {
       throw new OAuthError('invalid_scope', `the application is not allowed the scope ${JSON.stringify(unknown[0]?.slice(0, 64))}`);
     }
     return [...new Set(scopes)].join(' ');
   }
 
-  async issue(credential: Credential, application: Application, scope: string): Promise<IssuedToken> {
+  /** Signs a token; `audience` is an API's identifier (RFC 8707 `resource`), else the configured audience. */
+  async issue(credential: Credential, application: Application, scope: string, audience = this.options.audience): Promise<IssuedToken> {
     const key = this.keys.signingKey();
     const iat = Math.floor(this.clock.now() / 1000);
     const claims: AccessClaims = {
       iss: this.options.issuer,
       sub: credential.clientId,
-      aud: this.options.audience,
+      aud: audience,
       client_id: credential.clientId,
       iat,
       nbf: iat,

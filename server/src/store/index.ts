@@ -1,3 +1,4 @@
+import { ApiRepository } from './apis.js';
 import { ApplicationRepository } from './applications.js';
 import { AuditRepository } from './audit.js';
 import { AuthFailureRepository } from './auth-failures.js';
@@ -19,6 +20,7 @@ import { TokenCountRepository } from './token-counts.js';
 
 export interface Store {
   db: Db;
+  apis: ApiRepository;
   revokedTokens: RevokedTokenRepository;
   organizations: OrganizationRepository;
   applications: ApplicationRepository;
@@ -41,6 +43,7 @@ export interface Store {
 export function createStore(db: Db): Store {
   return {
     db,
+    apis: new ApiRepository(db),
     revokedTokens: new RevokedTokenRepository(db),
     organizations: new OrganizationRepository(db),
     applications: new ApplicationRepository(db),
