@@ -50,7 +50,7 @@ export class RevocationFeed {
     },
   ) {
     this.intervalMs = options.intervalSeconds * 1000;
-    this.maxStaleMs = Math.max(options.maxStalenessSeconds * 1000, this.intervalMs);
+    this.maxStaleMs = options.maxStalenessSeconds * 1000;
   }
 
   /** Resolves when the list is recent enough to decide; throws `revocations_unavailable` when it is not and cannot be read. */

@@ -106,6 +106,27 @@ describe('an Express service on default settings', () => {
     assert.equal((await api(`${service.url}/api/me`)).status, 200);
   });
 
+  test('Fastify: requireScopes answers 403 insufficient_scope for a valid token without the scope, and lets one with it through', async () => {
+    const app = Fastify();
+    app.addHook('onRequest', fastifyBearerAuth(verifier));
+    app.get('/reports', { preHandler: fastifyRequireScopes('reports') }, async (request) => ({ client: request.portcullis?.clientId }));
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const without = await issuer.newCredential({ scopes: ['retail-media'] });
+      const refusedRes = await fetch(`${base}/reports`, {
+        headers: { authorization: `Bearer ${await issuer.accessToken(without.clientId, without.clientSecret)}` },
+      });
+      assert.equal(refusedRes.status, 403);
+      assert.equal(refusedRes.headers.get('www-authenticate'), 'Bearer realm="portcullis", error="insufficient_scope", scope="reports"');
+      const holder = await issuer.newCredential({ scopes: ['reports'] });
+      const ok = await fetch(`${base}/reports`, { headers: { authorization: `Bearer ${await issuer.accessToken(holder.clientId, holder.clientSecret)}` } });
+      assert.equal(ok.status, 200);
+      assert.deepEqual(await ok.json(), { client: holder.clientId });
+    } finally {
+      await app.close();
+    }
+  });
+
   test('a token with the scope passes requireScopes, which reads the verified caller', async () => {
     const cred = await issuer.newCredential({ scopes: ['reports'] });
     const res = await call(await issuer.accessToken(cred.clientId, cred.clientSecret), '/api/reports');

@@ -200,6 +200,47 @@ describe('verifier against a real server', () => {
     assert.equal(fetches, 2, 'refetched at max age; the failure left the old set in use');
   });
 
+  test('a feed that stops answering is tolerated for maxStalenessSeconds, then tokens are 503 revocations_unavailable, with one request per second at most', async () => {
+    let now = Date.now();
+    let down = false;
+    const feedCalls: number[] = [];
+    const verifier = createVerifier({
+      issuer: ISSUER_FOR_TESTS,
+      audience: ISSUER_FOR_TESTS,
+      jwksUri: `${server.url}/.well-known/jwks.json`,
+      // No background poll during the test (its timer runs on real time): only the staleness bound acts.
+      revocations: { uri: `${server.url}/oauth2/revocations`, maxStalenessSeconds: 30, intervalSeconds: 3600 },
+      now: () => now,
+      fetch: async (input, init) => {
+        if (String(input).endsWith('/oauth2/revocations')) {
+          feedCalls.push(now);
+          if (down) throw new TypeError('fetch failed');
+        }
+        return fetch(input, init);
+      },
+    });
+    try {
+      await verifier.verify(token);
+      down = true;
+      now += 29_000;
+      await verifier.verify(token); // stale but within the bound: no request, no refusal
+      now += 2_000;
+      for (let i = 0; i < 20; i++) {
+        await assert.rejects(
+          verifier.verify(token),
+          (err: unknown) => refusedFor('revocations_unavailable')(err) && (err as TokenVerificationError).status === 503,
+        );
+      }
+      assert.equal(feedCalls.length, 2, 'twenty refusals, one request to the feed');
+      down = false;
+      now += 1_000;
+      await verifier.verify(token);
+      assert.equal(feedCalls.length, 3, 'back as soon as the feed answers');
+    } finally {
+      verifier.close();
+    }
+  });
+
   test('the JWKS and revocation feed addresses are discovered from the issuer metadata (once) when not given', async () => {
     const discoverable = await startDiscoverableServer();
     try {
