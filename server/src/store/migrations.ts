@@ -241,6 +241,8 @@ migrations['0004_client_apis'] = {
       .addPrimaryKeyConstraint('application_apis_pk', ['application_id', 'api_id'])
       .execute();
     await db.schema.createIndex('application_apis_by_api').on('application_apis').column('api_id').execute();
+    // The revocation feed reads the credentials revoked recently, every 30 s on every node.
+    await db.schema.createIndex('credentials_by_revoked_at').on('credentials').column('revoked_at').execute();
   },
 };
 
