@@ -6,6 +6,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { floodLines, signupFloodRun } from './signup-flood.js';
 import { interleavedLines, interleavedTokenRun } from './interleaved.js';
+import { benchResourceServer } from './resource-server.js';
 import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 10);
@@ -553,10 +554,14 @@ for (const [id, run, lines] of [
     sectionLines.push(`${id}: FAILED: ${err.message.split('\n')[0]}`, '');
   }
 }
+// The resource-server section (bench/resource-server.js): SDK verifier CPU and the revocation feed's cost per poll.
+const resourceServer = SELECTED.includes('portcullis')
+  ? await benchResourceServer(log).catch((err) => ({ rows: [], problems: [`resource server: ${err.message}`] }))
+  : undefined;
 const byId = Object.fromEntries(results.map((r) => [r.id, r]));
 const table = rows(results);
 const goals = checks(byId);
-const problems = problemsOf(results);
+const problems = [...problemsOf(results), ...(resourceServer?.problems ?? [])];
 const notes = noiseOf(results);
 const goalHead = ['check', 'value', 'target', 'result'];
 
@@ -566,6 +571,7 @@ const header =
   `${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up, loopback`;
 console.log(`\n${header}\n\n${textTable(HEAD, table)}\n\n${textTable(goalHead, goals)}`);
 if (sectionLines.length) console.log(`\n${sectionLines.join('\n')}`);
+if (resourceServer?.rows.length) console.log(`\n${textTable(['resource server', 'value', 'ratio'], resourceServer.rows)}`);
 if (notes.length) console.log(`\nNOISE:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
 console.log(problems.length ? `\nPROBLEMS:\n${problems.map((p) => `  - ${p}`).join('\n')}` : '\nAll runs: 0 non-2xx, 0 errors.');
 
@@ -582,6 +588,7 @@ const md = [
   mdTable(goalHead, goals),
   '',
   sectionLines.length ? `\`\`\`\n${sectionLines.join('\n')}\`\`\`\n` : '',
+  resourceServer?.rows.length ? `## Resource server\n\n${mdTable(['measure', 'value', 'ratio'], resourceServer.rows)}\n` : '',
   notes.length ? `## Noise\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '',
   problems.length ? `## Problems\n\n${problems.map((p) => `- ${p}`).join('\n')}` : 'All runs: 0 non-2xx, 0 errors.',
   '',
@@ -590,7 +597,7 @@ const md = [
 const outDir = join(ROOT, 'bench/results');
 mkdirSync(outDir, { recursive: true });
 const stamp = meta.date.replace(/[:.]/g, '-');
-const json = `${JSON.stringify({ meta, results, sections, goals, problems, notes }, null, 2)}\n`;
+const json = `${JSON.stringify({ meta, results, sections, resourceServer, goals, problems, notes }, null, 2)}\n`;
 for (const name of [`bench-${stamp}`, 'latest']) {
   writeFileSync(join(outDir, `${name}.json`), json);
   writeFileSync(join(outDir, `${name}.md`), md);

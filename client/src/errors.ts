@@ -35,7 +35,8 @@ export class InvalidClientError extends PortcullisError {
  * (`invalid_request`, `invalid_scope`, `unsupported_grant_type`, `server_error`, …), or one of
  * `network_error` (no answer, or a timeout), `http_error` (an error status without an OAuth
  * error body), `invalid_response` (a 200 that is not a usable token response) and
- * `retry_after_too_long` (the server asked to wait longer than the provider may).
+ * `retry_after_too_long` (the server asked to wait longer than the provider may) and
+ * `deadline_exceeded` (no token within `deadlineMs`, retries included).
  */
 export class TokenEndpointError extends PortcullisError {
   /** The HTTP status, when there was an answer. */
@@ -60,9 +61,12 @@ export class DiscoveryError extends PortcullisError {
 }
 
 /**
- * Why a token was refused: `malformed`, `algorithm`, `type`, `unknown_key`, `signature`,
- * `expired`, `not_yet_valid`, `issuer`, `audience`, `claims`, `scope`, or `keys_unavailable`
- * (the key set could not be fetched).
+ * Why a token was refused: `missing` (no bearer token), `malformed`, `algorithm`, `type`,
+ * `unknown_key`, `signature`, `expired`, `not_yet_valid`, `issuer`, `audience`, `claims`,
+ * `revoked` (the token or its credential was revoked: the issuer's revocation feed says so),
+ * `scope` (a valid token without a scope the request needs), or, when the verifier cannot
+ * decide, `keys_unavailable` (the key set could not be fetched) and `revocations_unavailable`
+ * (the revocation feed could not be read for longer than allowed).
  */
 export type VerificationFailure =
   | 'missing'
@@ -76,14 +80,27 @@ export type VerificationFailure =
   | 'issuer'
   | 'audience'
   | 'claims'
+  | 'revoked'
   | 'scope'
-  | 'keys_unavailable';
+  | 'keys_unavailable'
+  | 'revocations_unavailable';
 
-/** A bearer token was refused. `code` is always `invalid_token`; `reason` says why. */
+/**
+ * A bearer token was refused, or could not be checked. `code` is the RFC 6750 error the
+ * middleware answers: `invalid_token` (401), `insufficient_scope` (403) or
+ * `temporarily_unavailable` (503, the verifier cannot reach its issuer); `reason` says why.
+ */
 export class TokenVerificationError extends PortcullisError {
   readonly reason: VerificationFailure;
-  constructor(reason: VerificationFailure, message: string, options?: { cause?: unknown }) {
-    super('invalid_token', message, options);
+  /** The HTTP status this refusal is answered with: 401, 403 or 503. */
+  readonly status: 401 | 403 | 503;
+  /** For `scope`: the scopes the request needed. */
+  readonly scopes: readonly string[] | undefined;
+  constructor(reason: VerificationFailure, message: string, options?: { cause?: unknown; scopes?: readonly string[] }) {
+    const status = reason === 'scope' ? 403 : reason === 'keys_unavailable' || reason === 'revocations_unavailable' ? 503 : 401;
+    super(status === 403 ? 'insufficient_scope' : status === 503 ? 'temporarily_unavailable' : 'invalid_token', message, options);
     this.reason = reason;
+    this.status = status;
+    this.scopes = options?.scopes;
   }
 }

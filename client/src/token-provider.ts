@@ -12,6 +12,12 @@ export interface TokenProviderOptions {
   clientSecret: string;
   /** Scopes to ask for (space-separated or a list); by default the server grants all of the application's. */
   scope?: string | readonly string[];
+  /**
+   * The API the tokens are for (RFC 8707 `resource`): its identifier, as the operator registered
+   * it. The token's `aud` is then that identifier, so it is refused by every other API. Without
+   * it, tokens carry the issuer's default audience.
+   */
+  resource?: string;
   /** How the secret is sent: in the form body (the default, as the reference product documents) or HTTP Basic. */
   authMethod?: 'client_secret_post' | 'client_secret_basic';
   /** Renew this many seconds before the token expires (at most half its lifetime). Default 60. */
@@ -26,6 +32,11 @@ export interface TokenProviderOptions {
   retryMaxDelayMs?: number;
   /** Timeout of one request. Default 10000. */
   requestTimeoutMs?: number;
+  /**
+   * The most one token request may take, retries and waits included, in milliseconds: past it the
+   * caller gets a {@link TokenEndpointError} `deadline_exceeded`. Default 10000.
+   */
+  deadlineMs?: number;
   /** The fetch to use; the global `fetch` by default. */
   fetch?: FetchLike;
   /** The clock, in milliseconds since the epoch; `Date.now` by default. For tests. */
@@ -110,6 +121,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   const baseDelayMs = options.retryBaseDelayMs ?? 200;
   const maxDelayMs = options.retryMaxDelayMs ?? 20_000;
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
+  const deadlineMs = options.deadlineMs ?? 10_000;
   const scope = typeof options.scope === 'string' ? options.scope : options.scope?.join(' ');
 
   let tokenUrl: Promise<string> | undefined = options.tokenUrl ? Promise.resolve(String(options.tokenUrl)) : undefined;
@@ -118,12 +130,23 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   let refused: InvalidClientError | undefined;
   /** No request before this time: a server's Retry-After, remembered across calls. */
   let quietUntil = 0;
+  /** After a failed discovery, calls fail with it until this time, which doubles per failure (up to a minute). */
+  let discoveryRetryAt = 0;
+  let discoveryFailures = 0;
+  let discoveryError: unknown;
 
-  const resolveTokenUrl = (): Promise<string> => {
-    tokenUrl ??= discover(options.issuer!, { fetch: doFetch, timeoutMs }).then(
-      (metadata) => metadata.token_endpoint,
+  const resolveTokenUrl = (budgetMs: number): Promise<string> => {
+    if (!tokenUrl && now() < discoveryRetryAt) return Promise.reject(discoveryError);
+    tokenUrl ??= discover(options.issuer!, { fetch: doFetch, timeoutMs: Math.max(1, Math.min(timeoutMs, budgetMs)) }).then(
+      (metadata) => {
+        discoveryFailures = 0;
+        return metadata.token_endpoint;
+      },
       (err) => {
-        tokenUrl = undefined; // the next call tries discovery again
+        tokenUrl = undefined;
+        discoveryError = err;
+        discoveryFailures++;
+        discoveryRetryAt = now() + Math.min(60_000, 1000 * 2 ** (discoveryFailures - 1)) * (0.5 + random() / 2);
         throw err;
       },
     );
@@ -143,6 +166,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
       form.set('client_secret', options.clientSecret);
     }
     if (scope) form.set('scope', scope);
+    if (options.resource) form.set('resource', options.resource);
     return { method: 'POST', headers, body: form.toString(), redirect: 'error' };
   };
 
@@ -162,7 +186,16 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   };
 
   const requestToken = async (): Promise<Cached> => {
-    const url = await resolveTokenUrl();
+    const deadlineAt = now() + deadlineMs;
+    // A real timer too, so a hanging answer is cut at the deadline whatever the injected clock says.
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const pastDeadline = (attempts: number, cause?: unknown) =>
+      new TokenEndpointError('deadline_exceeded', `no token within the deadline of ${deadlineMs} ms`, { attempts, ...(cause === undefined ? {} : { cause }) });
+    const pause = async (ms: number, attempts: number) => {
+      if (now() + ms > deadlineAt) throw pastDeadline(attempts);
+      await sleep(ms);
+    };
+    const url = await resolveTokenUrl(deadlineAt - now());
     let retryAfterMs: number | undefined;
     for (let attempt = 1; ; attempt++) {
       const wait = quietUntil - now();
@@ -173,14 +206,15 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
             retryAfterMs: wait,
           });
         }
-        await sleep(wait);
+        await pause(wait, attempt - 1);
       }
       const sentAt = now();
       let failure: TokenEndpointError | undefined;
       let response: Response | undefined;
       try {
-        response = await doFetch(url, { ...requestInit(), signal: AbortSignal.timeout(timeoutMs) });
+        response = await doFetch(url, { ...requestInit(), signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), deadline]) });
       } catch (err) {
+        if (deadline.aborted) throw pastDeadline(attempt, err);
         failure = new TokenEndpointError('network_error', `the token request to ${url} failed: ${(err as Error).message}`, { attempts: attempt, cause: err });
       }
       if (response) {
@@ -188,7 +222,8 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
         try {
           const parsed: unknown = await response.json();
           if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
-        } catch {
+        } catch (err) {
+          if (deadline.aborted) throw pastDeadline(attempt, err);
           // not JSON: judged by the status below
         }
         if (response.ok) {
@@ -213,7 +248,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
         if (!RETRYABLE(response.status)) throw failure;
       }
       if (attempt >= maxAttempts) throw failure!;
-      if (retryAfterMs === undefined) await sleep(backoff(attempt));
+      if (retryAfterMs === undefined) await pause(backoff(attempt), attempt);
       // With a Retry-After, the wait happens at the top of the loop (or the provider gives up there).
       retryAfterMs = undefined;
     }

@@ -1,6 +1,7 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, type JWTPayload, jwtVerify } from 'jose';
-import { discover, type FetchLike } from './discovery.js';
+import { type AuthorizationServerMetadata, discover, type FetchLike } from './discovery.js';
 import { TokenVerificationError, type VerificationFailure } from './errors.js';
+import { RevocationFeed, type RevocationOptions } from './revocations.js';
 
 /** Options of {@link createVerifier}. */
 export interface VerifierOptions {
@@ -16,7 +17,10 @@ export interface VerifierOptions {
   algorithms?: readonly string[];
   /** The `typ` header required (RFC 9068), or `false` for none. Default `at+jwt`. */
   tokenType?: string | false;
-  /** Clock skew allowed on `exp`, `nbf` and `iat`, in seconds. Default 60. */
+  /**
+   * Clock skew allowed on `exp`, `nbf` and `iat`, in seconds. Default 10: hosts kept in time by
+   * NTP differ by far less, and every second of it keeps an expired token alive.
+   */
   clockToleranceSeconds?: number;
   /** How long a fetched key set is used before it is fetched again, in seconds. Default 600. */
   jwksMaxAgeSeconds?: number;
@@ -24,10 +28,23 @@ export interface VerifierOptions {
   jwksCooldownSeconds?: number;
   /** Timeout of a key-set or metadata request. Default 5000. */
   requestTimeoutMs?: number;
+  /**
+   * The issuer's revocation feed, followed by default so that tokens revoked with RFC 7009 and
+   * tokens of credentials revoked "now" are refused within `intervalSeconds` (5). `false` turns it off.
+   */
+  revocations?: RevocationOptions | false;
+  /** How many verified tokens are remembered, so a repeated token skips the signature check. Default 10000; 0 turns it off. */
+  cacheSize?: number;
   /** The fetch to use; the global `fetch` by default. */
   fetch?: FetchLike;
   /** The clock, in milliseconds since the epoch; `Date.now` by default. For tests. */
   now?: () => number;
+}
+
+/** Options of one verification. */
+export interface VerifyOptions {
+  /** Scopes this request needs, on top of the verifier's own. */
+  requiredScopes?: readonly string[];
 }
 
 /** The claims of a Portcullis access token. */
@@ -58,9 +75,20 @@ export interface VerifiedToken {
 /** Checks bearer tokens of one issuer. */
 export interface Verifier {
   /** The identity in `token`, or a {@link TokenVerificationError} saying why it is refused. */
-  verify(token: string, options?: { requiredScopes?: readonly string[] }): Promise<VerifiedToken>;
+  verify(token: string, options?: VerifyOptions): Promise<VerifiedToken>;
   /** Same, from an `Authorization` header value (`Bearer …`); a missing or other scheme is refused with reason `missing`. */
-  verifyAuthorization(header: string | undefined, options?: { requiredScopes?: readonly string[] }): Promise<VerifiedToken>;
+  verifyAuthorization(header: string | undefined, options?: VerifyOptions): Promise<VerifiedToken>;
+  /** Stops following the revocation feed (its timer never keeps a process alive anyway). */
+  close(): void;
+}
+
+/** Refuses `identity` unless it holds every scope of `required`; the error names them all, for the 403's `scope`. */
+export function checkScopes(identity: Pick<VerifiedToken, 'scopes'>, required: readonly string[]): void {
+  for (const scope of required) {
+    if (!identity.scopes.includes(scope)) {
+      throw new TokenVerificationError('scope', `the token lacks the scope ${JSON.stringify(scope)}`, { scopes: required });
+    }
+  }
 }
 
 /** The token of an `Authorization: Bearer …` header (RFC 6750 §2.1), or undefined. */
@@ -81,11 +109,14 @@ class KeySet {
   private lastAttempt = Number.NEGATIVE_INFINITY;
   private loading: Promise<void> | undefined;
   private uri: Promise<string> | undefined;
+  /** Told when a fetched key set replaces another, so verdicts reached with the old one are forgotten. */
+  onReload: () => void = () => {};
 
   constructor(
     private readonly options: {
       issuer: string;
       jwksUri: string | undefined;
+      metadata: () => Promise<AuthorizationServerMetadata>;
       maxAgeMs: number;
       cooldownMs: number;
       timeoutMs: number;
@@ -97,7 +128,7 @@ class KeySet {
   }
 
   private jwksUri(): Promise<string> {
-    this.uri ??= discover(this.options.issuer, { fetch: this.options.fetch, timeoutMs: this.options.timeoutMs }).then(
+    this.uri ??= this.options.metadata().then(
       (metadata) => {
         if (!metadata.jwks_uri) throw new Error(`the metadata of ${this.options.issuer} has no jwks_uri`);
         return metadata.jwks_uri;
@@ -122,8 +153,10 @@ class KeySet {
         }
         const set = (await response.json()) as JSONWebKeySet;
         if (!set || !Array.isArray(set.keys)) throw new Error(`${uri} is not a JWK set`);
+        const replaced = this.local !== undefined;
         this.local = createLocalJWKSet(set);
         this.fetchedAt = this.options.now();
+        if (replaced) this.onReload();
       } finally {
         this.loading = undefined;
       }
@@ -195,20 +228,54 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (!options.issuer) throw new TypeError('createVerifier needs the issuer');
   if (!options.audience || options.audience.length === 0) throw new TypeError('createVerifier needs the audience');
   const now = options.now ?? Date.now;
+  const doFetch: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const timeoutMs = options.requestTimeoutMs ?? 5000;
+  const toleranceSeconds = options.clockToleranceSeconds ?? 10;
+  let metadata: Promise<AuthorizationServerMetadata> | undefined;
+  // One discovery for the key set and the feed; a failure is forgotten so the next need tries again.
+  const discovered = () => {
+    metadata ??= discover(options.issuer, { fetch: doFetch, timeoutMs }).catch((err: unknown) => {
+      metadata = undefined;
+      throw err;
+    });
+    return metadata;
+  };
   const keys = new KeySet({
     issuer: options.issuer,
     jwksUri: options.jwksUri,
+    metadata: discovered,
     maxAgeMs: (options.jwksMaxAgeSeconds ?? 600) * 1000,
     cooldownMs: (options.jwksCooldownSeconds ?? 30) * 1000,
-    timeoutMs: options.requestTimeoutMs ?? 5000,
-    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    timeoutMs,
+    fetch: doFetch,
     now,
   });
+  const feedOptions = options.revocations === false ? undefined : (options.revocations ?? {});
+  const feed =
+    feedOptions &&
+    new RevocationFeed({
+      uri: feedOptions.uri
+        ? () => Promise.resolve(feedOptions.uri)
+        : async () => {
+            const uri = (await discovered()).revocations_uri;
+            return typeof uri === 'string' ? uri : undefined;
+          },
+      intervalSeconds: feedOptions.intervalSeconds ?? 5,
+      maxStalenessSeconds: feedOptions.maxStalenessSeconds ?? 30,
+      toleranceMs: toleranceSeconds * 1000,
+      timeoutMs,
+      fetch: doFetch,
+      now,
+    });
   const algorithms = [...(options.algorithms ?? DEFAULT_ALGORITHMS)];
   const audience = typeof options.audience === 'string' ? options.audience : [...options.audience];
   const tokenType = options.tokenType === undefined ? 'at+jwt' : options.tokenType;
+  const verifierScopes = options.requiredScopes ?? [];
+  const cache = new VerifiedTokens(options.cacheSize ?? 10_000);
+  keys.onReload = () => cache.clear();
 
-  const verify: Verifier['verify'] = async (token, perCall = {}) => {
+  /** The signature and claims: the expensive part, done once per token. */
+  const check = async (token: string): Promise<VerifiedToken> => {
     let claims: AccessTokenClaims;
     try {
       ({ payload: claims } = await jwtVerify<AccessTokenClaims>(token, keys.key, {
@@ -216,7 +283,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         audience,
         algorithms,
         ...(tokenType === false ? {} : { typ: tokenType }),
-        clockTolerance: options.clockToleranceSeconds ?? 60,
+        clockTolerance: toleranceSeconds,
         currentDate: new Date(now()),
         requiredClaims: ['exp', 'iat', 'sub', 'client_id'],
       }));
@@ -224,19 +291,36 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw failure(err);
     }
     if (typeof claims.client_id !== 'string' || typeof claims.sub !== 'string') throw new TokenVerificationError('claims', 'client_id and sub must be strings');
-    const scopes = typeof claims.scope === 'string' && claims.scope !== '' ? claims.scope.split(' ') : [];
-    for (const required of [...(options.requiredScopes ?? []), ...(perCall.requiredScopes ?? [])]) {
-      if (!scopes.includes(required)) throw new TokenVerificationError('scope', `the token lacks the scope ${JSON.stringify(required)}`);
-    }
     return {
       clientId: claims.client_id,
       subject: claims.sub,
-      scopes,
+      scopes: typeof claims.scope === 'string' && claims.scope !== '' ? claims.scope.split(' ') : [],
       applicationId: typeof claims.application_id === 'number' ? claims.application_id : undefined,
       organizationId: typeof claims.organization_id === 'number' ? claims.organization_id : undefined,
       expiresAt: new Date((claims.exp as number) * 1000),
       claims,
     };
+  };
+
+  const verify: Verifier['verify'] = async (token, perCall = {}) => {
+    const waiting = feed?.ready();
+    if (waiting) await waiting;
+    let identity = cache.get(token);
+    if (identity !== undefined && identity.expiresAt.getTime() + toleranceSeconds * 1000 <= now()) {
+      cache.delete(token);
+      identity = undefined; // the full check says why: expired
+    }
+    if (identity === undefined) {
+      identity = await check(token);
+      cache.set(token, identity);
+    }
+    if (feed?.revoked(identity.claims.jti, identity.clientId, identity.claims.iat as number)) {
+      cache.delete(token);
+      throw new TokenVerificationError('revoked', 'the token, or the credential it was issued to, was revoked');
+    }
+    if (verifierScopes.length > 0) checkScopes(identity, verifierScopes);
+    if (perCall.requiredScopes && perCall.requiredScopes.length > 0) checkScopes(identity, perCall.requiredScopes);
+    return identity;
   };
 
   return {
@@ -246,5 +330,41 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (token === undefined) return Promise.reject(new TokenVerificationError('missing', 'no bearer token'));
       return verify(token, perCall);
     },
+    close() {
+      feed?.stop();
+    },
   };
+}
+
+/** Tokens that passed the signature and claims checks, least recently used first out. */
+class VerifiedTokens {
+  private readonly entries = new Map<string, VerifiedToken>();
+  constructor(private readonly size: number) {}
+
+  get(token: string): VerifiedToken | undefined {
+    const identity = this.entries.get(token);
+    if (identity !== undefined) {
+      // Moved to the end: the map's order is the recency order.
+      this.entries.delete(token);
+      this.entries.set(token, identity);
+    }
+    return identity;
+  }
+
+  set(token: string, identity: VerifiedToken): void {
+    if (this.size <= 0) return;
+    if (this.entries.size >= this.size) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(token, identity);
+  }
+
+  delete(token: string): void {
+    this.entries.delete(token);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
 }

@@ -6,7 +6,7 @@ import { ManualClock } from 'portcullis/dist/src/domain/clock.js';
 import { startTestServer, type TestServer } from 'portcullis/dist/test/helpers/server.js';
 import { DiscoveryError, InvalidClientError, TokenEndpointError } from '../src/errors.js';
 import { createTokenProvider, parseRetryAfter } from '../src/token-provider.js';
-import { countingFetch, eventually, startDiscoverableServer } from './helpers/http.js';
+import { countingFetch, eventually, freePort, startDiscoverableServer } from './helpers/http.js';
 
 type Front = (n: number, req: IncomingMessage, res: ServerResponse) => boolean;
 
@@ -259,6 +259,32 @@ describe('token provider against a real server', () => {
       }
     });
 
+    test('a token endpoint that never answers costs at most the deadline, not the request timeout times the attempts', async () => {
+      const front = await startFront(server.url, () => true); // takes the request and never answers
+      try {
+        const started = Date.now();
+        const { tokens } = provider({ tokenUrl: `${front.url}/oauth2/token`, now: Date.now, requestTimeoutMs: 60_000, deadlineMs: 1000 });
+        await assert.rejects(tokens.getToken(), (e: unknown) => e instanceof TokenEndpointError && e.code === 'deadline_exceeded' && e.attempts === 1);
+        assert.ok(Date.now() - started < 30_000, 'cut at the deadline, long before the 60 s request timeout');
+        assert.equal(front.requests(), 1);
+      } finally {
+        await front.close();
+      }
+    });
+
+    test('a backoff that would end past the deadline is not waited: the caller gets deadline_exceeded at once', async () => {
+      const front = await startFront(server.url, (_n, _req, res) => oauthError(res, 503, 'temporarily_unavailable', { 'retry-after': '8' }));
+      try {
+        const { sleeps, sleep } = recordSleeps();
+        const { tokens } = provider({ tokenUrl: `${front.url}/oauth2/token`, sleep, deadlineMs: 5000 });
+        await assert.rejects(tokens.getToken(), (e: unknown) => e instanceof TokenEndpointError && e.code === 'deadline_exceeded');
+        assert.deepEqual(sleeps, []);
+        assert.equal(front.requests(), 1);
+      } finally {
+        await front.close();
+      }
+    });
+
     test('Retry-After is read as seconds or an HTTP date; anything else is ignored', () => {
       const now = Date.parse('2026-01-01T00:00:00Z');
       assert.equal(parseRetryAfter('7', now), 7000);
@@ -286,6 +312,24 @@ describe('token provider discovery', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  test('a failed discovery is retried with backoff across calls, not on every call', async () => {
+    const fetch = countingFetch();
+    const clock = new ManualClock();
+    const issuer = `http://127.0.0.1:${await freePort()}`;
+    const tokens = createTokenProvider({ issuer, clientId: 'c', clientSecret: 's', fetch, now: () => clock.now(), random: () => 0.99 });
+    for (let i = 0; i < 20; i++) await assert.rejects(tokens.getToken(), DiscoveryError);
+    assert.equal(fetch.calls.length, 1, 'one discovery request for twenty calls in a row');
+    clock.advance(1);
+    await assert.rejects(tokens.getToken(), DiscoveryError);
+    assert.equal(fetch.calls.length, 2, 'asked again after the first backoff (about a second)');
+    clock.advance(1);
+    await assert.rejects(tokens.getToken(), DiscoveryError);
+    assert.equal(fetch.calls.length, 2, 'the second backoff is longer');
+    clock.advance(1);
+    await assert.rejects(tokens.getToken(), DiscoveryError);
+    assert.equal(fetch.calls.length, 3);
   });
 
   test('metadata that names another issuer is refused with DiscoveryError', async () => {

@@ -16,8 +16,9 @@ const UNAUTHORIZED = '{"Status Message":"Unauthorized"}';
 
 const refusedFor = (reason: VerificationFailure) => (err: unknown) => {
   assert.ok(err instanceof TokenVerificationError, String(err));
-  assert.equal(err.code, 'invalid_token');
   assert.equal(err.reason, reason, err.message);
+  const code = reason === 'scope' ? 'insufficient_scope' : reason.endsWith('_unavailable') ? 'temporarily_unavailable' : 'invalid_token';
+  assert.equal(err.code, code);
   return true;
 };
 
@@ -40,6 +41,7 @@ describe('verifier against a real server', () => {
       issuer: ISSUER_FOR_TESTS,
       audience: ISSUER_FOR_TESTS,
       jwksUri: `${server.url}/.well-known/jwks.json`,
+      revocations: { uri: `${server.url}/oauth2/revocations` },
       fetch,
       ...options,
     });
@@ -80,10 +82,11 @@ describe('verifier against a real server', () => {
     await assert.rejects(verifierFor({ algorithms: ['ES256'] }).verifier.verify(token), refusedFor('algorithm'));
   });
 
-  test('an expired token is refused once the clock skew has passed, and accepted within it', async () => {
+  test('an expired token is refused once the clock tolerance (10 s by default) has passed, and accepted within it', async () => {
     const exp = (decodeJwt(token).exp as number) * 1000;
-    await verifierFor({ now: () => exp + 59_000 }).verifier.verify(token);
-    await assert.rejects(verifierFor({ now: () => exp + 61_000 }).verifier.verify(token), refusedFor('expired'));
+    await verifierFor({ now: () => exp + 9_000 }).verifier.verify(token);
+    await assert.rejects(verifierFor({ now: () => exp + 11_000 }).verifier.verify(token), refusedFor('expired'));
+    await verifierFor({ now: () => exp + 59_000, clockToleranceSeconds: 60 }).verifier.verify(token);
     await assert.rejects(verifierFor({ now: () => exp + 1000, clockToleranceSeconds: 0 }).verifier.verify(token), refusedFor('expired'));
   });
 
@@ -97,7 +100,12 @@ describe('verifier against a real server', () => {
     try {
       const cred = await other.newCredential();
       const foreign = await other.accessToken(cred.clientId, cred.clientSecret);
-      const verifier = createVerifier({ issuer: ISSUER_FOR_TESTS, audience: ISSUER_FOR_TESTS, jwksUri: `${other.url}/.well-known/jwks.json` });
+      const verifier = createVerifier({
+        issuer: ISSUER_FOR_TESTS,
+        audience: ISSUER_FOR_TESTS,
+        jwksUri: `${other.url}/.well-known/jwks.json`,
+        revocations: false,
+      });
       await assert.rejects(verifier.verify(foreign), refusedFor('audience'));
       await verifierFor({ audience: ['https://unrelated.example', ISSUER_FOR_TESTS] }).verifier.verify(token);
     } finally {
@@ -110,7 +118,12 @@ describe('verifier against a real server', () => {
     try {
       const cred = await impostor.newCredential();
       const foreign = await impostor.accessToken(cred.clientId, cred.clientSecret);
-      const verifier = createVerifier({ issuer: ISSUER_FOR_TESTS, audience: ISSUER_FOR_TESTS, jwksUri: `${impostor.url}/.well-known/jwks.json` });
+      const verifier = createVerifier({
+        issuer: ISSUER_FOR_TESTS,
+        audience: ISSUER_FOR_TESTS,
+        jwksUri: `${impostor.url}/.well-known/jwks.json`,
+        revocations: false,
+      });
       await assert.rejects(verifier.verify(foreign), refusedFor('issuer'));
     } finally {
       await impostor.stop();
@@ -168,6 +181,8 @@ describe('verifier against a real server', () => {
       audience: ISSUER_FOR_TESTS,
       jwksUri: `${server.url}/.well-known/jwks.json`,
       jwksMaxAgeSeconds: 600,
+      revocations: false,
+      cacheSize: 0, // a cached verdict needs no key: this test is about the key set
       now: () => now,
       fetch: async (input, init) => {
         fetches++;
@@ -185,7 +200,48 @@ describe('verifier against a real server', () => {
     assert.equal(fetches, 2, 'refetched at max age; the failure left the old set in use');
   });
 
-  test('the JWKS address is discovered from the issuer metadata when not given', async () => {
+  test('a feed that stops answering is tolerated for maxStalenessSeconds, then tokens are 503 revocations_unavailable, with one request per second at most', async () => {
+    let now = Date.now();
+    let down = false;
+    const feedCalls: number[] = [];
+    const verifier = createVerifier({
+      issuer: ISSUER_FOR_TESTS,
+      audience: ISSUER_FOR_TESTS,
+      jwksUri: `${server.url}/.well-known/jwks.json`,
+      // No background poll during the test (its timer runs on real time): only the staleness bound acts.
+      revocations: { uri: `${server.url}/oauth2/revocations`, maxStalenessSeconds: 30, intervalSeconds: 3600 },
+      now: () => now,
+      fetch: async (input, init) => {
+        if (String(input).endsWith('/oauth2/revocations')) {
+          feedCalls.push(now);
+          if (down) throw new TypeError('fetch failed');
+        }
+        return fetch(input, init);
+      },
+    });
+    try {
+      await verifier.verify(token);
+      down = true;
+      now += 29_000;
+      await verifier.verify(token); // stale but within the bound: no request, no refusal
+      now += 2_000;
+      for (let i = 0; i < 20; i++) {
+        await assert.rejects(
+          verifier.verify(token),
+          (err: unknown) => refusedFor('revocations_unavailable')(err) && (err as TokenVerificationError).status === 503,
+        );
+      }
+      assert.equal(feedCalls.length, 2, 'twenty refusals, one request to the feed');
+      down = false;
+      now += 1_000;
+      await verifier.verify(token);
+      assert.equal(feedCalls.length, 3, 'back as soon as the feed answers');
+    } finally {
+      verifier.close();
+    }
+  });
+
+  test('the JWKS and revocation feed addresses are discovered from the issuer metadata (once) when not given', async () => {
     const discoverable = await startDiscoverableServer();
     try {
       const cred = await discoverable.newCredential();
@@ -194,7 +250,8 @@ describe('verifier against a real server', () => {
       const verifier = createVerifier({ issuer: discoverable.url, audience: discoverable.url, fetch });
       await verifier.verify(fresh);
       await verifier.verify(fresh);
-      assert.deepEqual(fetch.calls, ['GET /.well-known/oauth-authorization-server', 'GET /.well-known/jwks.json']);
+      assert.deepEqual(fetch.calls, ['GET /.well-known/oauth-authorization-server', 'GET /oauth2/revocations', 'GET /.well-known/jwks.json']);
+      verifier.close();
     } finally {
       await discoverable.stop();
     }
@@ -205,6 +262,7 @@ describe('verifier against a real server', () => {
       issuer: ISSUER_FOR_TESTS,
       audience: ISSUER_FOR_TESTS,
       jwksUri: `http://127.0.0.1:${await freePort()}/jwks.json`,
+      revocations: false,
       requestTimeoutMs: 2000,
     });
     await assert.rejects(
@@ -230,7 +288,7 @@ describe('verifier token type', () => {
         .setIssuedAt()
         .setExpirationTime('5m')
         .sign(privateKey);
-      const options = { issuer: 'https://issuer.example', audience: 'https://api.example', jwksUri };
+      const options = { issuer: 'https://issuer.example', audience: 'https://api.example', jwksUri, revocations: false as const };
       await assert.rejects(createVerifier(options).verify(idToken), refusedFor('type'));
       assert.equal((await createVerifier({ ...options, tokenType: false }).verify(idToken)).clientId, 'c1');
     } finally {
@@ -249,7 +307,13 @@ describe('middleware', () => {
   });
   after(() => server.stop());
 
-  const verifier = () => createVerifier({ issuer: ISSUER_FOR_TESTS, audience: ISSUER_FOR_TESTS, jwksUri: `${server.url}/.well-known/jwks.json` });
+  const verifier = () =>
+    createVerifier({
+      issuer: ISSUER_FOR_TESTS,
+      audience: ISSUER_FOR_TESTS,
+      jwksUri: `${server.url}/.well-known/jwks.json`,
+      revocations: { uri: `${server.url}/oauth2/revocations` },
+    });
 
   /** The same checks for both frameworks: refusals exactly as the platform answers them, identity on the request. */
   async function assertGuards(base: string) {
@@ -266,11 +330,12 @@ describe('middleware', () => {
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), { clientId: decodeJwt(token).client_id, scopes: ['retail-media'] });
     const scoped = await fetch(`${base}/reports`, { headers: { authorization: `Bearer ${token}` } });
-    assert.equal(scoped.status, 401, 'a route that requires a scope the token lacks');
-    assert.equal(await scoped.text(), UNAUTHORIZED);
+    assert.equal(scoped.status, 403, 'a route that requires a scope the token lacks');
+    assert.equal(scoped.headers.get('www-authenticate'), 'Bearer realm="portcullis", error="insufficient_scope", scope="reports"');
+    assert.equal(await scoped.text(), '{"Status Message":"Forbidden"}');
   }
 
-  test('Fastify hook: refuses with the platform 401 and puts the verified identity on request.portcullis', async () => {
+  test('Fastify hook: refuses with the platform 401 (403 for a missing scope) and puts the verified identity on request.portcullis', async () => {
     const app = Fastify();
     const check = verifier();
     app.get('/me', { onRequest: fastifyBearerAuth(check) }, async (request) => ({
@@ -288,7 +353,7 @@ describe('middleware', () => {
     }
   });
 
-  test('Express middleware: refuses with the platform 401 and puts the verified identity on req.portcullis', async () => {
+  test('Express middleware: refuses with the platform 401 (403 for a missing scope) and puts the verified identity on req.portcullis', async () => {
     const app = express();
     const check = verifier();
     app.get('/me', expressBearerAuth(check), (req, res) => {

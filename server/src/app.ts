@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
+import { revocationFeed } from './access/revocation-feed.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
 import { AdminAuth } from './admin/auth.js';
+import { apiAdminRoutes } from './admin/api-routes.js';
 import { Idempotency, useIdempotency } from './admin/idempotency.js';
 import { adminRoutes, operatorApi } from './admin/routes.js';
 import { accessRoutes } from './access/routes.js';
+import { ApiRegistry } from './apis/service.js';
 import { BearerAuthentication } from './http/bearer.js';
 import { sendFrameworkError, useApiErrors } from './http/errors.js';
 import { RequestLog, requestForLog } from './http/request-log.js';
@@ -80,6 +83,8 @@ export interface Services {
   gateway: GatewayRoutes;
   /** Idempotency-Key of operator POSTs: first answers kept sealed for 24 hours. */
   idempotency: Idempotency;
+  /** APIs with their own audience (RFC 8707 resource indicators) and the applications granted them. */
+  apis: ApiRegistry;
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
   /** Dependencies' states, draining, and the answer of GET /readyz. */
@@ -214,6 +219,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     limiter,
     gateway,
     idempotency: new Idempotency(store.idempotencyKeys, derived.sealKey, clock),
+    apis: new ApiRegistry(store, bus, clock),
     metrics,
     readiness,
     portal: { portal, accounts, sessions, tokenCounts, mailer, passwords },
@@ -294,13 +300,20 @@ export function buildApp(services: Services, logger: boolean | object = false): 
 
   app.register(oauthRoutes, {
     issuer: config.issuer,
-    tokenEndpoint: tokenEndpoint({ clients: services.clients, tokens: services.tokens, limiter: services.limiter, limits: config.tokenLimits }),
+    tokenEndpoint: tokenEndpoint({
+      clients: services.clients,
+      tokens: services.tokens,
+      limiter: services.limiter,
+      limits: config.tokenLimits,
+      apis: services.apis,
+    }),
     clients: services.clients,
     keys: services.keys,
     verifier: services.verifier,
     denylist: services.denylist,
     jwksMaxAgeSeconds: jwksMaxAgeSeconds(config.keyPrepublishSeconds),
   });
+  app.register(revocationFeed, { services });
   app.register(accessRoutes, { bearer: services.bearer, directory: services.directory });
   app.register(operatorApi, {
     prefix: '/admin/v1',
@@ -316,6 +329,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
         }),
       (scope) => retailMediaAdminRoutes(scope, { retail: services.retail, beacons: services.beacons, store: services.store }),
       (scope) => gatewayAdminRoutes(scope, { routes: services.gateway }),
+      (scope) => apiAdminRoutes(scope, { apis: services.apis }),
     ],
   });
   app.register(deliveryRoutes, {

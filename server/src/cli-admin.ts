@@ -30,6 +30,13 @@ const USAGE = `Usage: portcullis admin <resource> <action> [options]
              [--cors JSON] [--audience URI] [--timeout-ms N]
                                                   e.g. --rules '[{"methods":["GET"],"scopes":["orders:read"]}]'
   routes remove --id ID
+  apis create --identifier URI --name NAME [--scopes a,b]
+                                                  register an API: tokens asked with resource=URI get aud=URI
+  apis list
+  apis delete --id ID
+  apis grant --app ID --id API-ID [--scopes a,b]  let the application ask tokens for the API (all its scopes by default)
+  apis revoke --app ID --id API-ID
+  apis grants --app ID
   audit [--org ID] [--limit N]
 
 Options for every command:
@@ -64,6 +71,7 @@ const OPTIONS = {
   cors: { type: 'string' },
   audience: { type: 'string' },
   'timeout-ms': { type: 'string' },
+  identifier: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -71,7 +79,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 class UsageError extends Error {}
 
-function need(values: Values, name: 'name' | 'org' | 'app' | 'client-id' | 'partner' | 'id' | 'prefix' | 'upstream'): string {
+function need(values: Values, name: 'name' | 'org' | 'app' | 'client-id' | 'partner' | 'id' | 'prefix' | 'upstream' | 'identifier'): string {
   const value = values[name];
   if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
   return value;
@@ -103,6 +111,12 @@ const table = (rows: Record<string, unknown>[], columns: string[]): string =>
             .trimEnd(),
         )
         .join('\n')}\n`;
+
+const scopeList = (value: string) =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 function plan(resource: string | undefined, action: string | undefined, v: Values): Call {
   const e = encodeURIComponent;
@@ -269,6 +283,28 @@ function plan(resource: string | undefined, action: string | undefined, v: Value
         path: `/partners/${e(need(v, 'partner'))}/static-tokens/${e(need(v, 'id'))}`,
         show: (t) => `static token ${t.id} revoked\n`,
       };
+    case 'apis create':
+      return {
+        method: 'POST',
+        path: '/apis',
+        body: { identifier: need(v, 'identifier'), name: need(v, 'name'), ...(v.scopes !== undefined ? { scopes: scopeList(v.scopes) } : {}) },
+        show: (a) => `API ${a.id} "${a.name}" registered: tokens asked with resource=${a.identifier} carry it as aud\n`,
+      };
+    case 'apis list':
+      return { method: 'GET', path: '/apis', show: (list) => table(list, ['id', 'identifier', 'name', 'scopes', 'created_at']) };
+    case 'apis delete':
+      return { method: 'DELETE', path: `/apis/${e(need(v, 'id'))}`, show: (a) => `API ${a.id} deleted\n` };
+    case 'apis grant':
+      return {
+        method: 'PUT',
+        path: `/applications/${e(need(v, 'app'))}/apis/${e(need(v, 'id'))}`,
+        body: v.scopes !== undefined ? { scopes: scopeList(v.scopes) } : {},
+        show: (g) => `application ${need(v, 'app')} granted API ${g.identifier} with scopes ${g.scopes.join(' ') || '(none)'}\n`,
+      };
+    case 'apis revoke':
+      return { method: 'DELETE', path: `/applications/${e(need(v, 'app'))}/apis/${e(need(v, 'id'))}`, show: () => `grant revoked\n` };
+    case 'apis grants':
+      return { method: 'GET', path: `/applications/${e(need(v, 'app'))}/apis`, show: (list) => table(list, ['api_id', 'identifier', 'name', 'scopes']) };
     case 'audit undefined': {
       const query = new URLSearchParams();
       if (v.org) query.set('organization_id', v.org);

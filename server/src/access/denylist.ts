@@ -13,6 +13,8 @@ export class TokenDenylist {
   private readonly revoked = new Map<string, number>(); // jti → expiry (ms)
   private readonly cache: WholeTableCache;
   private timer: NodeJS.Timeout | undefined;
+  /** Grows on every change, so readers of {@link entries} know when to read again. */
+  version = 0;
 
   constructor(
     private readonly repository: RevokedTokenRepository,
@@ -38,6 +40,12 @@ export class TokenDenylist {
 
   private async read(): Promise<void> {
     for (const { jti, expiresAt } of await this.repository.live(this.clock.now())) this.revoked.set(jti, expiresAt);
+    this.version++;
+  }
+
+  /** The revoked jtis with their tokens' expiry (ms), for the revocation feed. */
+  entries(): IterableIterator<[string, number]> {
+    return this.revoked.entries();
   }
 
   has(jti: string): boolean {
@@ -48,6 +56,7 @@ export class TokenDenylist {
   async revoke(jti: string, expiresAt: number): Promise<void> {
     await this.repository.add(jti, expiresAt);
     this.revoked.set(jti, expiresAt);
+    this.version++;
     await this.bus.publish({ type: 'token.revoked', jti, expiresAt });
   }
 
@@ -55,6 +64,7 @@ export class TokenDenylist {
   async prune(): Promise<void> {
     const now = this.clock.now();
     for (const [jti, expiresAt] of this.revoked) if (expiresAt <= now) this.revoked.delete(jti);
+    this.version++;
     await this.repository.prune(now);
   }
 

@@ -58,13 +58,17 @@ export class BearerVerifier {
     this.cacheSize = options.cacheSize ?? 10_000;
   }
 
-  async verify(token: string): Promise<VerifyOutcome> {
-    const outcome = await this.check(token);
+  /**
+   * `anyAudience`: a token of this issuer for any audience, such as an API's (RFC 8707); for the
+   * revocation and introspection endpoints, which ask whose token it is, not whether it is for them.
+   */
+  async verify(token: string, options: { anyAudience?: boolean } = {}): Promise<VerifyOutcome> {
+    const outcome = await this.check(token, options.anyAudience === true);
     this.options.onOutcome?.(outcome);
     return outcome;
   }
 
-  private async check(token: string): Promise<VerifyOutcome> {
+  private async check(token: string, anyAudience: boolean): Promise<VerifyOutcome> {
     let claims = this.verified.get(token);
     if (claims === undefined) {
       let checked = this.checkSignedToken(token);
@@ -74,6 +78,7 @@ export class BearerVerifier {
       if (!checked.ok) return { ok: false, reason: checked.reason };
       claims = checked.claims;
     }
+    if (!anyAudience && !this.forUs(claims.aud)) return { ok: false, reason: 'wrong_audience' };
     const now = this.clock.now();
     const skew = this.options.clockSkewSeconds * 1000;
     if (claims.exp * 1000 + skew <= now) {
@@ -92,6 +97,10 @@ export class BearerVerifier {
     }
     if (!this.verified.has(token)) this.remember(token, claims);
     return { ok: true, claims };
+  }
+
+  private forUs(aud: unknown): boolean {
+    return aud === this.options.audience || (Array.isArray(aud) && aud.includes(this.options.audience));
   }
 
   private remember(token: string, claims: AccessClaims): void {
@@ -130,9 +139,7 @@ export class BearerVerifier {
     if (!payload) return { ok: false, reason: 'malformed' };
     if (payload.iss !== this.options.issuer) return { ok: false, reason: 'wrong_issuer' };
     const aud = payload.aud;
-    if (aud !== this.options.audience && !(Array.isArray(aud) && aud.includes(this.options.audience))) {
-      return { ok: false, reason: 'wrong_audience' };
-    }
+    if (typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) return { ok: false, reason: 'malformed' };
     if (
       !isTime(payload.exp) ||
       !isTime(payload.nbf) ||

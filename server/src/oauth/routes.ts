@@ -115,7 +115,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
 
   /** The claims of a token this client may see: a valid access token issued to it, else undefined. */
   async function ownToken(clientId: string, params: Map<string, string>) {
-    const outcome = await opts.verifier.verify(params.get('token') ?? '');
+    const outcome = await opts.verifier.verify(params.get('token') ?? '', { anyAudience: true });
     return outcome.ok && outcome.claims.client_id === clientId ? outcome.claims : undefined;
   }
 
@@ -152,6 +152,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
     revocation_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
     introspection_endpoint: `${issuer}/oauth2/introspect`,
     introspection_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+    revocations_uri: `${issuer}/oauth2/revocations`, // Portcullis: the revocation feed resource servers poll
     response_types_supported: [],
   });
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) => {

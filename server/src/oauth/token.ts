@@ -1,8 +1,10 @@
 import { OAuthError } from '../domain/errors.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
+import type { ApiRegistry } from '../apis/service.js';
 import { type ClientAuthenticator, RateLimitedError } from './client-auth.js';
 import { mediaType, parseForm } from '../http/form.js';
 import { GRANTS, type Grant, grantParameters } from './grants/index.js';
+import { decideTarget, type Target } from './resource.js';
 import type { IssuedToken, TokenIssuer } from './tokens.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -50,20 +52,37 @@ export function withinQuota(limiter: RateLimiter, key: string, perMinute: number
   return { ok: false, error: new RateLimitedError(outcome, limiter.retryAfter(outcome), what) };
 }
 
+/** Target: RFC 8707's `resource`, decided against the API grants of the client's application. */
+export async function selectTarget(
+  apis: Pick<ApiRegistry, 'grantsOf'> | undefined,
+  applicationId: number,
+  params: Map<string, string>,
+): Promise<Step<{ target: Target }>> {
+  const resource = params.get('resource');
+  try {
+    return { ok: true, target: decideTarget(resource, resource !== undefined && apis ? await apis.grantsOf(applicationId) : []) };
+  } catch (err) {
+    if (err instanceof OAuthError) return { ok: false, error: err };
+    throw err;
+  }
+}
+
 export interface TokenEndpointOptions {
   clients: ClientAuthenticator;
   tokens: TokenIssuer;
   limiter: RateLimiter;
   limits: { perClient: number; perIp: number };
+  /** APIs with their own audience; without it, `resource` names no API and is refused. */
+  apis?: Pick<ApiRegistry, 'grantsOf'>;
 }
 
 /**
  * POST /oauth2/token as named steps, as node-oidc-provider lays out an endpoint: parse → grant
- * type → address quota → client authentication → client quota → grant → issue. Each step
- * answers a value; the first refusal is the request's outcome.
+ * type → address quota → client authentication → client quota → target (RFC 8707) → grant →
+ * issue. Each step answers a value; the first refusal is the request's outcome.
  */
 export function tokenEndpoint(opts: TokenEndpointOptions): (request: TokenRequest) => Promise<TokenEndpointOutcome> {
-  const { clients, tokens, limiter, limits } = opts;
+  const { clients, tokens, limiter, limits, apis } = opts;
   return async (request) => {
     const basic = request.authorization !== undefined;
     const parsed = parseFormRequest(request.contentType, request.body, 'token requests');
@@ -76,8 +95,12 @@ export function tokenEndpoint(opts: TokenEndpointOptions): (request: TokenReques
     if (!client.ok) return client;
     const byClient = withinQuota(limiter, `token:client:${client.credential.clientId}`, limits.perClient, 'too many token requests for this client');
     if (!byClient.ok) return { ...byClient, basic };
-    const granted = selected.grant.handle(client, grantParameters(selected.grant, parsed.params));
+    const targeted = await selectTarget(apis, client.application.id, parsed.params);
+    if (!targeted.ok) return { ...targeted, basic };
+    const { target } = targeted;
+    const allowedScopes = target.scopes ?? client.application.scopes;
+    const granted = selected.grant.handle({ ...client, allowedScopes }, grantParameters(selected.grant, parsed.params));
     if (!granted.ok) return { ...granted, basic };
-    return { ok: true, issued: await tokens.issue(client.credential, client.application, granted.scope) };
+    return { ok: true, issued: await tokens.issue(client.credential, client.application, granted.scope, target.audience) };
   };
 }

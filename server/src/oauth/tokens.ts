@@ -67,13 +67,14 @@ export class TokenIssuer {
     return { ok: true, credential, application };
   }
 
-  async issue(credential: Credential, application: Application, scope: string): Promise<IssuedToken> {
+  /** Signs a token; `audience` is an API's identifier (RFC 8707 `resource`), else the configured audience. */
+  async issue(credential: Credential, application: Application, scope: string, audience = this.options.audience): Promise<IssuedToken> {
     const key = this.keys.signingKey();
     const iat = Math.floor(this.clock.now() / 1000);
     const claims: AccessClaims = {
       iss: this.options.issuer,
       sub: credential.clientId,
-      aud: this.options.audience,
+      aud: audience,
       client_id: credential.clientId,
       iat,
       nbf: iat,

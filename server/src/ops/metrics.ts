@@ -18,6 +18,7 @@ export const TOKEN_OUTCOMES = [
   'unauthorized_client',
   'unsupported_grant_type',
   'invalid_scope',
+  'invalid_target',
   'rate_limited',
   'temporarily_unavailable',
   'server_error',

@@ -255,6 +255,21 @@ const schemas: Json = {
     required: ['format'],
     properties: { format: str, products: { type: 'array', items: { type: 'object' } }, rendering: { type: 'object' } },
   },
+  Api: {
+    type: 'object',
+    required: ['identifier', 'name'],
+    properties: {
+      id: { type: 'integer', readOnly: true },
+      identifier: { type: 'string', format: 'uri', description: 'absolute http(s) URI without fragment; the aud of its tokens' },
+      name: str,
+      scopes: { type: 'array', items: str },
+      created_at: { type: 'string', format: 'date-time', readOnly: true },
+    },
+  },
+  ApiGrant: {
+    type: 'object',
+    properties: { api_id: { type: 'integer' }, identifier: str, name: str, scopes: { type: 'array', items: str } },
+  },
   GatewayRoute: {
     type: 'object',
     required: ['prefix', 'upstream'],
@@ -336,7 +351,16 @@ export function openApiDocument(serverUrl: string): Json {
       '/oauth2/token': {
         post: oauthForm(
           'Get an access token (client credentials)',
-          { grant_type: { const: 'client_credentials' }, scope: { type: 'string', description: 'space-separated subset of the application’s scopes' } },
+          {
+            grant_type: { const: 'client_credentials' },
+            scope: { type: 'string', description: 'space-separated subset of the application’s scopes (of its grant of the API, with resource)' },
+            resource: {
+              type: 'string',
+              format: 'uri',
+              description:
+                'RFC 8707: the identifier of a registered API the application is granted; the token’s aud is then that identifier (else invalid_target)',
+            },
+          },
           ['grant_type'],
           ref('TokenResponse'),
           'Form body only; a parameter sent twice is invalid_request. The answer carries Cache-Control: no-store.',
@@ -359,6 +383,19 @@ export function openApiDocument(serverUrl: string): Json {
           ref('Introspection'),
           'Tokens of other clients are reported as not active.',
         ),
+      },
+      '/oauth2/revocations': {
+        get: {
+          tags: ['oauth'],
+          summary: 'The revocation feed: revoked jtis and credentials revoked now, for resource servers',
+          description:
+            'Public, like the JWKS. Poll with If-None-Match: 304 when unchanged. tokens: refuse a token with that jti until exp; credentials: refuse every token of client_id issued at or before revoked_at, until exp (seconds since the epoch).',
+          parameters: [{ name: 'If-None-Match', in: 'header', required: false, schema: str }],
+          responses: {
+            '200': answer('The current list', anyObject, { ETag: { schema: str } }),
+            '304': answer('Unchanged since the ETag sent'),
+          },
+        },
       },
       '/.well-known/jwks.json': {
         get: {
@@ -573,6 +610,27 @@ export function openApiDocument(serverUrl: string): Json {
       '/admin/v1/gateway/routes': {
         get: operator('Gateway routes (those from PORTCULLIS_ROUTES have source "file")', listOf('GatewayRoute')),
         post: operator('Add a gateway route', ref('GatewayRoute'), { status: '201', body: ref('GatewayRoute') }),
+      },
+      '/admin/v1/apis': {
+        get: operator('APIs with their own audience (RFC 8707 resource identifiers)', listOf('Api')),
+        post: operator('Register an API: its identifier URI, name and the scopes it defines', ref('Api'), {
+          status: '201',
+          body: ref('Api'),
+          more: { '409': answer('An API with this identifier exists', ref('ApiErrors')) },
+        }),
+      },
+      '/admin/v1/apis/{apiId}': {
+        delete: operator('Delete an API and every grant of it', anyObject, { parameters: [pathParam('apiId', 'API id')] }),
+      },
+      '/admin/v1/applications/{appId}/apis': {
+        get: operator('The APIs an application is granted, with their scopes', { type: 'array', items: ref('ApiGrant') }, { parameters: [APP] }),
+      },
+      '/admin/v1/applications/{appId}/apis/{apiId}': {
+        put: operator('Grant an application an API, with some of its scopes (all when scopes is absent)', ref('ApiGrant'), {
+          parameters: [APP, pathParam('apiId', 'API id')],
+          body: { type: 'object', properties: { scopes: { type: 'array', items: str } } },
+        }),
+        delete: operator('Revoke an application’s grant of an API', anyObject, { parameters: [APP, pathParam('apiId', 'API id')] }),
       },
       '/admin/v1/gateway/routes/{id}': {
         delete: operator('Remove a gateway route (not one from the file)', anyObject, { parameters: [pathParam('id', 'route id')] }),

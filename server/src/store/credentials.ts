@@ -124,6 +124,12 @@ export class CredentialRepository {
     return this.get(clientId);
   }
 
+  /** Credentials revoked at or after `since` ("revoke now"), for the revocation feed. */
+  async revokedSince(since: number): Promise<Array<{ clientId: string; revokedAt: number }>> {
+    const rows = await this.db.selectFrom('credentials').select(['client_id', 'revoked_at']).where('revoked_at', '>=', since).execute();
+    return rows.map((r) => ({ clientId: r.client_id, revokedAt: Number(r.revoked_at) }));
+  }
+
   /** Records when credentials were last used, from a batch collected in memory. */
   async recordLastUsed(batch: Map<string, number>): Promise<void> {
     if (batch.size === 0) return;

@@ -1,3 +1,4 @@
+import { ApiRepository } from './apis.js';
 import { ApplicationRepository } from './applications.js';
 import { AuditRepository } from './audit.js';
 import { AuthFailureRepository } from './auth-failures.js';
@@ -26,6 +27,7 @@ export interface Store {
    * transaction's connection), and publish bus events after it returns.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  apis: ApiRepository;
   revokedTokens: RevokedTokenRepository;
   organizations: OrganizationRepository;
   applications: ApplicationRepository;
@@ -50,6 +52,7 @@ export function createStore(db: Db): Store {
   const store: Store = {
     db,
     transaction: (fn) => inTransaction(db, (trx) => fn(trx === db ? store : createStore(trx))),
+    apis: new ApiRepository(db),
     revokedTokens: new RevokedTokenRepository(db),
     organizations: new OrganizationRepository(db),
     applications: new ApplicationRepository(db),

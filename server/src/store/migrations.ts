@@ -245,6 +245,33 @@ migrations['0006_gateway_route_options'] = {
   },
 };
 
+// APIs with their own audience (RFC 8707 resource indicators), and the applications granted them.
+migrations['0007_apis'] = {
+  async up(db: Db) {
+    const pg = isPostgres(db);
+    const id = pg ? ('bigserial' as const) : ('integer' as const);
+    await db.schema
+      .createTable('apis')
+      .addColumn('id', id, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+      .addColumn('identifier', 'text', (c) => c.notNull().unique())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('scopes', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('application_apis')
+      .addColumn('application_id', 'bigint', (c) => c.notNull().references('applications.id'))
+      .addColumn('api_id', 'bigint', (c) => c.notNull().references('apis.id'))
+      .addColumn('scopes', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('application_apis_pk', ['application_id', 'api_id'])
+      .execute();
+    await db.schema.createIndex('application_apis_by_api').on('application_apis').column('api_id').execute();
+    // The revocation feed reads the credentials revoked recently, every 30 s on every node.
+    await db.schema.createIndex('credentials_by_revoked_at').on('credentials').column('revoked_at').execute();
+  },
+};
+
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export function migrator(db: Db): Migrator {

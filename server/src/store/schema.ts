@@ -204,8 +204,29 @@ export interface IdempotencyKeysTable {
   created_at: number;
 }
 
+/** An API with its own audience: tokens asked for with `resource=<identifier>` carry it as `aud`. */
+export interface ApisTable {
+  id: Generated<number>;
+  identifier: string;
+  name: string;
+  /** JSON array of the scopes the API defines. */
+  scopes: string;
+  created_at: number;
+}
+
+/** An application granted an API, with the API's scopes it may ask for. */
+export interface ApplicationApisTable {
+  application_id: number;
+  api_id: number;
+  /** JSON array of scope strings, a subset of the API's. */
+  scopes: string;
+  created_at: number;
+}
+
 export interface Database {
   idempotency_keys: IdempotencyKeysTable;
+  apis: ApisTable;
+  application_apis: ApplicationApisTable;
   revoked_tokens: RevokedTokensTable;
   organizations: OrganizationsTable;
   applications: ApplicationsTable;

@@ -6,10 +6,12 @@ import { clientCredentials } from './client-credentials.js';
 /** What a grant decides: the scope to issue, or the RFC 6749 error that refuses the request. */
 export type GrantOutcome = { ok: true; scope: string } | { ok: false; error: OAuthError };
 
-/** The authenticated client a grant works for. */
+/** The authenticated client a grant works for, and the scopes its token may carry. */
 export interface GrantClient {
   credential: Credential;
   application: Application;
+  /** The application's scopes, or those of its grant of the API named by `resource` (RFC 8707). */
+  allowedScopes: readonly string[];
 }
 
 /**

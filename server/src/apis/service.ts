@@ -1,0 +1,117 @@
+import type { Bus } from '../bus/index.js';
+import { ReadThroughCache } from '../directory/cache.js';
+import type { Actor } from '../directory/service.js';
+import type { Clock } from '../domain/clock.js';
+import { ApiError } from '../domain/errors.js';
+import { nameProblem, scopeProblem } from '../domain/names.js';
+import type { Api, ApiGrant } from '../store/apis.js';
+import type { Store } from '../store/index.js';
+
+const IDENTIFIER_MAX = 200;
+
+/** Why an API identifier is not acceptable (RFC 8707 §2: an absolute URI without a fragment), or undefined. */
+export function identifierProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > IDENTIFIER_MAX) return `identifier must be a URI of 1 to ${IDENTIFIER_MAX} characters`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'identifier must be an absolute URI, e.g. https://api.example.com/reports';
+  }
+  if (value.includes('#')) return 'identifier must not contain a fragment';
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'identifier must be an http or https URI';
+  return undefined;
+}
+
+/**
+ * APIs with their own audience, and which applications may ask tokens for them (with which of
+ * their scopes). Every change is validated, written, audited and published as
+ * `application.changed` for each application concerned, so the token endpoint's cached grants
+ * are dropped; the token endpoint reads grants from that cache, not the store.
+ */
+export class ApiRegistry {
+  private readonly grants: ReadThroughCache<number, ApiGrant[]>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: Bus,
+    private readonly clock: Clock,
+  ) {
+    this.grants = bus.caches.register(
+      'api_grants',
+      new ReadThroughCache((id: number) => store.apis.grantsOf(id), clock, { negativeMs: 30_000, maxEntries: 100_000 }),
+      { 'application.changed': (e) => ({ key: e.applicationId }) },
+    );
+  }
+
+  /** The APIs an application is granted, from the cache. */
+  async grantsOf(applicationId: number): Promise<ApiGrant[]> {
+    return (await this.grants.get(applicationId)) ?? [];
+  }
+
+  list(): Promise<Api[]> {
+    return this.store.apis.list();
+  }
+
+  async create(input: { identifier?: unknown; name?: unknown; scopes?: unknown }, who: Actor): Promise<Api> {
+    const problem = identifierProblem(input.identifier) ?? nameProblem(input.name) ?? scopeProblem(input.scopes ?? []);
+    if (problem) throw ApiError.validation('invalid-api', problem);
+    return this.store.transaction(async (tx) => {
+      const created = await tx.apis.create(
+        { identifier: input.identifier as string, name: (input.name as string).trim(), scopes: (input.scopes ?? []) as string[] },
+        this.clock.now(),
+      );
+      if (created === 'exists') throw ApiError.conflict('api-exists', `an API with the identifier ${JSON.stringify(input.identifier)} is already registered`);
+      await tx.audit.recordChange(this.clock.now(), who, 'api.created', { type: 'api', id: created.id }, null, {
+        identifier: created.identifier,
+        scopes: created.scopes,
+      });
+      return created;
+    });
+  }
+
+  async remove(id: number, who: Actor): Promise<Api> {
+    const { api, applications } = await this.store.transaction(async (tx) => {
+      const api = await tx.apis.get(id);
+      const applications = api && (await tx.apis.delete(id));
+      if (!api || !applications) throw ApiError.notFound(`API ${id}`);
+      await tx.audit.recordChange(this.clock.now(), who, 'api.deleted', { type: 'api', id }, null, { identifier: api.identifier });
+      return { api, applications };
+    });
+    for (const applicationId of applications) await this.bus.publish({ type: 'application.changed', applicationId });
+    return api;
+  }
+
+  /** Grants an application an API with some of its scopes (all of them when `scopes` is not given). */
+  async grant(applicationId: number, apiId: number, input: { scopes?: unknown }, who: Actor): Promise<ApiGrant> {
+    const [application, api] = await Promise.all([this.store.applications.get(applicationId), this.store.apis.get(apiId)]);
+    if (!application) throw ApiError.notFound(`application ${applicationId}`);
+    if (!api) throw ApiError.notFound(`API ${apiId}`);
+    const problem = input.scopes === undefined ? undefined : scopeProblem(input.scopes);
+    if (problem) throw ApiError.validation('invalid-scopes', problem);
+    const scopes = (input.scopes as string[] | undefined) ?? api.scopes;
+    const foreign = scopes.find((s) => !api.scopes.includes(s));
+    if (foreign !== undefined) throw ApiError.validation('invalid-scopes', `the API ${api.identifier} defines no scope ${JSON.stringify(foreign)}`);
+    await this.store.transaction(async (tx) => {
+      await tx.apis.grant(applicationId, apiId, scopes, this.clock.now());
+      await tx.audit.recordChange(this.clock.now(), who, 'api.granted', { type: 'application', id: applicationId }, application.organizationId, {
+        api: api.identifier,
+        scopes,
+      });
+    });
+    await this.bus.publish({ type: 'application.changed', applicationId });
+    return { apiId, identifier: api.identifier, name: api.name, scopes };
+  }
+
+  async revokeGrant(applicationId: number, apiId: number, who: Actor): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      const application = await tx.applications.get(applicationId);
+      if (!application || !(await tx.apis.revokeGrant(applicationId, apiId)))
+        throw ApiError.notFound(`a grant of API ${apiId} to application ${applicationId}`);
+      await tx.audit.recordChange(this.clock.now(), who, 'api.grant_revoked', { type: 'application', id: applicationId }, application.organizationId, {
+        api_id: apiId,
+      });
+    });
+    await this.bus.publish({ type: 'application.changed', applicationId });
+  }
+}
