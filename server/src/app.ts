@@ -9,13 +9,13 @@ import { sendFrameworkError, useApiErrors } from './admin/http.js';
 import { adminRoutes } from './admin/routes.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import type { Config } from './config.js';
-import { ConfigError } from './config.js';
 import type { ReadThroughCache } from './directory/cache.js';
 import { Directory } from './directory/service.js';
 import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import { KeyRing } from './keys/keyring.js';
-import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { resolveMasterKey } from './keys/master.js';
+import { acceptedMasterKeys, type MasterKeys, openMasterKeys, wrongMasterKeyMessage } from './keys/master-rotation.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
 import { oauthRoutes } from './oauth/routes.js';
@@ -41,8 +41,6 @@ import { Portal } from './portal/service.js';
 import { Sessions, SignInThrottle } from './portal/sessions.js';
 import { dashboardRoutes, useSecurityHeaders } from './portal/ui.js';
 import { TokenCounter } from './portal/usage-stats.js';
-
-const MASTER_KEY_CHECK = 'master_key_check';
 
 /** Everything a server process holds; tests build it the same way the CLI does. */
 export interface Services {
@@ -80,7 +78,6 @@ export interface ServiceOptions {
 export async function createServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
   const clock = options.clock ?? systemClock;
   const master = resolveMasterKey(config.masterKey, config.dataDir);
-  const derived = deriveKeys(master.key);
   const db = options.db ?? openDatabase(config);
   try {
     await migrateToLatest(db);
@@ -90,16 +87,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
   }
   const store = createStore(db);
 
-  const check = await store.settings.get(MASTER_KEY_CHECK);
-  if (check === undefined) await store.settings.set(MASTER_KEY_CHECK, derived.check);
-  else if (check !== derived.check) {
+  let masterKeys: MasterKeys;
+  try {
+    masterKeys = await openMasterKeys(store.settings, acceptedMasterKeys(config, master.key), wrongMasterKeyMessage(master.file));
+  } catch (err) {
     await db.destroy();
-    throw new ConfigError(
-      master.file
-        ? `${master.file} is not the master key this data was created with; set PORTCULLIS_MASTER_KEY to the original key`
-        : 'PORTCULLIS_MASTER_KEY is not the master key this data was created with',
-    );
+    throw err;
   }
+  const derived = { pepper: masterKeys.pepper };
 
   let directory: Directory | undefined;
   const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl, (status) => directory?.eventsDown(status.state === 'down')) : new LocalBus();
@@ -115,7 +110,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const keys = new KeyRing(
     store.signingKeys,
     store.audit,
-    derived.sealKey,
+    masterKeys.sealer,
     clock,
     {
       alg: config.signingAlg,

@@ -3,11 +3,14 @@ import { parseArgs } from 'node:util';
 import { AdminAuth } from './admin/auth.js';
 import { openDatabase } from './app.js';
 import { adminCommand } from './cli-admin.js';
+import { backupCommand, CommandError, masterKeyCommand, OPS_USAGE, restoreCommand } from './cli-ops.js';
 import { runPrimary } from './cluster.js';
 import { tokenCommand } from './cli-token.js';
 import { ConfigError, loadConfig } from './config.js';
-import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { resolveMasterKey } from './keys/master.js';
+import { acceptedMasterKeys, openMasterKeys, wrongMasterKeyMessage } from './keys/master-rotation.js';
 import { startServer } from './main.js';
+import { BackupError } from './store/backup.js';
 import { createStore } from './store/index.js';
 import { migrateToLatest } from './store/migrations.js';
 
@@ -20,7 +23,7 @@ Commands:
   reset-admin-token     replace the stored operator token and print the new one (server must restart)
   admin …               call a running server's operator API (portcullis admin --help)
   token                 print an access token for a credential (portcullis token --help)
-  help                  show this text
+${OPS_USAGE}  help                  show this text
 `;
 
 const SERVE_FLAGS = { port: 'PORT', host: 'HOST', 'data-dir': 'PORTCULLIS_DATA_DIR', issuer: 'PORTCULLIS_ISSUER' } as const;
@@ -92,11 +95,13 @@ async function migrate(): Promise<number> {
 
 async function resetAdminToken(): Promise<number> {
   const config = loadConfig();
-  const { key } = resolveMasterKey(config.masterKey, config.dataDir);
+  const { key, file } = resolveMasterKey(config.masterKey, config.dataDir);
   const db = openDatabase(config);
   try {
     await migrateToLatest(db);
-    const token = await AdminAuth.reset(createStore(db).settings, deriveKeys(key).pepper);
+    const store = createStore(db);
+    const { pepper } = await openMasterKeys(store.settings, acceptedMasterKeys(config, key), wrongMasterKeyMessage(file));
+    const token = await AdminAuth.reset(store.settings, pepper);
     process.stdout.write(`New operator API token (shown once; restart the server to use it):\n\n  ${token}\n`);
   } finally {
     await db.destroy();
@@ -119,6 +124,12 @@ export async function main(argv: string[]): Promise<number> {
         return await adminCommand(rest);
       case 'token':
         return await tokenCommand(rest);
+      case 'backup':
+        return await backupCommand(rest);
+      case 'restore':
+        return await restoreCommand(rest);
+      case 'master-key':
+        return await masterKeyCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -133,6 +144,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`portcullis: configuration error: ${err.message}\n`);
       return 78; // EX_CONFIG
+    }
+    if (err instanceof BackupError || err instanceof CommandError) {
+      process.stderr.write(`portcullis: ${err.message}\n`);
+      return 1;
     }
     if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`portcullis: ${err.message}\n`);

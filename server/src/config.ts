@@ -11,6 +11,10 @@ export interface Config {
   dataDir: string;
   /** The master key given by the operator; when absent one is generated in the data dir. */
   masterKey: Buffer | undefined;
+  /** During a master-key rotation, the other key this node accepts (see README, "Rotating the master key"). */
+  previousMasterKey: Buffer | undefined;
+  /** Whether a start applies pending migrations (PORTCULLIS_MIGRATE_ON_START); off when `portcullis migrate` is a deploy step. */
+  migrateOnStart: boolean;
   /** The operator API token given by the operator; when absent one is generated at first start. */
   adminToken: string | undefined;
   issuer: string;
@@ -98,6 +102,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const dataDir = path.resolve(env.PORTCULLIS_DATA_DIR?.trim() || './data');
   const masterKey = env.PORTCULLIS_MASTER_KEY ? parseMasterKey(env.PORTCULLIS_MASTER_KEY) : undefined;
+  const previousMasterKey = env.PORTCULLIS_PREVIOUS_MASTER_KEY
+    ? parseMasterKey(env.PORTCULLIS_PREVIOUS_MASTER_KEY, 'PORTCULLIS_PREVIOUS_MASTER_KEY')
+    : undefined;
   const adminToken = env.PORTCULLIS_ADMIN_TOKEN;
   if (adminToken !== undefined && adminToken !== '' && (adminToken.length < 16 || !/^[\x21-\x7e]+$/.test(adminToken))) {
     throw new ConfigError('PORTCULLIS_ADMIN_TOKEN must be at least 16 printable characters without spaces');
@@ -137,6 +144,8 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     dataDir,
     masterKey,
+    previousMasterKey,
+    migrateOnStart: flag(env, 'PORTCULLIS_MIGRATE_ON_START', true),
     adminToken: adminToken || undefined,
     metricsToken: metricsToken || undefined,
     issuer,
@@ -162,6 +171,14 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: trustProxy(env.PORTCULLIS_TRUST_PROXY),
   };
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const text = env[name]?.trim().toLowerCase();
+  if (!text) return fallback;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 function trustProxy(raw: string | undefined): boolean {

@@ -7,7 +7,7 @@ import type { Clock } from '../domain/clock.js';
 import type { AuditRepository } from '../store/audit.js';
 import type { SigningKeyRepository, StoredSigningKey } from '../store/signing-keys.js';
 import { encodeSegment, TOKEN_TYPE } from './jwt.js';
-import { seal, unseal } from './master.js';
+import type { Sealer } from './master-rotation.js';
 
 const generate = promisify(generateKeyPair);
 const SCHEDULER = { actor: 'system', ip: null };
@@ -66,7 +66,7 @@ export class KeyRing {
   constructor(
     private readonly repo: SigningKeyRepository,
     private readonly audit: AuditRepository,
-    private readonly sealKey: Buffer,
+    private readonly sealer: Sealer,
     private readonly clock: Clock,
     private readonly options: KeyRingOptions,
     private readonly bus: Bus,
@@ -96,7 +96,7 @@ export class KeyRing {
   }
 
   private open(s: StoredSigningKey): SigningKey {
-    const privateKey = createPrivateKey({ key: unseal(this.sealKey, s.privateKey, s.kid), format: 'der', type: 'pkcs8' });
+    const privateKey = createPrivateKey({ key: this.sealer.unseal(s.privateKey, s.kid), format: 'der', type: 'pkcs8' });
     const publicJwk = JSON.parse(s.publicJwk) as JWK;
     const alg = s.alg as SigningAlg;
     return {
@@ -134,7 +134,7 @@ export class KeyRing {
       kid,
       alg,
       publicJwk: JSON.stringify(publicJwk),
-      privateKey: seal(this.sealKey, privateKey.export({ format: 'der', type: 'pkcs8' }), kid),
+      privateKey: await this.sealer.seal(privateKey.export({ format: 'der', type: 'pkcs8' }), kid),
       createdAt: now,
       activatesAt: now + activateAfterSeconds * 1000,
     };
