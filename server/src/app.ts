@@ -32,7 +32,8 @@ import { RetailMedia } from './retailmedia/service.js';
 import { RedisBus } from './bus/redis.js';
 import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
-import { migrateToLatest, pendingMigrations } from './store/migrations.js';
+import { prepareSchema } from './store/compatibility.js';
+import { pendingMigrations } from './store/migrations.js';
 import { Accounts } from './portal/accounts.js';
 import { LogMailer, type Mailer } from './portal/mail.js';
 import { Members } from './portal/members.js';
@@ -80,7 +81,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const master = resolveMasterKey(config.masterKey, config.dataDir);
   const db = options.db ?? openDatabase(config);
   try {
-    await migrateToLatest(db);
+    await prepareSchema(db, config, { migrate: config.migrateOnStart });
   } catch (err) {
     await db.destroy();
     throw err;

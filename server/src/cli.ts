@@ -12,7 +12,8 @@ import { acceptedMasterKeys, openMasterKeys, wrongMasterKeyMessage } from './key
 import { startServer } from './main.js';
 import { BackupError } from './store/backup.js';
 import { createStore } from './store/index.js';
-import { migrateToLatest } from './store/migrations.js';
+import { prepareSchema } from './store/compatibility.js';
+import { StartError } from './ops/start-errors.js';
 
 const USAGE = `Usage: portcullis <command> [options]
 
@@ -85,7 +86,7 @@ async function migrate(): Promise<number> {
   const config = loadConfig();
   const db = openDatabase(config);
   try {
-    const applied = await migrateToLatest(db);
+    const applied = await prepareSchema(db, config, { migrate: true });
     process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'the database is up to date\n');
   } finally {
     await db.destroy();
@@ -98,7 +99,7 @@ async function resetAdminToken(): Promise<number> {
   const { key, file } = resolveMasterKey(config.masterKey, config.dataDir);
   const db = openDatabase(config);
   try {
-    await migrateToLatest(db);
+    await prepareSchema(db, config, { migrate: config.migrateOnStart });
     const store = createStore(db);
     const { pepper } = await openMasterKeys(store.settings, acceptedMasterKeys(config, key), wrongMasterKeyMessage(file));
     const token = await AdminAuth.reset(store.settings, pepper);
@@ -144,6 +145,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`portcullis: configuration error: ${err.message}\n`);
       return 78; // EX_CONFIG
+    }
+    if (err instanceof StartError) {
+      process.stderr.write(`portcullis: ${err.message}\n`);
+      return err.exitCode;
     }
     if (err instanceof BackupError || err instanceof CommandError) {
       process.stderr.write(`portcullis: ${err.message}\n`);
