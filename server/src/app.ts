@@ -299,7 +299,9 @@ export function startBackground(services: Services, app: FastifyInstance): void 
   services.staticTokens.start(5_000, (err) => app.log.error({ err }, 'could not record static-token usage'));
   services.beacons.start(5_000, (err) => app.log.error({ err }, 'could not record beacon counts'));
   services.portal.tokenCounts.start(5_000, (err) => app.log.error({ err }, 'could not record token counts'));
-  services.keys.startSchedule((err) => app.log.error({ err }, 'scheduled key rotation failed'));
+  services.keys.startSchedule((err, task) =>
+    app.log.error({ err }, task === 'reload' ? 'could not reload the signing keys from the store' : 'scheduled key rotation failed'),
+  );
   services.denylist.start(60_000, (err) => app.log.error({ err }, 'could not prune revoked tokens'));
   services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
 }

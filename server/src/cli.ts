@@ -13,6 +13,7 @@ import { startServer } from './main.js';
 import { BackupError } from './store/backup.js';
 import { createStore } from './store/index.js';
 import { prepareSchema } from './store/compatibility.js';
+import { logDestination } from './ops/logging.js';
 import { StartError } from './ops/start-errors.js';
 
 const USAGE = `Usage: portcullis <command> [options]
@@ -61,7 +62,7 @@ async function serve(args: string[]): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) {
     return runPrimary(config, (firstStart) => tellFirstStart((file) => process.stderr.write(`${MASTER_KEY_WARNING} (${file})\n`), firstStart));
   }
-  const server = await startServer(config, { logger: true });
+  const server = await startServer(config, { logger: logDestination(config.logFormat) });
   const { app, services } = server;
   tellFirstStart((file) => app.log.warn({ file }, MASTER_KEY_WARNING), services.firstStart);
   app.log.info({ url: server.url, issuer: config.issuer, alg: config.signingAlg }, 'portcullis is listening');

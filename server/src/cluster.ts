@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { pino } from 'pino';
 import { createServices, stopServices } from './app.js';
 import type { Config } from './config.js';
+import { logDestination } from './ops/logging.js';
 
 /**
  * PORTCULLIS_WORKERS=N: this process prepares the store once (migrations, the first signing key,
@@ -9,7 +10,7 @@ import type { Config } from './config.js';
  * SIGTERM or SIGINT is passed to every worker, which drains its requests before exiting.
  */
 export async function runPrimary(config: Config, printOnce: (firstStart: { adminToken?: string; masterKeyFile?: string }) => void): Promise<number> {
-  const log = pino({ level: config.logLevel });
+  const log = pino({ level: config.logLevel, ...logDestination(config.logFormat) });
   const prepared = await createServices(config);
   printOnce(prepared.firstStart);
   await stopServices(prepared);

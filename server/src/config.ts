@@ -27,6 +27,8 @@ export interface Config {
   keyPrepublishSeconds: number;
   clockSkewSeconds: number;
   logLevel: string;
+  /** LOG_FORMAT: auto (pretty on a terminal, JSON otherwise), json or pretty. */
+  logFormat: 'auto' | 'json' | 'pretty';
   /** PostgreSQL connection string; when absent the embedded SQLite file in the data dir is used. */
   databaseUrl: string | undefined;
   /** Redis connection string; when absent events stay in-process. */
@@ -131,6 +133,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const logLevel = env.LOG_LEVEL?.trim() || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const logFormat = (env.LOG_FORMAT?.trim() || 'auto') as Config['logFormat'];
+  if (!['auto', 'json', 'pretty'].includes(logFormat)) throw new ConfigError(`LOG_FORMAT must be auto, json or pretty, got "${logFormat}"`);
   const databaseUrl = serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/portcullis');
   const redisUrl = serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379');
   const workers = integer(env, 'PORTCULLIS_WORKERS', 1, 1, 256);
@@ -157,6 +161,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyPrepublishSeconds: integer(env, 'PORTCULLIS_KEY_PREPUBLISH', 600, 0, 7 * 86_400),
     clockSkewSeconds: integer(env, 'PORTCULLIS_CLOCK_SKEW', 60, 0, 600),
     logLevel,
+    logFormat,
     databaseUrl,
     redisUrl,
     workers,

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { deriveKeys, unseal } from '../src/keys/master.js';
-import { runCli } from './helpers/process.js';
+import { BIN, runCli } from './helpers/process.js';
 import { recordSecret } from './helpers/secrets.js';
 import { ADMIN_TOKEN, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
@@ -249,5 +250,44 @@ describe('master-key rotation', () => {
       assert.ok(oneLine(result.stderr), result.stderr);
     }
     assert.equal(existsSync(path.join(dir, 'portcullis.sqlite')), false, 'a refused rotation touches no store');
+  });
+});
+
+describe('log format', () => {
+  test('on a terminal the log is pretty-printed; piped, it is JSON', async (t) => {
+    if (!existsSync('/usr/bin/script')) {
+      if (process.env.CI === 'true') assert.fail('script(1) from util-linux is needed to give the server a terminal');
+      t.skip('script(1) is not installed: no terminal to test with');
+      return;
+    }
+    const env = {
+      ...process.env,
+      PORTCULLIS_DATA_DIR: newDir(),
+      PORTCULLIS_MASTER_KEY: MASTER_KEY,
+      PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+    };
+    // script(1) runs the server on a pseudo-terminal of its own; detached, so the whole group can be stopped.
+    const child = spawn('/usr/bin/script', ['-qfec', `${process.execPath} ${BIN} serve`, '/dev/null'], {
+      env,
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!/portcullis is listening/.test(output) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      assert.match(output, /INFO.*portcullis is listening/);
+      assert.doesNotMatch(output, /"msg":"portcullis is listening"/);
+    } finally {
+      if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
+      await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(null)));
+    }
+    const piped = await runCli(['serve', '--port', 'x'], { PORTCULLIS_DATA_DIR: newDir() });
+    assert.equal(piped.code, 78, 'a configuration error stays one plain line either way');
   });
 });

@@ -229,10 +229,10 @@ export class KeyRing {
    * Rotation checks hourly, and a reload of the key rows every 30 s picks up keys other nodes
    * made even if their event was lost (the pre-publication time is far longer).
    */
-  startSchedule(onError: (err: unknown) => void, intervalMs = 3_600_000, reloadMs = 30_000): void {
-    this.timer = setInterval(() => this.rotateIfDue().catch(onError), intervalMs);
+  startSchedule(onError: (err: unknown, task: 'rotation' | 'reload') => void, intervalMs = 3_600_000, reloadMs = 30_000): void {
+    this.timer = setInterval(() => this.rotateIfDue().catch((err: unknown) => onError(err, 'rotation')), intervalMs);
     this.timer.unref();
-    this.reloadTimer = setInterval(() => this.load().catch(onError), reloadMs);
+    this.reloadTimer = setInterval(() => this.load().catch((err: unknown) => onError(err, 'reload')), reloadMs);
     this.reloadTimer.unref();
   }
 

@@ -38,7 +38,10 @@ export class Sealer {
         failure = err;
       }
     }
-    throw failure instanceof Error ? failure : new Error('cannot unseal');
+    // Names the value, never a key: during a rotation the fix is PORTCULLIS_PREVIOUS_MASTER_KEY.
+    throw new Error(
+      `the sealed value "${context}" is under a master key this node does not hold (${failure instanceof Error ? failure.message : 'unknown'}); during a master-key rotation give it PORTCULLIS_PREVIOUS_MASTER_KEY`,
+    );
   }
 }
 
