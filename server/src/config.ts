@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { type RouteSpec, readRouteFile } from './gateway/routes-config.js';
@@ -80,6 +81,23 @@ export function parseMasterKey(raw: string, name = 'PORTCULLIS_MASTER_KEY'): Buf
   return key;
 }
 
+/**
+ * A key from NAME, or from the file NAME_FILE names (a mounted Kubernetes Secret, a systemd
+ * credential), which keeps it out of the process environment. Never both.
+ */
+function secretKey(env: Env, name: string): Buffer | undefined {
+  const file = env[`${name}_FILE`]?.trim();
+  if (file && env[name]) throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  if (!file) return env[name] ? parseMasterKey(env[name], name) : undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${name}_FILE: ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseMasterKey(text, `${name}_FILE (${file})`);
+}
+
 function url(env: Env, name: string, fallback: string): string {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -103,10 +121,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`HOST must be an IP address or host name, got "${host}"`);
   }
   const dataDir = path.resolve(env.PORTCULLIS_DATA_DIR?.trim() || './data');
-  const masterKey = env.PORTCULLIS_MASTER_KEY ? parseMasterKey(env.PORTCULLIS_MASTER_KEY) : undefined;
-  const previousMasterKey = env.PORTCULLIS_PREVIOUS_MASTER_KEY
-    ? parseMasterKey(env.PORTCULLIS_PREVIOUS_MASTER_KEY, 'PORTCULLIS_PREVIOUS_MASTER_KEY')
-    : undefined;
+  const masterKey = secretKey(env, 'PORTCULLIS_MASTER_KEY');
+  const previousMasterKey = secretKey(env, 'PORTCULLIS_PREVIOUS_MASTER_KEY');
   const adminToken = env.PORTCULLIS_ADMIN_TOKEN;
   if (adminToken !== undefined && adminToken !== '' && (adminToken.length < 16 || !/^[\x21-\x7e]+$/.test(adminToken))) {
     throw new ConfigError('PORTCULLIS_ADMIN_TOKEN must be at least 16 printable characters without spaces');
