@@ -7,6 +7,8 @@ import Database from 'better-sqlite3';
 import { deriveKeys, unseal } from '../src/keys/master.js';
 import { BIN, runCli } from './helpers/process.js';
 import { recordSecret } from './helpers/secrets.js';
+import { openPostgres, openSqlite } from '../src/store/db.js';
+import { createTestDatabase, needService, postgresAvailable } from './helpers/services.js';
 import { ADMIN_TOKEN, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
 const OTHER_KEY = 'b'.repeat(64);
@@ -200,40 +202,68 @@ describe('master-key rotation', () => {
     assert.match(again.stdout, /already sealed under the new master key/);
   });
 
-  test('during a fleet rotation a node holding both keys starts before and after the rotation, and seals new keys under the current one', async () => {
-    const dataDir = newDir();
-    const keyFile = path.join(newDir(), 'new.key');
-    writeFileSync(keyFile, NEW_KEY, { mode: 0o600 });
-    const both = { PORTCULLIS_MASTER_KEY: NEW_KEY, PORTCULLIS_PREVIOUS_MASTER_KEY: MASTER_KEY };
-    const seed = await startTestServer({}, { dataDir });
-    const [cred] = await credentials(seed, 1);
-    await seed.stop();
-    assert.ok(cred);
-    // Step 1: the node is restarted with the new key and the old one as previous, before the rotation.
-    const node = await startTestServer(both, { dataDir });
-    try {
-      await assertServes(node, [cred], []);
-      const rotated = await runCli(['master-key', 'rotate', '--new-key-file', keyFile], { PORTCULLIS_DATA_DIR: dataDir, PORTCULLIS_MASTER_KEY: MASTER_KEY });
-      assert.equal(rotated.code, 0, rotated.stderr);
-      // The node keeps serving across the rotation, and a key it makes now is sealed under the new key.
-      await assertServes(node, [cred], []);
-      const made = await node.admin('POST', '/keys/rotate', {});
-      assert.ok(made.status < 300, JSON.stringify(made.body));
-      const db = new Database(path.join(dataDir, 'portcullis.sqlite'), { readonly: true });
-      const row = db.prepare('select private_key from signing_keys where kid = ?').get(made.body.kid) as { private_key: string };
-      db.close();
-      assert.ok(unseal(deriveKeys(Buffer.from(NEW_KEY, 'hex')).sealKey, row.private_key, made.body.kid));
-    } finally {
-      await node.stop();
-    }
-    // Step 3: the previous key is dropped.
-    const last = await startTestServer({ PORTCULLIS_MASTER_KEY: NEW_KEY }, { dataDir });
-    try {
-      await assertServes(last, [cred], []);
-    } finally {
-      await last.stop();
-    }
-  });
+  for (const kind of ['sqlite', 'postgresql'] as const) {
+    test(`on ${kind}, during a fleet rotation nodes holding both keys serve before, across and after it, and seal new keys under the current one`, async (t) => {
+      if (kind === 'postgresql' && !needService(t, 'PostgreSQL', await postgresAvailable())) return;
+      const database = kind === 'postgresql' ? await createTestDatabase() : undefined;
+      const dataDir = newDir();
+      const env: Record<string, string> = database ? { DATABASE_URL: database.url } : {};
+      const keyFile = path.join(newDir(), 'new.key');
+      writeFileSync(keyFile, NEW_KEY, { mode: 0o600 });
+      const both = { ...env, PORTCULLIS_MASTER_KEY: NEW_KEY, PORTCULLIS_PREVIOUS_MASTER_KEY: MASTER_KEY };
+      const sealedKey = async (kid: string) => {
+        const db = database ? openPostgres(database.url) : openSqlite(dataDir);
+        try {
+          return (await db.selectFrom('signing_keys').select('private_key').where('kid', '=', kid).executeTakeFirstOrThrow()).private_key;
+        } finally {
+          await db.destroy();
+        }
+      };
+      try {
+        const seed = await startTestServer(env, { dataDir });
+        const [cred] = await credentials(seed, 1);
+        await seed.stop();
+        assert.ok(cred);
+        // Step 1: every node is restarted with the new key and the old one as previous, before the rotation.
+        const node = await startTestServer(both, { dataDir });
+        try {
+          await assertServes(node, [cred], []);
+          const rotated = await runCli(['master-key', 'rotate', '--new-key-file', keyFile], {
+            ...env,
+            PORTCULLIS_DATA_DIR: dataDir,
+            PORTCULLIS_MASTER_KEY: MASTER_KEY,
+          });
+          assert.equal(rotated.code, 0, rotated.stderr);
+          // Step 2 done: the node keeps serving across the rotation, and a key it makes now is sealed under the new key.
+          await assertServes(node, [cred], []);
+          const made = await node.admin('POST', '/keys/rotate', {});
+          assert.ok(made.status < 300, JSON.stringify(made.body));
+          assert.ok(unseal(deriveKeys(Buffer.from(NEW_KEY, 'hex')).sealKey, await sealedKey(made.body.kid), made.body.kid));
+          const signedByNewKey = await node.accessToken(cred.clientId, cred.clientSecret);
+          if (database) {
+            // Another node of the fleet, started after the rotation, verifies what the first one signed.
+            const other = await startTestServer(both, { dataDir: newDir() });
+            try {
+              await assertServes(other, [cred], [signedByNewKey]);
+            } finally {
+              await other.stop();
+            }
+          }
+        } finally {
+          await node.stop();
+        }
+        // Step 3: the previous key is dropped.
+        const last = await startTestServer({ ...env, PORTCULLIS_MASTER_KEY: NEW_KEY }, { dataDir });
+        try {
+          await assertServes(last, [cred], []);
+        } finally {
+          await last.stop();
+        }
+      } finally {
+        await database?.drop();
+      }
+    });
+  }
 
   test('the new key is read from a file only, and a bad or missing file is one clear line', async () => {
     const dir = newDir();
