@@ -8,13 +8,16 @@ export class BackupError extends Error {
   override name = 'BackupError';
 }
 
+const ALL_PAGES = 0x7fffffff;
+
 /** Files a data directory may hold that a restore leaves in place: the master key belongs beside the data. */
 const KEPT_ON_RESTORE = new Set(['master.key']);
 
 /**
  * Copies the embedded store to `target` while servers keep writing to it: SQLite's online backup
- * runs on its own read-only connection and restarts its copy if a write lands meanwhile, so the
- * file is one consistent moment of the store. Written beside `target` first, then renamed.
+ * on its own read-only connection, all pages in one step, i.e. one read transaction (in WAL mode
+ * writers go on meanwhile), so the file is one consistent moment and a busy store cannot make the
+ * copy restart forever. Written beside `target` first, then renamed.
  */
 export async function backupSqlite(dataDir: string, target: string): Promise<{ file: string; pages: number }> {
   const source = path.join(dataDir, SQLITE_FILE);
@@ -25,7 +28,7 @@ export async function backupSqlite(dataDir: string, target: string): Promise<{ f
   const db = new SqliteDatabase(source, { readonly: true, fileMustExist: true });
   try {
     db.pragma('busy_timeout = 5000');
-    const progress = await db.backup(partial);
+    const progress = await db.backup(partial, { progress: () => ALL_PAGES });
     renameSync(partial, file);
     return { file, pages: progress.totalPages };
   } catch (err) {
