@@ -33,6 +33,7 @@ import { RedisBus } from './bus/redis.js';
 import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
 import { prepareSchema } from './store/compatibility.js';
+import { describeDatabase, reasonOf, StartError } from './ops/start-errors.js';
 import { pendingMigrations } from './store/migrations.js';
 import { Accounts } from './portal/accounts.js';
 import { LogMailer, type Mailer } from './portal/mail.js';
@@ -188,7 +189,12 @@ export async function createServices(config: Config, options: ServiceOptions = {
 
 /** The configured database: PostgreSQL when DATABASE_URL is set, else the SQLite file in the data dir. */
 export function openDatabase(config: Config, onError: (err: Error) => void = () => {}): Db {
-  return config.databaseUrl ? openPostgres(config.databaseUrl, { onError }) : openSqlite(config.dataDir);
+  if (config.databaseUrl) return openPostgres(config.databaseUrl, { onError });
+  try {
+    return openSqlite(config.dataDir);
+  } catch (err) {
+    throw new StartError(`cannot open ${describeDatabase(config)}: ${reasonOf(err)}`);
+  }
 }
 
 /**

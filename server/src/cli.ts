@@ -160,6 +160,12 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const code = (err as NodeJS.ErrnoException).code;
+    const syscall = (err as NodeJS.ErrnoException).syscall;
+    // The data dir (its creation, the key file, the SQLite file) rather than the port.
+    if ((syscall && syscall !== 'listen' && syscall !== 'bind' && (err as NodeJS.ErrnoException).path) || code === 'SQLITE_CANTOPEN') {
+      process.stderr.write(`portcullis: cannot use the data dir (PORTCULLIS_DATA_DIR): ${(err as Error).message}\n`);
+      return 1;
+    }
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       process.stderr.write(`portcullis: cannot listen: ${(err as Error).message} (check PORT and HOST)\n`);
       return 1;

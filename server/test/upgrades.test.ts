@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Kysely, Migration } from 'kysely';
 import { loadConfig } from '../src/config.js';
@@ -145,5 +146,25 @@ describe('migrations as a deploy step', () => {
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
     assert.match(result.stderr, /^portcullis: cannot reach PostgreSQL at 127\.0\.0\.1:1\/portcullis: .*ECONNREFUSED/);
     assert.doesNotMatch(result.stderr, /pw-never-shown/);
+  });
+
+  test('a data dir that cannot be used is named in one line, not blamed on the port', async () => {
+    const dir = newDir();
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    // Without a master key the first use of the data dir is generating the key file there.
+    const notADir = await runCli(['serve'], { PORTCULLIS_DATA_DIR: path.join(file, 'data'), PORT: '0' });
+    assert.equal(notADir.code, 1);
+    assert.equal(notADir.stderr.trim().split('\n').length, 1, notADir.stderr);
+    assert.match(notADir.stderr, /^portcullis: cannot use the data dir \(PORTCULLIS_DATA_DIR\): ENOTDIR/);
+    const withKey = await runCli(['serve'], { PORTCULLIS_DATA_DIR: path.join(file, 'data'), PORTCULLIS_MASTER_KEY: MASTER_KEY, PORT: '0' });
+    assert.equal(withKey.code, 1);
+    assert.match(withKey.stderr, /^portcullis: cannot open SQLite at \S+\/a-file\/data\/portcullis.sqlite: ENOTDIR/);
+    const storeIsADir = newDir();
+    mkdirSync(path.join(storeIsADir, 'portcullis.sqlite'));
+    const cannotOpen = await runCli(['serve'], { PORTCULLIS_DATA_DIR: storeIsADir, PORTCULLIS_MASTER_KEY: MASTER_KEY, PORT: '0' });
+    assert.equal(cannotOpen.code, 1);
+    assert.equal(cannotOpen.stderr.trim().split('\n').length, 1, cannotOpen.stderr);
+    assert.match(cannotOpen.stderr, new RegExp(`^portcullis: cannot open SQLite at ${storeIsADir}/portcullis.sqlite: `));
   });
 });
