@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { accessRoutes } from './access/routes.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
@@ -8,7 +9,7 @@ import { AdminAuth } from './admin/auth.js';
 import { sendFrameworkError, useApiErrors } from './admin/http.js';
 import { adminRoutes } from './admin/routes.js';
 import { type Bus, LocalBus } from './bus/index.js';
-import type { Config } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import type { ReadThroughCache } from './directory/cache.js';
 import { Directory } from './directory/service.js';
 import { UsageRecorder } from './directory/usage.js';
@@ -91,9 +92,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
 
   let masterKeys: MasterKeys;
   try {
-    masterKeys = await openMasterKeys(store.settings, acceptedMasterKeys(config, master.key), wrongMasterKeyMessage(master.file));
+    masterKeys = await openMasterKeys(store.settings, acceptedMasterKeys(config, master.key), wrongMasterKeyMessage(master.file, master.generated));
   } catch (err) {
     await db.destroy();
+    // A key generated just now for a store (a restored one) sealed under another would mislead the next start.
+    if (err instanceof ConfigError && master.generated && master.file) rmSync(master.file, { force: true });
     throw err;
   }
   const derived = { pepper: masterKeys.pepper };

@@ -93,6 +93,13 @@ describe('backup and restore of the embedded store', () => {
     assert.equal(wrong.code, 78);
     assert.ok(oneLine(wrong.stderr), wrong.stderr);
     assert.match(wrong.stderr, /PORTCULLIS_MASTER_KEY is not the master key this data is sealed with/);
+
+    // Restored without its key: the start does not generate a fresh one that would stick.
+    const keyless = await runCli(['serve'], { PORTCULLIS_DATA_DIR: wrongDir, PORT: '0' });
+    assert.equal(keyless.code, 78);
+    assert.ok(oneLine(keyless.stderr), keyless.stderr);
+    assert.match(keyless.stderr, /this store is sealed under a master key: set PORTCULLIS_MASTER_KEY/);
+    assert.equal(existsSync(path.join(wrongDir, 'master.key')), false);
   });
 
   test('restore refuses a data dir with a store in it unless --force, and refuses a file that is not a backup', async () => {

@@ -114,7 +114,8 @@ export function acceptedMasterKeys(config: Config, key: Buffer): Buffer[] {
   return config.previousMasterKey ? [key, config.previousMasterKey] : [key];
 }
 
-export function wrongMasterKeyMessage(file: string | undefined): string {
+export function wrongMasterKeyMessage(file: string | undefined, generated = false): string {
+  if (generated) return 'this store is sealed under a master key: set PORTCULLIS_MASTER_KEY (or _FILE) to it, or put it in the data dir as master.key';
   return file
     ? `${file} is not the master key this data is sealed with; set PORTCULLIS_MASTER_KEY to that key`
     : 'PORTCULLIS_MASTER_KEY is not the master key this data is sealed with (nor is PORTCULLIS_PREVIOUS_MASTER_KEY, if set)';
