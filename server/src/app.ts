@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { revocationFeed } from './access/revocation-feed.js';
@@ -15,13 +16,13 @@ import { BearerAuthentication } from './http/bearer.js';
 import { sendFrameworkError, useApiErrors } from './http/errors.js';
 import { RequestLog, requestForLog } from './http/request-log.js';
 import { type Bus, LocalBus } from './bus/index.js';
-import type { Config } from './config.js';
-import { ConfigError } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import { Directory } from './directory/service.js';
 import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import { jwksMaxAgeSeconds, KeyRing } from './keys/keyring.js';
-import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { resolveMasterKey } from './keys/master.js';
+import { acceptedMasterKeys, type MasterKeys, openMasterKeys, wrongMasterKeyMessage } from './keys/master-rotation.js';
 import { decisionRoutes } from './gateway/decision.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
@@ -43,7 +44,8 @@ import { RetailMedia } from './retailmedia/service.js';
 import { RedisBus } from './bus/redis.js';
 import { type Db, isPostgres, openPostgres, openSqlite, StoreUnavailableError, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
-import { migrateToLatest } from './store/migrations.js';
+import { prepareSchema } from './store/compatibility.js';
+import { describeDatabase, reasonOf, StartError } from './ops/start-errors.js';
 import { Readiness } from './ops/readiness.js';
 import { Accounts } from './portal/accounts.js';
 import { PasswordPool } from './portal/password-pool.js';
@@ -55,8 +57,6 @@ import { Portal } from './portal/service.js';
 import { Sessions, SignInThrottle } from './portal/sessions.js';
 import { dashboardRoutes } from './portal/ui.js';
 import { TokenCounter } from './portal/usage-stats.js';
-
-const MASTER_KEY_CHECK = 'master_key_check';
 
 /** Everything a server process holds; tests build it the same way the CLI does. */
 export interface Services {
@@ -104,27 +104,26 @@ export interface ServiceOptions {
 export async function createServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
   const clock = options.clock ?? systemClock;
   const master = resolveMasterKey(config.masterKey, config.dataDir);
-  const derived = deriveKeys(master.key);
   const db = options.db ?? openDatabase(config);
   try {
-    await reachDatabase(db);
-    await migrateToLatest(db);
+    await reachDatabase(db, config);
+    await prepareSchema(db, config, { migrate: config.migrateOnStart });
   } catch (err) {
     await db.destroy();
     throw err;
   }
   const store = createStore(db);
 
-  const check = await store.settings.get(MASTER_KEY_CHECK);
-  if (check === undefined) await store.settings.set(MASTER_KEY_CHECK, derived.check);
-  else if (check !== derived.check) {
+  let masterKeys: MasterKeys;
+  try {
+    masterKeys = await openMasterKeys(store.settings, acceptedMasterKeys(config, master.key), wrongMasterKeyMessage(master.file, master.generated));
+  } catch (err) {
     await db.destroy();
-    throw new ConfigError(
-      master.file
-        ? `${master.file} is not the master key this data was created with; set PORTCULLIS_MASTER_KEY to the original key`
-        : 'PORTCULLIS_MASTER_KEY is not the master key this data was created with',
-    );
+    // A key generated just now for a store (a restored one) sealed under another would mislead the next start.
+    if (err instanceof ConfigError && master.generated && master.file) rmSync(master.file, { force: true });
+    throw err;
   }
+  const derived = { pepper: masterKeys.pepper };
 
   const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl) : new LocalBus();
   // Bounded: a Redis that is down at start leaves the node in degraded mode, reconnecting in the background.
@@ -136,7 +135,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const keys = new KeyRing(
     store.signingKeys,
     store.audit,
-    derived.sealKey,
+    masterKeys.sealer,
     clock,
     {
       alg: config.signingAlg,
@@ -218,7 +217,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     rateLimits,
     limiter,
     gateway,
-    idempotency: new Idempotency(store.idempotencyKeys, derived.sealKey, clock),
+    idempotency: new Idempotency(store.idempotencyKeys, derived.pepper, clock),
     apis: new ApiRegistry(store, bus, clock),
     metrics,
     readiness,
@@ -233,7 +232,7 @@ const START_ATTEMPTS = 3;
  * A node cannot start without PostgreSQL (its signing keys, migrations and operator token are
  * there): a few attempts a second apart, then one clear error instead of a hang or a stack.
  */
-async function reachDatabase(db: Db): Promise<void> {
+async function reachDatabase(db: Db, config: Config): Promise<void> {
   if (!isPostgres(db)) return;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -241,9 +240,9 @@ async function reachDatabase(db: Db): Promise<void> {
       return;
     } catch (err) {
       if (attempt >= START_ATTEMPTS) {
-        throw new StoreUnavailableError(
-          `PostgreSQL (DATABASE_URL) is unreachable after ${START_ATTEMPTS} attempts (${(err as Error).message}); a node cannot start without it, since the signing keys are there`,
-          { cause: err },
+        throw new StartError(
+          `cannot reach ${describeDatabase(config)} after ${START_ATTEMPTS} attempts: ${reasonOf(err)}; a node cannot start without it, since the signing keys are there`,
+          69,
         );
       }
       await new Promise((r) => setTimeout(r, 1_000));
@@ -253,7 +252,12 @@ async function reachDatabase(db: Db): Promise<void> {
 
 /** The configured database: PostgreSQL when DATABASE_URL is set, else the SQLite file in the data dir. */
 export function openDatabase(config: Config, onError: (err: Error) => void = () => {}): Db {
-  return config.databaseUrl ? openPostgres(config.databaseUrl, { onError }) : openSqlite(config.dataDir);
+  if (config.databaseUrl) return openPostgres(config.databaseUrl, { onError });
+  try {
+    return openSqlite(config.dataDir);
+  } catch (err) {
+    throw new StartError(`cannot open ${describeDatabase(config)}: ${reasonOf(err)}`);
+  }
 }
 
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
@@ -365,7 +369,9 @@ export function startBackground(services: Services, app: FastifyInstance): void 
   services.staticTokens.start(5_000, failed('static_token_usage', 'could not record static-token usage'));
   services.beacons.start(5_000, failed('beacon_counts', 'could not record beacon counts'));
   services.portal.tokenCounts.start(5_000, failed('token_counts', 'could not record token counts'));
-  services.keys.startSchedule((err) => app.log.error({ err }, 'scheduled key rotation failed'));
+  services.keys.startSchedule((err, task) =>
+    app.log.error({ err }, task === 'reload' ? 'could not reload the signing keys from the store' : 'scheduled key rotation failed'),
+  );
   services.denylist.start(60_000, failed('revoked_token_prune', 'could not prune revoked tokens'));
   services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
   const say = (name: string, state: { state: string; detail: string; reason?: string }, atStart = false) => {

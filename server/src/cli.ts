@@ -3,16 +3,20 @@ import { parseArgs } from 'node:util';
 import { AdminAuth } from './admin/auth.js';
 import { openDatabase } from './app.js';
 import { adminCommand } from './cli-admin.js';
+import { backupCommand, CommandError, masterKeyCommand, OPS_USAGE, restoreCommand } from './cli-ops.js';
 import { runPrimary } from './cluster.js';
 import { nginxConfigCommand } from './cli-nginx.js';
 import { tokenCommand } from './cli-token.js';
 import { ConfigError, loadConfig } from './config.js';
 import { readRouteFile } from './gateway/routes-config.js';
-import { deriveKeys, resolveMasterKey } from './keys/master.js';
+import { resolveMasterKey } from './keys/master.js';
+import { acceptedMasterKeys, openMasterKeys, wrongMasterKeyMessage } from './keys/master-rotation.js';
 import { startServer } from './main.js';
-import { StoreUnavailableError } from './store/db.js';
+import { BackupError } from './store/backup.js';
 import { createStore } from './store/index.js';
-import { migrateToLatest } from './store/migrations.js';
+import { prepareSchema } from './store/compatibility.js';
+import { logDestination } from './ops/logging.js';
+import { StartError } from './ops/start-errors.js';
 
 const USAGE = `Usage: portcullis <command> [options]
 
@@ -24,7 +28,7 @@ Commands:
   admin …               call a running server's operator API (portcullis admin --help)
   token                 print an access token for a credential (portcullis token --help)
   nginx-config          print an nginx configuration for the gateway routes (portcullis nginx-config --help)
-  help                  show this text
+${OPS_USAGE}  help                  show this text
 `;
 
 const SERVE_FLAGS = { port: 'PORT', host: 'HOST', 'data-dir': 'PORTCULLIS_DATA_DIR', issuer: 'PORTCULLIS_ISSUER' } as const;
@@ -61,7 +65,7 @@ async function serve(args: string[]): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) {
     return runPrimary(config, (firstStart) => tellFirstStart((file) => process.stderr.write(`${MASTER_KEY_WARNING} (${file})\n`), firstStart));
   }
-  const server = await startServer(config, { logger: true });
+  const server = await startServer(config, { logger: logDestination(config.logFormat) });
   const { app, services } = server;
   tellFirstStart((file) => app.log.warn({ file }, MASTER_KEY_WARNING), services.firstStart);
   app.log.info({ url: server.url, issuer: config.issuer, alg: config.signingAlg }, 'portcullis is listening');
@@ -103,7 +107,7 @@ async function migrate(): Promise<number> {
   const config = loadConfig();
   const db = openDatabase(config);
   try {
-    const applied = await migrateToLatest(db);
+    const applied = await prepareSchema(db, config, { migrate: true });
     process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'the database is up to date\n');
   } finally {
     await db.destroy();
@@ -113,11 +117,13 @@ async function migrate(): Promise<number> {
 
 async function resetAdminToken(): Promise<number> {
   const config = loadConfig();
-  const { key } = resolveMasterKey(config.masterKey, config.dataDir);
+  const { key, file } = resolveMasterKey(config.masterKey, config.dataDir);
   const db = openDatabase(config);
   try {
-    await migrateToLatest(db);
-    const token = await AdminAuth.reset(createStore(db).settings, deriveKeys(key).pepper);
+    await prepareSchema(db, config, { migrate: config.migrateOnStart });
+    const store = createStore(db);
+    const { pepper } = await openMasterKeys(store.settings, acceptedMasterKeys(config, key), wrongMasterKeyMessage(file));
+    const token = await AdminAuth.reset(store.settings, pepper);
     process.stdout.write(`New operator API token (shown once; restart the server to use it):\n\n  ${token}\n`);
   } finally {
     await db.destroy();
@@ -142,6 +148,12 @@ export async function main(argv: string[]): Promise<number> {
         return await tokenCommand(rest);
       case 'nginx-config':
         return await nginxConfigCommand(rest);
+      case 'backup':
+        return await backupCommand(rest);
+      case 'restore':
+        return await restoreCommand(rest);
+      case 'master-key':
+        return await masterKeyCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -157,15 +169,25 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`portcullis: configuration error: ${err.message}\n`);
       return 78; // EX_CONFIG
     }
-    if (err instanceof StoreUnavailableError) {
-      process.stderr.write(`portcullis: cannot start: ${err.message}\n`);
-      return 69; // EX_UNAVAILABLE
+    if (err instanceof StartError) {
+      process.stderr.write(`portcullis: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof BackupError || err instanceof CommandError) {
+      process.stderr.write(`portcullis: ${err.message}\n`);
+      return 1;
     }
     if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`portcullis: ${err.message}\n`);
       return 2;
     }
     const code = (err as NodeJS.ErrnoException).code;
+    const syscall = (err as NodeJS.ErrnoException).syscall;
+    // The data dir (its creation, the key file, the SQLite file) rather than the port.
+    if ((syscall && syscall !== 'listen' && syscall !== 'bind' && (err as NodeJS.ErrnoException).path) || code === 'SQLITE_CANTOPEN') {
+      process.stderr.write(`portcullis: cannot use the data dir (PORTCULLIS_DATA_DIR): ${(err as Error).message}\n`);
+      return 1;
+    }
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       process.stderr.write(`portcullis: cannot listen: ${(err as Error).message} (check PORT and HOST)\n`);
       return 1;

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { createServices, stopServices } from './app.js';
 import type { Config } from './config.js';
 import { aggregateWorkerMetrics } from './ops/metrics.js';
+import { logDestination } from './ops/logging.js';
 
 /**
  * PORTCULLIS_WORKERS=N: this process prepares the store once (migrations, the first signing key,
@@ -12,7 +13,7 @@ import { aggregateWorkerMetrics } from './ops/metrics.js';
  * shared port answers every worker's metrics, aggregated here.
  */
 export async function runPrimary(config: Config, printOnce: (firstStart: { adminToken?: string; masterKeyFile?: string }) => void): Promise<number> {
-  const log = pino({ level: config.logLevel });
+  const log = pino({ level: config.logLevel, ...logDestination(config.logFormat) });
   const prepared = await createServices(config);
   printOnce(prepared.firstStart);
   await stopServices(prepared);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { type RouteSpec, readRouteFile } from './gateway/routes-config.js';
@@ -12,6 +13,10 @@ export interface Config {
   dataDir: string;
   /** The master key given by the operator; when absent one is generated in the data dir. */
   masterKey: Buffer | undefined;
+  /** During a master-key rotation, the other key this node accepts (see README, "Rotating the master key"). */
+  previousMasterKey: Buffer | undefined;
+  /** Whether a start applies pending migrations (PORTCULLIS_MIGRATE_ON_START); off when `portcullis migrate` is a deploy step. */
+  migrateOnStart: boolean;
   /** The operator API token given by the operator; when absent one is generated at first start. */
   adminToken: string | undefined;
   issuer: string;
@@ -26,6 +31,8 @@ export interface Config {
   logLevel: string;
   /** The share of successful requests that get a log line (refusals and errors always do). */
   logSample: number;
+  /** LOG_FORMAT: auto (pretty on a terminal, JSON otherwise), json or pretty. */
+  logFormat: 'auto' | 'json' | 'pretty';
   /** PostgreSQL connection string; when absent the embedded SQLite file in the data dir is used. */
   databaseUrl: string | undefined;
   /** Redis connection string; when absent events stay in-process. */
@@ -88,6 +95,23 @@ export function parseMasterKey(raw: string, name = 'PORTCULLIS_MASTER_KEY'): Buf
   return key;
 }
 
+/**
+ * A key from NAME, or from the file NAME_FILE names (a mounted Kubernetes Secret, a systemd
+ * credential), which keeps it out of the process environment. Never both.
+ */
+function secretKey(env: Env, name: string): Buffer | undefined {
+  const file = env[`${name}_FILE`]?.trim();
+  if (file && env[name]) throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  if (!file) return env[name] ? parseMasterKey(env[name], name) : undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${name}_FILE: ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseMasterKey(text, `${name}_FILE (${file})`);
+}
+
 function url(env: Env, name: string, fallback: string): string {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -111,7 +135,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`HOST must be an IP address or host name, got "${host}"`);
   }
   const dataDir = path.resolve(env.PORTCULLIS_DATA_DIR?.trim() || './data');
-  const masterKey = env.PORTCULLIS_MASTER_KEY ? parseMasterKey(env.PORTCULLIS_MASTER_KEY) : undefined;
+  const masterKey = secretKey(env, 'PORTCULLIS_MASTER_KEY');
+  const previousMasterKey = secretKey(env, 'PORTCULLIS_PREVIOUS_MASTER_KEY');
   const adminToken = env.PORTCULLIS_ADMIN_TOKEN;
   if (adminToken !== undefined && adminToken !== '' && (adminToken.length < 16 || !/^[\x21-\x7e]+$/.test(adminToken))) {
     throw new ConfigError('PORTCULLIS_ADMIN_TOKEN must be at least 16 printable characters without spaces');
@@ -138,6 +163,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const logLevel = env.LOG_LEVEL?.trim() || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const logFormat = (env.LOG_FORMAT?.trim() || 'auto') as Config['logFormat'];
+  if (!['auto', 'json', 'pretty'].includes(logFormat)) throw new ConfigError(`LOG_FORMAT must be auto, json or pretty, got "${logFormat}"`);
   const databaseUrl = serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/portcullis');
   const redisUrl = serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379');
   const workers = integer(env, 'PORTCULLIS_WORKERS', 1, 1, 256);
@@ -151,6 +178,8 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     dataDir,
     masterKey,
+    previousMasterKey,
+    migrateOnStart: flag(env, 'PORTCULLIS_MIGRATE_ON_START', true),
     adminToken: adminToken || undefined,
     metricsToken: metricsToken || undefined,
     issuer,
@@ -163,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     clockSkewSeconds: integer(env, 'PORTCULLIS_CLOCK_SKEW', 60, 0, 600),
     logLevel,
     logSample: fraction(env, 'PORTCULLIS_LOG_SAMPLE', 1),
+    logFormat,
     databaseUrl,
     redisUrl,
     workers,
@@ -207,6 +237,14 @@ function fraction(env: Env, name: string, fallback: number): number {
 /** A duration in whole seconds, returned in milliseconds. */
 function seconds(env: Env, name: string, fallback: number): number {
   return integer(env, name, fallback, 1, 3_600) * 1000;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const text = env[name]?.trim().toLowerCase();
+  if (!text) return fallback;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 function trustedProxies(raw: string | undefined): TrustedProxies {

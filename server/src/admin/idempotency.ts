@@ -44,12 +44,13 @@ export class Idempotency {
 
   constructor(
     private readonly keys: IdempotencyKeyRepository,
-    masterSealKey: Buffer,
+    pepper: Buffer,
     private readonly clock: Clock,
   ) {
-    // Own keys, derived from the server's sealing key, so no key serves two purposes.
-    this.sealKey = Buffer.from(hkdfSync('sha256', masterSealKey, Buffer.alloc(0), 'portcullis/idempotency-seal/v1', 32));
-    this.principalKey = Buffer.from(hkdfSync('sha256', masterSealKey, Buffer.alloc(0), 'portcullis/idempotency-principal/v1', 32));
+    // Own keys, derived from the pepper (which a master-key rotation keeps), so no key serves two
+    // purposes and answers sealed before a rotation can still be replayed after it.
+    this.sealKey = Buffer.from(hkdfSync('sha256', pepper, Buffer.alloc(0), 'portcullis/idempotency-seal/v1', 32));
+    this.principalKey = Buffer.from(hkdfSync('sha256', pepper, Buffer.alloc(0), 'portcullis/idempotency-principal/v1', 32));
   }
 
   /** Who sent the request, as stored: an HMAC of the operator token, never the token. */

@@ -9,7 +9,7 @@ import { ApiError } from '../domain/errors.js';
 import type { AuditRepository } from '../store/audit.js';
 import type { SigningKeyRepository, StoredSigningKey } from '../store/signing-keys.js';
 import { encodeSegment, TOKEN_TYPE } from './jwt.js';
-import { seal, unseal } from './master.js';
+import type { Sealer } from './master-rotation.js';
 
 const generate = promisify(generateKeyPair);
 const SCHEDULER = { actor: 'system', ip: null };
@@ -83,12 +83,14 @@ export class KeyRing {
   private timer: NodeJS.Timeout | undefined;
   private rotating: Promise<unknown> | undefined;
   private readonly cache: WholeTableCache;
+  /** Told of a failed background reload of the key rows (the registry reloads them; see startSchedule). */
+  private onReloadError: (err: unknown) => void = () => {};
   private lastUnknownKidReload = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly repo: SigningKeyRepository,
     private readonly audit: AuditRepository,
-    private readonly sealKey: Buffer,
+    private readonly sealer: Sealer,
     private readonly clock: Clock,
     private readonly options: KeyRingOptions,
     private readonly bus: Bus,
@@ -98,6 +100,7 @@ export class KeyRing {
       new WholeTableCache(
         () => this.read(),
         () => this.keys.length,
+        (err) => this.onReloadError(err),
       ),
       {
         'keys.changed': () => 'all',
@@ -129,7 +132,7 @@ export class KeyRing {
   }
 
   private open(s: StoredSigningKey): SigningKey {
-    const privateKey = createPrivateKey({ key: unseal(this.sealKey, s.privateKey, s.kid), format: 'der', type: 'pkcs8' });
+    const privateKey = createPrivateKey({ key: this.sealer.unseal(s.privateKey, s.kid), format: 'der', type: 'pkcs8' });
     const publicJwk = JSON.parse(s.publicJwk) as JWK;
     const alg = s.alg as SigningAlg;
     return {
@@ -215,7 +218,7 @@ export class KeyRing {
       kid,
       alg,
       publicJwk: JSON.stringify(publicJwk),
-      privateKey: seal(this.sealKey, privateKey.export({ format: 'der', type: 'pkcs8' }), kid),
+      privateKey: await this.sealer.seal(privateKey.export({ format: 'der', type: 'pkcs8' }), kid),
       createdAt: now,
       activatesAt: now + activateAfterSeconds * 1000,
     };
@@ -306,9 +309,10 @@ export class KeyRing {
     return newest === undefined || this.clock.now() - newest.createdAt >= this.options.rotationDays * 86_400_000;
   }
 
-  /** Rotation is checked hourly; the keys themselves are reloaded by the cache registry. */
-  startSchedule(onError: (err: unknown) => void, intervalMs = 3_600_000): void {
-    this.timer = setInterval(() => this.rotateIfDue().catch(onError), intervalMs);
+  /** Rotation is checked hourly; the keys themselves are reloaded by the cache registry, whose failures go to `onError` as 'reload'. */
+  startSchedule(onError: (err: unknown, task: 'rotation' | 'reload') => void, intervalMs = 3_600_000): void {
+    this.onReloadError = (err) => onError(err, 'reload');
+    this.timer = setInterval(() => this.rotateIfDue().catch((err: unknown) => onError(err, 'rotation')), intervalMs);
     this.timer.unref();
   }
 

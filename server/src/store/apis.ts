@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, inTransaction } from './db.js';
 
 export interface Api {
   id: number;
@@ -30,7 +30,7 @@ export class ApiRepository {
 
   /** Inserts an API, or answers `'exists'` when its identifier is taken. */
   async create(input: { identifier: string; name: string; scopes: string[] }, now: number): Promise<Api | 'exists'> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       const taken = await trx.selectFrom('apis').select('id').where('identifier', '=', input.identifier).executeTakeFirst();
       if (taken) return 'exists' as const;
       const row = await trx
@@ -53,7 +53,7 @@ export class ApiRepository {
 
   /** Deletes an API and its grants; answers the applications that had it. */
   async delete(id: number): Promise<number[] | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       const grants = await trx.selectFrom('application_apis').select('application_id').where('api_id', '=', id).execute();
       await trx.deleteFrom('application_apis').where('api_id', '=', id).execute();
       const deleted = await trx.deleteFrom('apis').where('id', '=', id).executeTakeFirst();

@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
-import { isPostgres } from './db.js';
+import { isPostgres, isStoreUnavailable } from './db.js';
 
 // Migrations use only types both dialects share: an identity column helper for the
 // auto-incrementing integer ids, bigint for millisecond times, text for the rest.
@@ -272,23 +272,55 @@ migrations['0007_apis'] = {
   },
 };
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
+/** This release's migrations, by name; tests add synthetic later ones to play the next release. */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = migrations;
 
-export function migrator(db: Db): Migrator {
-  return new Migrator({ db, provider, migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
+const MIGRATION_TABLE = 'portcullis_migrations';
+
+/**
+ * Migrations a newer release applied are unknown to this code; Kysely calls the store "corrupted"
+ * when an applied migration is missing, so they are listed as already-applied no-ops. Whether this
+ * code may run on the schema they left is the compatibility level's question (compatibility.ts).
+ * Read before the migrator starts: SQLite's one connection is the migrator's while it runs.
+ */
+async function knownAndApplied(db: Db, known: Readonly<Record<string, Migration>>): Promise<MigrationProvider> {
+  const applied = await db
+    .selectFrom(MIGRATION_TABLE)
+    .select('name')
+    .execute()
+    .catch((err: unknown) => {
+      if (isStoreUnavailable(err)) throw err;
+      return [] as Array<{ name: string }>; // no table yet: a new store
+    });
+  const all: Record<string, Migration> = { ...known };
+  for (const { name } of applied) all[name] ??= { up: async () => {} };
+  return { getMigrations: async () => all };
+}
+
+export async function migrator(db: Db, known: Readonly<Record<string, Migration>> = migrations): Promise<Migrator> {
+  return new Migrator({
+    db,
+    provider: await knownAndApplied(db, known),
+    // A release branch may add a migration that sorts before one a later release already applied.
+    allowUnorderedMigrations: true,
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: 'portcullis_migrations_lock',
+  });
 }
 
 /** Applies every pending migration; throws with the failing migration's name. */
-export async function migrateToLatest(db: Db): Promise<string[]> {
-  const { error, results } = await migrator(db).migrateToLatest();
+export async function migrateToLatest(db: Db, known: Readonly<Record<string, Migration>> = migrations): Promise<string[]> {
+  const { error, results } = await (await migrator(db, known)).migrateToLatest();
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    // No failing migration means the migrator could not start at all: keep the cause for the caller.
+    if (!failed) throw error;
     throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
-export async function pendingMigrations(db: Db): Promise<string[]> {
-  const all = await migrator(db).getMigrations();
+export async function pendingMigrations(db: Db, known: Readonly<Record<string, Migration>> = migrations): Promise<string[]> {
+  const all = await (await migrator(db, known)).getMigrations();
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
