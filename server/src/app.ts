@@ -34,7 +34,8 @@ import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
 import { migrateToLatest, pendingMigrations } from './store/migrations.js';
 import { Accounts } from './portal/accounts.js';
-import { LogMailer, type Mailer } from './portal/mail.js';
+import { portalAdminRoutes } from './portal/admin-routes.js';
+import { LogMailer, type Mailer, SmtpMailer } from './portal/mail.js';
 import { Members } from './portal/members.js';
 import { portalRoutes } from './portal/routes.js';
 import { Portal } from './portal/service.js';
@@ -162,10 +163,16 @@ export async function createServices(config: Config, options: ServiceOptions = {
   } as Record<string, ReadThroughCache<unknown, unknown>>);
   const tokenCounts = new TokenCounter(store.tokenCounts, clock);
   usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
-  const mailer = new LogMailer();
+  const mailer = config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new LogMailer();
   const sessions = new Sessions(store.portalSessions, clock);
-  const accounts = new Accounts(store.portalUsers, new SignInThrottle(rateLimits, clock), clock);
-  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts);
+  const accounts = new Accounts(store.portalUsers, new SignInThrottle(rateLimits, clock), clock, {
+    tokens: store.portalUserTokens,
+    sessions: store.portalSessions,
+    audit: store.audit,
+    mailer,
+    portalUrl: config.issuer,
+  });
+  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer);
   return {
     config,
     clock,
@@ -226,7 +233,9 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   useOperations(app, { metrics: services.metrics, metricsToken: config.metricsToken, issuer: config.issuer });
   useApiErrors(app);
   useSecurityHeaders(app);
-  if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
+  const mailer = services.portal.mailer;
+  if (mailer instanceof LogMailer) mailer.log = (fields, message) => app.log.info(fields, message);
+  if (mailer instanceof SmtpMailer) mailer.log = (fields, message) => app.log.warn(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   // Ready means the database answers with every migration applied. Redis being down degrades the
@@ -276,6 +285,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     store: services.store,
   });
   app.register(gatewayAdminRoutes, { prefix: '/admin/v1', auth: services.adminAuth, routes: services.gateway });
+  app.register(portalAdminRoutes, { prefix: '/admin/v1', auth: services.adminAuth, accounts: services.portal.accounts });
   app.register(deliveryRoutes, {
     retail: services.retail,
     staticTokens: services.staticTokens,
@@ -316,6 +326,7 @@ export async function stopServices(services: Services): Promise<void> {
   await services.staticTokens.stop().catch(() => {});
   await services.beacons.stop().catch(() => {});
   await services.portal.tokenCounts.stop().catch(() => {});
+  if (services.portal.mailer instanceof SmtpMailer) services.portal.mailer.close();
   await services.rateLimits.close();
   await services.bus.close();
   await services.store.db.destroy();

@@ -41,6 +41,10 @@ export interface Config {
   routes: RouteSpec[];
   /** How long the gateway waits for an upstream's headers, and between body chunks. */
   gatewayTimeoutMs: number;
+  /** The portal's mail server (smtp: or smtps: URL); when absent no email is sent and the portal says so. */
+  smtpUrl: string | undefined;
+  /** The From address of the portal's email. */
+  mailFrom: string;
 }
 
 /** A bad setting: the message names the variable and is the one line printed before exiting. */
@@ -127,6 +131,11 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/portcullis');
   const redisUrl = serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379');
   const workers = integer(env, 'PORTCULLIS_WORKERS', 1, 1, 256);
+  const smtpUrl = serviceUrl(env, 'PORTCULLIS_SMTP_URL', ['smtp:', 'smtps:'], 'smtps://user:password@mail.example.com:465');
+  const mailFrom = env.PORTCULLIS_MAIL_FROM?.trim() || `Portcullis <no-reply@${new URL(issuer).hostname}>`;
+  if (mailFrom.length > 300 || /[\r\n]/.test(mailFrom) || !/@[^\s@>]+/.test(mailFrom)) {
+    throw new ConfigError('PORTCULLIS_MAIL_FROM must be an address such as "Portcullis <no-reply@example.com>"');
+  }
   if (workers > 1 && (!databaseUrl || !redisUrl)) {
     throw new ConfigError(
       `PORTCULLIS_WORKERS=${workers} needs DATABASE_URL (PostgreSQL) and REDIS_URL: the embedded SQLite store and in-process events cannot be shared by several processes; use PORTCULLIS_WORKERS=1`,
@@ -151,6 +160,8 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     redisUrl,
     workers,
+    smtpUrl,
+    mailFrom,
     rateLimitPerMinute: integer(env, 'PORTCULLIS_RATE_LIMIT', 250, 1, 1_000_000),
     routes,
     gatewayTimeoutMs: integer(env, 'PORTCULLIS_GATEWAY_TIMEOUT_MS', 30_000, 1, 600_000),

@@ -5,8 +5,8 @@ import type { Store } from '../store/index.js';
 import type { Invitation } from '../store/invitations.js';
 import type { Membership, Role } from '../store/memberships.js';
 import type { PortalUser } from '../store/portal-users.js';
-import { checkEmail } from './accounts.js';
-import type { Mailer } from './mail.js';
+import { checkEmail, emailNotVerified } from './accounts.js';
+import type { Mailer, MailOutcome } from './mail.js';
 import { randomToken, sha256 } from './sessions.js';
 
 export const ROLES: readonly Role[] = ['owner', 'admin', 'developer'];
@@ -82,6 +82,11 @@ export class Members {
     return this.store.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
   }
 
+  /** Owners and admins of the organization, whom a developer asks for keys and who hear of revoked keys. */
+  async managers(organizationId: number) {
+    return (await this.store.memberships.members(organizationId)).filter((m) => CAN.manageKeys.includes(m.role));
+  }
+
   async list(organizationId: number) {
     const members = await this.store.memberships.members(organizationId);
     return members.map((m) => ({ user_id: m.userId, email: m.email, role: m.role, joined_at: iso(m.createdAt) }));
@@ -94,7 +99,7 @@ export class Members {
     input: { email: unknown; role: unknown },
     portalUrl: string,
     who: Actor,
-  ): Promise<{ invitation: InvitationView; link: string }> {
+  ): Promise<{ invitation: InvitationView; link: string; mail: MailOutcome }> {
     const email = checkEmail(input.email);
     const role = checkRole(input.role);
     const existing = await this.store.portalUsers.byEmail(email);
@@ -114,12 +119,12 @@ export class Members {
     });
     const link = `${portalUrl}/invitations/${token}`;
     await this.audit(who, 'member.invited', 'invitation', invitation.id, organizationId, { email, role });
-    await this.mailer.send({
+    const mail = await this.mailer.send({
       to: email,
       subject: `You are invited to ${organizationName} on Portcullis`,
-      text: `${inviter.email} invited you to join ${organizationName} as ${role}.\n\nAccept the invitation: ${link}\n\nThe link works once and expires on ${iso(invitation.expiresAt)}.`,
+      text: `${inviter.email} invited you to join ${organizationName} as ${role}.\n\nAccept the invitation: ${link}\n\nIf you have no Portcullis account yet, the link lets you create one with this address. The link works once and expires on ${iso(invitation.expiresAt)}.`,
     });
-    return { invitation: invitationView(invitation), link };
+    return { invitation: invitationView(invitation), link, mail };
   }
 
   async pending(organizationId: number): Promise<InvitationView[]> {
@@ -164,6 +169,7 @@ export class Members {
 
   async accept(token: string, user: PortalUser, who: Actor): Promise<{ organizationId: number; role: Role }> {
     const invitation = await this.openInvitation(token);
+    if (user.emailVerifiedAt === null) throw emailNotVerified();
     if (invitation.email !== user.email) {
       throw new ApiError(
         403,

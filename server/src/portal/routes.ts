@@ -7,7 +7,7 @@ import type { PortalSession } from '../store/portal-sessions.js';
 import type { PortalUser } from '../store/portal-users.js';
 import type { Accounts } from './accounts.js';
 import type { Portal } from './service.js';
-import { CSRF_HEADER, PRESESSION_COOKIE, randomToken, SESSION_COOKIE, type Sessions, sameToken } from './sessions.js';
+import { CSRF_HEADER, PRESESSION_COOKIE, randomToken, SESSION_COOKIE, type Sessions, sameToken, sha256 } from './sessions.js';
 
 export interface PortalRouteOptions {
   portal: Portal;
@@ -20,6 +20,9 @@ export interface PortalRouteOptions {
 }
 
 type Ids = { orgId: string; appId: string; clientId: string; userId: string; invitationId: string; token: string };
+
+/** What the session list shows as a session's id: derived from the row id, so it is not the row id itself. */
+const publicSessionId = (rowId: string) => sha256(`session-list:${rowId}`).slice(0, 24);
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -47,7 +50,9 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
   app.addHook('onRequest', async (request, reply) => {
     reply.header('cache-control', 'no-store');
     const session = await sessions.find(request.cookies[SESSION_COOKIE]);
-    const user = session && (await accounts.user(session.userId));
+    const found = session && (await accounts.user(session.userId));
+    // A disabled account's sessions are ended when it is disabled; this covers a race with that.
+    const user = found && found.disabledAt === null ? found : undefined;
     if (session && user) signedIn.set(request, { session, user });
     if (!STATE_CHANGING.has(request.method)) return;
     // Double submit: the header must carry the token the page read from GET /session, which is
@@ -63,39 +68,111 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     return found;
   };
   const actor = (request: FastifyRequest): Actor => ({ actor: `user:${current(request).user.id}`, ip: request.ip });
-  const userView = (u: PortalUser) => ({ id: u.id, email: u.email, created_at: new Date(u.createdAt).toISOString() });
+  const userView = (u: PortalUser) => ({
+    id: u.id,
+    email: u.email,
+    created_at: new Date(u.createdAt).toISOString(),
+    email_verified: u.emailVerifiedAt !== null,
+    operator: u.operatorSince !== null,
+  });
+  const sessionView = (user: PortalUser | null, csrf: string) => ({
+    user: user && userView(user),
+    csrf_token: csrf,
+    deactivation_grace_seconds: opts.graceSeconds,
+    mail_delivers: accounts.mailDelivers,
+  });
 
   /** Starts a fresh session (a new token every sign-in) and ends the one the request came with. */
   const startSession = async (request: FastifyRequest, reply: FastifyReply, user: PortalUser) => {
     const old = signedIn.get(request);
     if (old) await sessions.end(old.session);
-    const { token, session } = await sessions.create(user.id);
+    const seen = { ip: request.ip, userAgent: request.headers['user-agent'] ?? '' };
+    const { token, session } = await sessions.create(user.id, seen);
     setSessionCookie(request, reply, token);
-    return { user: userView(user), csrf_token: session.csrfToken, deactivation_grace_seconds: opts.graceSeconds };
+    return sessionView(user, session.csrfToken);
   };
 
   app.get('/session', async (request, reply) => {
     const found = signedIn.get(request);
-    if (found) return { user: userView(found.user), csrf_token: found.session.csrfToken, deactivation_grace_seconds: opts.graceSeconds };
+    if (found) return sessionView(found.user, found.session.csrfToken);
     let token = request.cookies[PRESESSION_COOKIE];
     if (!token || token.length > 100) {
       token = randomToken();
       reply.setCookie(PRESESSION_COOKIE, token, { path: '/portal/api', httpOnly: true, sameSite: 'lax', secure: secure(request) });
     }
     if (request.cookies[SESSION_COOKIE]) clearSessionCookie(request, reply);
-    return { user: null, csrf_token: token, deactivation_grace_seconds: opts.graceSeconds };
+    return sessionView(null, token);
   });
 
   app.post('/signup', async (request, reply) => {
-    const body = jsonObject(request.body, ['email', 'password'], ['email', 'password']);
-    const user = await accounts.signUp({ email: body.email, password: body.password });
-    return reply.code(201).send(await startSession(request, reply, user));
+    const body = jsonObject(request.body, ['email', 'password', 'invitation'], ['email', 'password']);
+    // An invitation link reached this address (or its owner vouched for it): no second mail needed.
+    let invited = false;
+    if (body.invitation !== undefined) {
+      if (typeof body.invitation !== 'string') throw ApiError.validation('invalid-invitation', 'invitation must be the token of an invitation link');
+      const invitation = await portal.members.openInvitation(body.invitation);
+      invited = typeof body.email === 'string' && invitation.email === body.email.trim().toLowerCase();
+    }
+    const user = await accounts.signUp({ email: body.email, password: body.password }, invited);
+    const verification = invited ? 'verified' : await accounts.sendVerification(user);
+    return reply.code(201).send({ ...(await startSession(request, reply, user)), verification });
   });
 
   app.post('/signin', async (request, reply) => {
     const body = jsonObject(request.body, ['email', 'password'], ['email', 'password']);
     const user = await accounts.signIn({ email: body.email, password: body.password }, request.ip);
-    return reply.send(await startSession(request, reply, user));
+    const known = (await sessions.list(user.id)).some((s) => s.ip === request.ip && s.userAgent === (request.headers['user-agent'] ?? '').slice(0, 300));
+    const answer = await startSession(request, reply, user);
+    if (!known) void accounts.notifySignIn(user, request.ip, request.headers['user-agent'] ?? '');
+    return reply.send(answer);
+  });
+
+  app.post('/verification', async (request, reply) => {
+    const { user } = current(request);
+    if (user.emailVerifiedAt !== null) throw ApiError.conflict('already-verified', 'your email address is already verified');
+    return reply.code(202).send({ mail: await accounts.sendVerification(user) });
+  });
+
+  app.post('/verify-email', async (request) => {
+    const body = jsonObject(request.body, ['token'], ['token']);
+    const user = await accounts.verifyEmail(body.token);
+    return { email: user.email, email_verified: true };
+  });
+
+  app.post('/password-reset', async (request, reply) => {
+    const body = jsonObject(request.body, ['email'], ['email']);
+    await accounts.requestPasswordReset(body.email);
+    return reply.code(202).send({ mail: accounts.mailDelivers ? 'sent-if-registered' : 'not-configured' });
+  });
+
+  app.post('/password-reset/confirm', async (request, reply) => {
+    const body = jsonObject(request.body, ['token', 'new_password'], ['token', 'new_password']);
+    const user = await accounts.resetPassword(body.token, body.new_password);
+    // Every session of the account ended, this browser's too if it had one.
+    signedIn.delete(request);
+    if (request.cookies[SESSION_COOKIE]) clearSessionCookie(request, reply);
+    return { email: user.email };
+  });
+
+  app.get('/sessions', async (request) => {
+    const { user, session } = current(request);
+    return (await sessions.list(user.id)).map((s) => ({
+      id: publicSessionId(s.id),
+      current: s.id === session.id,
+      ip: s.ip,
+      user_agent: s.userAgent,
+      created_at: new Date(s.createdAt).toISOString(),
+      last_seen_at: new Date(s.lastSeenAt).toISOString(),
+    }));
+  });
+
+  app.delete<{ Params: { sessionId: string } }>('/sessions/:sessionId', async (request, reply) => {
+    const { user, session } = current(request);
+    const target = (await sessions.list(user.id)).find((s) => publicSessionId(s.id) === request.params.sessionId);
+    if (!target) throw ApiError.notFound(`session ${request.params.sessionId.slice(0, 40)}`);
+    await sessions.end(target);
+    if (target.id === session.id) clearSessionCookie(request, reply);
+    return reply.code(204).send();
   });
 
   app.post('/signout', async (request, reply) => {
@@ -173,8 +250,21 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     );
   });
 
-  app.delete<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials/:clientId', async (request) => {
+  app.delete<{ Params: Ids; Querystring: Record<string, string | string[]> }>('/orgs/:orgId/apps/:appId/credentials/:clientId', async (request) => {
     const { user } = current(request);
+    const immediately = request.query.immediately;
+    if (immediately !== undefined && immediately !== 'true' && immediately !== 'false') {
+      throw ApiError.validation('invalid-immediately', 'immediately must be true or false');
+    }
+    if (immediately === 'true') {
+      return portal.revokeCredential(
+        pathId(request.params.orgId, 'orgId'),
+        pathId(request.params.appId, 'appId'),
+        request.params.clientId,
+        user,
+        actor(request),
+      );
+    }
     return portal.deleteCredential(
       pathId(request.params.orgId, 'orgId'),
       pathId(request.params.appId, 'appId'),
@@ -228,8 +318,8 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     await portal.members.access(orgId, user.id, 'manageMembers');
     const org = await portal.organization(orgId, user.id);
     const body = jsonObject(request.body, ['email', 'role'], ['email', 'role']);
-    const { invitation, link } = await portal.members.invite(orgId, org.name, user, { email: body.email, role: body.role }, opts.baseUrl, actor(request));
-    return reply.code(201).send({ ...invitation, link });
+    const { invitation, link, mail } = await portal.members.invite(orgId, org.name, user, { email: body.email, role: body.role }, opts.baseUrl, actor(request));
+    return reply.code(201).send({ ...invitation, link, mail });
   });
 
   app.delete<{ Params: Ids }>('/orgs/:orgId/invitations/:invitationId', async (request, reply) => {

@@ -3,6 +3,8 @@ import { ApiError } from '../domain/errors.js';
 import type { Application } from '../store/applications.js';
 import type { Store } from '../store/index.js';
 import type { Role } from '../store/memberships.js';
+import { emailNotVerified } from './accounts.js';
+import type { Mailer } from './mail.js';
 import type { Members } from './members.js';
 import type { TokenCounter } from './usage-stats.js';
 
@@ -28,6 +30,7 @@ export class Portal {
     private readonly directory: Directory,
     readonly members: Members,
     private readonly tokenCounts: TokenCounter,
+    private readonly mailer: Mailer,
   ) {}
 
   async createOrganization(userId: number, input: { name: unknown }, who: Actor) {
@@ -83,6 +86,8 @@ export class Portal {
   async createCredential(orgId: number, appId: number, userId: number, input: { name: unknown }, who: Actor) {
     await this.members.access(orgId, userId, 'manageKeys');
     await this.application(orgId, appId);
+    const user = await this.store.portalUsers.get(userId);
+    if (user?.emailVerifiedAt == null) throw emailNotVerified();
     const { credential, secret } = await this.directory.createCredential(appId, input, who);
     return {
       client_id: credential.clientId,
@@ -105,6 +110,27 @@ export class Portal {
     await this.application(orgId, appId);
     const result = await this.directory.deleteCredential(appId, clientId, false, who);
     return { client_id: clientId, status: 'deactivating' as const, deactivates_at: result.deactivates_at };
+  }
+
+  /**
+   * Revokes a key at once, as the operator API's ?immediately=true: its secret gets
+   * invalid_client and tokens already issued from it stop verifying. Owners and admins are told.
+   */
+  async revokeCredential(orgId: number, appId: number, clientId: string, user: { id: number; email: string }, who: Actor) {
+    await this.members.access(orgId, user.id, 'manageKeys');
+    const app = await this.application(orgId, appId);
+    const result = await this.directory.deleteCredential(appId, clientId, true, who);
+    const org = await this.directory.organization(orgId);
+    // The notice goes out in the background: the key is already revoked, a slow mail server must not delay the answer.
+    const notices = (await this.members.managers(orgId)).map((manager) =>
+      this.mailer.send({
+        to: manager.email,
+        subject: `API key ${clientId} of ${app.name} was revoked`,
+        text: `${user.email} revoked the API key ${clientId} of the app "${app.name}" in ${org.name} at ${result.deactivates_at}.\n\nThe key and every token issued from it stopped working at once. If this was not expected, review the organization's audit log.`,
+      }),
+    );
+    void Promise.allSettled(notices);
+    return { client_id: clientId, status: 'deactivated' as const, deactivates_at: result.deactivates_at };
   }
 
   async usage(orgId: number, appId: number, userId: number) {

@@ -11,6 +11,7 @@ import { OrganizationRepository } from './organizations.js';
 import { PartnerRepository } from './partners.js';
 import { PlacementRepository } from './placements.js';
 import { PortalSessionRepository } from './portal-sessions.js';
+import { PortalUserTokenRepository } from './portal-user-tokens.js';
 import { PortalUserRepository } from './portal-users.js';
 import { SettingsRepository } from './settings.js';
 import { SigningKeyRepository } from './signing-keys.js';
@@ -33,6 +34,7 @@ export interface Store {
   gatewayRoutes: GatewayRouteRepository;
   portalUsers: PortalUserRepository;
   portalSessions: PortalSessionRepository;
+  portalUserTokens: PortalUserTokenRepository;
   memberships: MembershipRepository;
   invitations: InvitationRepository;
   tokenCounts: TokenCountRepository;
@@ -55,6 +57,7 @@ export function createStore(db: Db): Store {
     gatewayRoutes: new GatewayRouteRepository(db),
     portalUsers: new PortalUserRepository(db),
     portalSessions: new PortalSessionRepository(db),
+    portalUserTokens: new PortalUserTokenRepository(db),
     memberships: new MembershipRepository(db),
     invitations: new InvitationRepository(db),
     tokenCounts: new TokenCountRepository(db),

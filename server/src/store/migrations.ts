@@ -219,6 +219,29 @@ migrations['0004_revoked_tokens'] = {
   },
 };
 
+// Email verification, password reset, disabled accounts, operators, and what a session list shows.
+migrations['0004_portal_accounts'] = {
+  async up(db: Db) {
+    await db.schema.alterTable('portal_users').addColumn('email_verified_at', 'bigint').execute();
+    await db.schema.alterTable('portal_users').addColumn('disabled_at', 'bigint').execute();
+    await db.schema.alterTable('portal_users').addColumn('operator_since', 'bigint').execute();
+    await db.schema.alterTable('portal_sessions').addColumn('ip', 'text').execute();
+    await db.schema.alterTable('portal_sessions').addColumn('user_agent', 'text').execute();
+    // The id is the SHA-256 of the mailed link's token; the link itself is never stored.
+    await db.schema
+      .createTable('portal_user_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('user_id', 'bigint', (c) => c.notNull().references('portal_users.id'))
+      .addColumn('purpose', 'text', (c) => c.notNull())
+      .addColumn('email', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('portal_user_tokens_by_user').on('portal_user_tokens').column('user_id').execute();
+  },
+};
+
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export function migrator(db: Db): Migrator {

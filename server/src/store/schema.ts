@@ -140,6 +140,12 @@ export interface PortalUsersTable {
   password_hash: string;
   created_at: number;
   password_changed_at: number;
+  /** When the address was proven by a mailed link (or by an operator); null until then. */
+  email_verified_at: number | null;
+  /** When an operator disabled the account; a disabled account cannot sign in. */
+  disabled_at: number | null;
+  /** When the account was granted the operator role (the operator console); null for everyone else. */
+  operator_since: number | null;
 }
 
 export interface PortalSessionsTable {
@@ -150,6 +156,22 @@ export interface PortalSessionsTable {
   created_at: number;
   last_seen_at: number;
   expires_at: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+/** Single-use tokens of mailed links: email verification and password reset. */
+export interface PortalUserTokensTable {
+  /** SHA-256 of the link's token, hex. */
+  id: string;
+  user_id: number;
+  /** verify-email or reset-password. */
+  purpose: string;
+  /** The address the link was sent to: verifying proves this address, not a later one. */
+  email: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }
 
 export interface MembershipsTable {
@@ -206,6 +228,7 @@ export interface Database {
   gateway_routes: GatewayRoutesTable;
   portal_users: PortalUsersTable;
   portal_sessions: PortalSessionsTable;
+  portal_user_tokens: PortalUserTokensTable;
   memberships: MembershipsTable;
   invitations: InvitationsTable;
   token_counts: TokenCountsTable;
