@@ -302,7 +302,13 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     defaultRateLimit: config.rateLimitPerMinute,
     defaultTimeoutMs: config.gatewayTimeoutMs,
   });
-  app.register(portalRoutes, { prefix: '/portal/api', ...services.portal, baseUrl: config.issuer, graceSeconds: config.deactivationGraceSeconds });
+  app.register(portalRoutes, {
+    prefix: '/portal/api',
+    ...services.portal,
+    baseUrl: config.issuer,
+    graceSeconds: config.deactivationGraceSeconds,
+    operator: { directory: services.directory, retail: services.retail, gateway: services.gateway, keys: services.keys },
+  });
   app.register(dashboardRoutes);
   return app;
 }

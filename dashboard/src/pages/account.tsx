@@ -1,7 +1,73 @@
-import { type FormEvent, useState } from 'react';
-import { api, messageOf, type Session } from '../api.js';
-import { ErrorMessage, PageTitle } from '../components.js';
+import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { api, formatDate, messageOf, type Session } from '../api.js';
+import { BusyButton, ErrorMessage, PageTitle, useBusy } from '../components.js';
 import { useSession } from '../session.js';
+
+interface SessionRow {
+  id: string;
+  current: boolean;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: string;
+  last_seen_at: string;
+}
+
+/** A short name for a browser from its user-agent string. */
+const browserName = (ua: string | null) => {
+  if (!ua) return 'Unknown browser';
+  const found = /(Edg|Firefox|Chrome|Chromium|Safari)\/[\d.]+/.exec(ua)?.[0] ?? ua.slice(0, 40);
+  const os = /Windows|Mac OS X|Android|iPhone|Linux/.exec(ua)?.[0];
+  return os ? `${found} on ${os}` : found;
+};
+
+function Sessions() {
+  const [rows, setRows] = useState<SessionRow[]>();
+  const [error, setError] = useState<string>();
+  const [notice, setNotice] = useState<string>();
+  const [busy, run] = useBusy();
+  const load = useCallback(() => api<SessionRow[]>('GET', '/sessions').then(setRows, (err) => setError(messageOf(err))), []);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  const end = (row: SessionRow) =>
+    run(async () => {
+      try {
+        await api('DELETE', `/sessions/${row.id}`);
+        setNotice(`Signed out ${browserName(row.user_agent)}.`);
+        await load();
+      } catch (err) {
+        setError(messageOf(err));
+      }
+    });
+  return (
+    <section aria-labelledby="sessions-heading">
+      <h2 id="sessions-heading">Where you are signed in</h2>
+      <ErrorMessage message={error} />
+      {notice && (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      )}
+      {rows && (
+        <ul className="plain">
+          {rows.map((r) => (
+            <li key={r.id}>
+              <strong>{browserName(r.user_agent)}</strong> from {r.ip ?? 'an unknown address'}, signed in {formatDate(r.created_at)}, last active{' '}
+              {formatDate(r.last_seen_at)}{' '}
+              {r.current ? (
+                <span className="muted">(this browser)</span>
+              ) : (
+                <BusyButton className="secondary small" busy={busy} busyLabel="Signing out…" onClick={() => void end(r)}>
+                  Sign out
+                </BusyButton>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
 
 export function AccountPage() {
   const { session, signedIn } = useSession();
@@ -28,7 +94,7 @@ export function AccountPage() {
     <div className="narrow card">
       <PageTitle>Your account</PageTitle>
       <p>
-        Signed in as <strong>{session.user?.email}</strong>.
+        Signed in as <strong>{session.user?.email}</strong> ({session.user?.email_verified ? 'verified' : 'not verified yet'}).
       </p>
       <h2>Change password</h2>
       <form onSubmit={submit} noValidate>
@@ -54,6 +120,7 @@ export function AccountPage() {
         )}
         <button type="submit">Change password</button>
       </form>
+      <Sessions />
     </div>
   );
 }

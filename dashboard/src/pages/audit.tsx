@@ -62,8 +62,9 @@ export function AuditPage({ orgId }: { orgId: number }) {
       {!events && !error && <Loading />}
       {events && events.length === 0 && <p className="empty">Nothing has happened in this organization yet.</p>}
       {events && events.length > 0 && (
-        <div className="table-wrap">
-          <table>
+        // Focusable, so keyboard users can scroll it when it is wider than the screen.
+        <div className="table-wrap" tabIndex={0} role="region" aria-label="Audit events">
+          <table className="stack">
             <caption className="visually-hidden">Audit events, newest first</caption>
             <thead>
               <tr>
@@ -76,10 +77,10 @@ export function AuditPage({ orgId }: { orgId: number }) {
             <tbody>
               {events.map((e) => (
                 <tr key={e.id}>
-                  <td>{formatDate(e.occurred_at)}</td>
-                  <td>{e.actor}</td>
-                  <td>{describe(e)}</td>
-                  <td>
+                  <td data-label="When">{formatDate(e.occurred_at)}</td>
+                  <td data-label="Who">{e.actor}</td>
+                  <td data-label="What">{describe(e)}</td>
+                  <td data-label="From IP">
                     <code className="nowrap">{e.ip ?? '—'}</code>
                   </td>
                 </tr>

@@ -1,35 +1,55 @@
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { api, messageOf, type Session } from '../api.js';
-import { ErrorMessage, PageTitle } from '../components.js';
+import { BusyButton, ErrorMessage, PageTitle, useBusy } from '../components.js';
+import { Link, match, navigate } from '../router.js';
 import { useSession } from '../session.js';
-import { Link, navigate } from '../router.js';
+
+/** Where to go after signing in: a path of this site only. */
+const safeNext = (next: string | null) => (next?.startsWith('/') && !next.startsWith('//') ? next : '/');
 
 export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const { signedIn } = useSession();
+  const next = new URLSearchParams(location.search).get('next');
+  const notice = new URLSearchParams(location.search).get('notice');
+  // Signing up from an invitation link: the invited address is filled in, and proven by the link.
+  const invitation = next ? match('/invitations/:token', next)?.token : undefined;
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const next = new URLSearchParams(location.search).get('next');
+  const [busy, run] = useBusy();
   const suffix = next ? `?next=${encodeURIComponent(next)}` : '';
 
-  const submit = async (event: FormEvent) => {
+  useEffect(() => {
+    if (!invitation) return;
+    api<{ email: string }>('GET', `/invitations/${encodeURIComponent(invitation)}`).then(
+      (preview) => setEmail((old) => old || preview.email),
+      () => {},
+    );
+  }, [invitation]);
+
+  const submit = (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const session = await api<Session>('POST', mode === 'signin' ? '/signin' : '/signup', { email, password });
-      signedIn(session);
-      navigate(next?.startsWith('/') && !next.startsWith('//') ? next : '/', true);
-    } catch (err) {
-      setError(messageOf(err));
-      setBusy(false);
-    }
+    void run(async () => {
+      setError(undefined);
+      try {
+        const body = mode === 'signup' && invitation ? { email, password, invitation } : { email, password };
+        const session = await api<Session & { verification?: string }>('POST', mode === 'signin' ? '/signin' : '/signup', body);
+        signedIn(session);
+        navigate(safeNext(next), true);
+      } catch (err) {
+        setError(messageOf(err));
+      }
+    });
   };
 
   return (
     <div className="narrow card">
       <PageTitle>{mode === 'signin' ? 'Sign in' : 'Create your account'}</PageTitle>
+      {notice === 'password-reset' && (
+        <p className="notice" role="status">
+          Your password has been changed and every session signed out. Sign in with the new password.
+        </p>
+      )}
       <p className="muted">
         {mode === 'signin'
           ? 'Manage your organizations, apps and API keys.'
@@ -54,10 +74,15 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
           </p>
         )}
         <ErrorMessage message={error} />
-        <button type="submit" disabled={busy}>
+        <BusyButton type="submit" busy={busy} busyLabel={mode === 'signin' ? 'Signing in…' : 'Creating account…'}>
           {mode === 'signin' ? 'Sign in' : 'Create account'}
-        </button>
+        </BusyButton>
       </form>
+      {mode === 'signin' && (
+        <p>
+          <Link to="/forgot-password">Forgot your password?</Link>
+        </p>
+      )}
       <p>
         {mode === 'signin' ? (
           <>

@@ -1,6 +1,6 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { api, formatDate, type Invitation, type Member, messageOf, type Role } from '../api.js';
-import { CopyButton, ErrorMessage, Loading, PageTitle } from '../components.js';
+import { BusyButton, CopyButton, Dialog, ErrorMessage, Loading, PageTitle, useBusy } from '../components.js';
 import { useSession } from '../session.js';
 import { Breadcrumbs, OrgNav, useOrg } from './org-nav.js';
 
@@ -20,6 +20,12 @@ export function MembersPage({ orgId }: { orgId: number }) {
   const [role, setRole] = useState<Role>('developer');
   const [formError, setFormError] = useState<string>();
   const [link, setLink] = useState<Invitation>();
+  const [removing, setRemoving] = useState<Member>();
+  const [removeError, setRemoveError] = useState<string>();
+  const [notice, setNotice] = useState<string>();
+  const [inviting, runInvite] = useBusy();
+  const [removingBusy, runRemove] = useBusy();
+  const [acting, runAct] = useBusy();
   const isOwner = org?.role === 'owner';
 
   const load = useCallback(async () => {
@@ -35,28 +41,46 @@ export function MembersPage({ orgId }: { orgId: number }) {
     if (org) void load();
   }, [org, load]);
 
-  const invite = async (event: FormEvent) => {
+  const invite = (event: FormEvent) => {
     event.preventDefault();
-    setFormError(undefined);
-    try {
-      const created = await api<Invitation>('POST', `/orgs/${orgId}/invitations`, { email, role });
-      setLink(created);
-      setEmail('');
-      await load();
-    } catch (err) {
-      setFormError(messageOf(err));
-    }
+    void runInvite(async () => {
+      setFormError(undefined);
+      try {
+        const created = await api<Invitation>('POST', `/orgs/${orgId}/invitations`, { email, role });
+        setLink(created);
+        setEmail('');
+        await load();
+      } catch (err) {
+        setFormError(messageOf(err));
+      }
+    });
   };
 
-  const act = async (fn: () => Promise<unknown>) => {
-    setError(undefined);
-    try {
-      await fn();
-      await load();
-    } catch (err) {
-      setError(messageOf(err));
-    }
-  };
+  const act = (fn: () => Promise<unknown>, done: string) =>
+    runAct(async () => {
+      setError(undefined);
+      try {
+        await fn();
+        setNotice(done);
+        await load();
+      } catch (err) {
+        setError(messageOf(err));
+      }
+    });
+
+  const confirmRemove = () =>
+    runRemove(async () => {
+      if (!removing) return;
+      setRemoveError(undefined);
+      try {
+        await api('DELETE', `/orgs/${orgId}/members/${removing.user_id}`);
+        setNotice(`${removing.email} was removed from ${org?.name ?? 'the organization'}.`);
+        setRemoving(undefined);
+        await load();
+      } catch (err) {
+        setRemoveError(messageOf(err));
+      }
+    });
 
   if (orgError) return <ErrorMessage message={orgError} />;
   if (!org) return <Loading />;
@@ -71,11 +95,15 @@ export function MembersPage({ orgId }: { orgId: number }) {
       />
       <PageTitle>Members of {org.name}</PageTitle>
       <OrgNav org={org} current="members" />
+      <p className="visually-hidden" aria-live="polite">
+        {notice}
+      </p>
+      {notice && <p className="notice">{notice}</p>}
       <ErrorMessage message={error} />
       {!members && !error && <Loading />}
       {members && (
         <div className="table-wrap">
-          <table>
+          <table className="stack">
             <caption className="visually-hidden">Members</caption>
             <thead>
               <tr>
@@ -92,11 +120,11 @@ export function MembersPage({ orgId }: { orgId: number }) {
             <tbody>
               {members.map((m) => (
                 <tr key={m.user_id}>
-                  <td>
+                  <td data-label="Email">
                     {m.email}
                     {m.user_id === session.user?.id ? <span className="muted"> (you)</span> : null}
                   </td>
-                  <td>
+                  <td data-label="Role">
                     {isOwner ? (
                       <>
                         <label htmlFor={`role-${m.user_id}`} className="visually-hidden">
@@ -105,7 +133,11 @@ export function MembersPage({ orgId }: { orgId: number }) {
                         <select
                           id={`role-${m.user_id}`}
                           value={m.role}
-                          onChange={(e) => act(() => api('PATCH', `/orgs/${orgId}/members/${m.user_id}`, { role: e.target.value }))}
+                          disabled={acting}
+                          onChange={(e) => {
+                            const to = e.target.value;
+                            void act(() => api('PATCH', `/orgs/${orgId}/members/${m.user_id}`, { role: to }), `${m.email} is now ${to}.`);
+                          }}
                         >
                           <option value="owner">Owner</option>
                           <option value="admin">Admin</option>
@@ -116,15 +148,18 @@ export function MembersPage({ orgId }: { orgId: number }) {
                       m.role
                     )}
                   </td>
-                  <td>{formatDate(m.joined_at)}</td>
+                  <td data-label="Joined">{formatDate(m.joined_at)}</td>
                   {isOwner && (
-                    <td>
+                    <td data-label="Actions">
                       {m.user_id !== session.user?.id && (
                         <button
                           type="button"
                           className="danger small"
                           aria-label={`Remove ${m.email}`}
-                          onClick={() => act(() => api('DELETE', `/orgs/${orgId}/members/${m.user_id}`))}
+                          onClick={() => {
+                            setRemoveError(undefined);
+                            setRemoving(m);
+                          }}
                         >
                           Remove
                         </button>
@@ -154,14 +189,26 @@ export function MembersPage({ orgId }: { orgId: number }) {
                 <option value="owner">Owner</option>
               </select>
             </div>
-            <button type="submit">Create invitation</button>
+            <BusyButton type="submit" busy={inviting} busyLabel="Inviting…">
+              Create invitation
+            </BusyButton>
           </form>
           <p className="hint">{ROLE_HELP[role]}.</p>
           <ErrorMessage message={formError} />
           {link?.link && (
             <div className="notice" role="status">
               <p>
-                Invitation for <strong>{link.email}</strong> created. Send them this link (it works once, until {formatDate(link.expires_at)}):
+                {link.mail === 'sent' ? (
+                  <>
+                    Invitation mailed to <strong>{link.email}</strong>. You can also send them this link yourself (it works once, until{' '}
+                    {formatDate(link.expires_at)}):
+                  </>
+                ) : (
+                  <>
+                    Invitation for <strong>{link.email}</strong> created, but <strong>no email was sent</strong> (this server has no mail server configured).
+                    Send them this link yourself (it works once, until {formatDate(link.expires_at)}):
+                  </>
+                )}
               </p>
               <div className="copy-row">
                 <label htmlFor="invite-link" className="visually-hidden">
@@ -183,7 +230,8 @@ export function MembersPage({ orgId }: { orgId: number }) {
                       type="button"
                       className="secondary small"
                       aria-label={`Revoke the invitation for ${i.email}`}
-                      onClick={() => act(() => api('DELETE', `/orgs/${orgId}/invitations/${i.id}`))}
+                      disabled={acting}
+                      onClick={() => void act(() => api('DELETE', `/orgs/${orgId}/invitations/${i.id}`), `The invitation for ${i.email} was revoked.`)}
                     >
                       Revoke
                     </button>
@@ -194,6 +242,26 @@ export function MembersPage({ orgId }: { orgId: number }) {
           )}
         </section>
       )}
+
+      <Dialog title="Remove this member?" open={removing !== undefined} onClose={() => setRemoving(undefined)}>
+        {removing && (
+          <>
+            <p>
+              <strong>{removing.email}</strong> ({removing.role}) loses access to {org.name} and its apps at once. Keys they created keep working; revoke them
+              on the app's page if needed. You can invite them again later.
+            </p>
+            <ErrorMessage message={removeError} />
+            <div className="dialog-actions">
+              <button type="button" className="secondary" onClick={() => setRemoving(undefined)}>
+                Cancel
+              </button>
+              <BusyButton className="danger" busy={removingBusy} busyLabel="Removing…" onClick={() => void confirmRemove()}>
+                Remove member
+              </BusyButton>
+            </div>
+          </>
+        )}
+      </Dialog>
     </div>
   );
 }

@@ -6,6 +6,7 @@ import { ApiError } from '../domain/errors.js';
 import type { PortalSession } from '../store/portal-sessions.js';
 import type { PortalUser } from '../store/portal-users.js';
 import type { Accounts } from './accounts.js';
+import { type OperatorConsoleOptions, operatorConsoleRoutes } from './operator-console.js';
 import type { Portal } from './service.js';
 import { CSRF_HEADER, PRESESSION_COOKIE, randomToken, SESSION_COOKIE, type Sessions, sameToken, sha256 } from './sessions.js';
 
@@ -17,6 +18,8 @@ export interface PortalRouteOptions {
   baseUrl: string;
   /** How long a deleted key keeps working, shown in the page. */
   graceSeconds: number;
+  /** The services the operator console calls. */
+  operator: Omit<OperatorConsoleOptions, 'portal'>;
 }
 
 type Ids = { orgId: string; appId: string; clientId: string; userId: string; invitationId: string; token: string };
@@ -80,6 +83,7 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     csrf_token: csrf,
     deactivation_grace_seconds: opts.graceSeconds,
     mail_delivers: accounts.mailDelivers,
+    token_url: `${opts.baseUrl}/oauth2/token`,
   });
 
   /** Starts a fresh session (a new token every sign-in) and ends the one the request came with. */
@@ -328,6 +332,8 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     await portal.members.revoke(orgId, pathId(request.params.invitationId, 'invitationId'), actor(request));
     return reply.code(204).send();
   });
+
+  operatorConsoleRoutes(app, { ...opts.operator, portal }, current);
 
   // Anyone holding the link may see what it is for; accepting needs the invited account.
   app.get<{ Params: Ids }>('/invitations/:token', async (request) => {

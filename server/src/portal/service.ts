@@ -142,21 +142,37 @@ export class Portal {
   /** The organization's audit log, newest first, with people named by their email address. */
   async audit(orgId: number, userId: number, query: { limit: number; before?: number }) {
     await this.members.access(orgId, userId, 'viewAudit');
-    const events = await this.store.audit.list({ organizationId: orgId, limit: query.limit, ...(query.before !== undefined ? { before: query.before } : {}) });
-    const ids = [...new Set(events.map((e) => /^user:(\d+)$/.exec(e.actor)?.[1]).filter((id): id is string => id !== undefined))];
-    const emails = new Map<string, string>();
-    for (const id of ids) {
+    return this.auditEvents({ ...query, organizationId: orgId });
+  }
+
+  /** Audit events, newest first (of one organization or all), with people named by their email address. */
+  async auditEvents(query: { limit: number; before?: number; organizationId?: number }) {
+    const events = await this.store.audit.list(query);
+    const emails = new Map<number, string>();
+    for (const e of events) {
+      const id = /^(?:operator:)?user:(\d+)$/.exec(e.actor)?.[1];
+      if (id === undefined || emails.has(Number(id))) continue;
       const user = await this.store.portalUsers.get(Number(id));
-      if (user) emails.set(`user:${id}`, user.email);
+      if (user) emails.set(user.id, user.email);
     }
+    const name = (actor: string) => {
+      const found = /^(operator:)?user:(\d+)$/.exec(actor);
+      if (found) {
+        const email = emails.get(Number(found[2])) ?? `user ${found[2]}`;
+        return found[1] ? `${email} (operator)` : email;
+      }
+      if (actor === 'operator') return 'an operator (API token)';
+      return actor;
+    };
     return events.map((e) => ({
       id: e.id,
       occurred_at: iso(e.occurredAt),
-      actor: emails.get(e.actor) ?? (e.actor === 'operator' ? 'an operator' : e.actor),
+      actor: name(e.actor),
       ip: e.ip,
       action: e.action,
       target_type: e.targetType,
       target_id: e.targetId,
+      organization_id: e.organizationId,
       details: e.details,
     }));
   }
