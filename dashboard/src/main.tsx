@@ -9,6 +9,7 @@ import { AuthPage } from './pages/auth.js';
 import { InvitationPage } from './pages/invitation.js';
 import { MembersPage } from './pages/members.js';
 import { OrgPage } from './pages/org.js';
+import { OperatorPage } from './pages/operator.js';
 import { OrgsPage } from './pages/orgs.js';
 import { ForgotPasswordPage, ResetPasswordPage, VerifyBanner, VerifyEmailPage } from './pages/recovery.js';
 import { Link, match, navigate, usePath } from './router.js';
@@ -81,6 +82,8 @@ function Shell() {
     page = <OrgsPage />;
   } else if (path === '/account') {
     page = <AccountPage />;
+  } else if (path === '/operator' || path.startsWith('/operator/')) {
+    page = <OperatorPage key={path} section={path.slice('/operator/'.length)} />;
   } else {
     const app = match('/orgs/:orgId/apps/:appId', path);
     const members = match('/orgs/:orgId/members', path);
@@ -114,6 +117,7 @@ function Shell() {
         {session.user && (
           <nav aria-label="Account">
             <Link to="/">Organizations</Link>
+            {session.user.operator && <Link to="/operator">Operator console</Link>}
             <Link to="/account">{session.user.email}</Link>
             <button type="button" className="link" onClick={signOut}>
               Sign out

@@ -420,6 +420,12 @@ describe('web pages', () => {
     const js = await fetch(server.url + asset);
     assert.equal(js.status, 200);
     assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    // The build precompresses assets; the server picks what the browser accepts.
+    for (const encoding of ['br', 'gzip']) {
+      const compressed = await fetch(server.url + asset, { headers: { 'accept-encoding': encoding } });
+      assert.equal(compressed.headers.get('content-encoding'), encoding);
+      assert.match(await compressed.text(), /createRoot|react/i, 'decompresses to the script');
+    }
     for (const path of ['/admin/v1/nope', '/portal/api/nope', '/oauth2/nope', '/orgsx']) {
       const res = await fetch(server.url + path, { headers: { accept: 'text/html' } });
       assert.equal(res.status, path.startsWith('/admin') ? 401 : 404, path);

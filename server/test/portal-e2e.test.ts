@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { createRequire } from 'node:module';
+import { curl, curlAvailable } from './helpers/curl.js';
 import { linkIn, MailSink } from './helpers/mail.js';
+import { PortalClient } from './helpers/portal.js';
 import { recordSecret } from './helpers/secrets.js';
 import { needService } from './helpers/services.js';
 import { ISSUER_FOR_TESTS, startTestServer, type TestServer, tempDir } from './helpers/server.js';
@@ -393,6 +395,128 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByLabel('Password').fill(newPassword);
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test('an operator creates a partner, issues a static token (file downloaded), links an application_id; the reference curls then work', async (t) => {
+    if (!needService(t, 'Chromium (/usr/bin/chromium)', existsSync(CHROMIUM))) return;
+    if (!curlAvailable(t)) return;
+    const tam = 'tam@portcullis.example';
+    const operatorClient = new PortalClient(server.url);
+    await operatorClient.signUp(tam, PASSWORD);
+    await operatorClient.operator('POST', '/operators/grant', { email: tam });
+    // A customer's app whose dynamic tokens will be allowed to call the partner.
+    const customer = new PortalClient(server.url);
+    await customer.signUp('dev@retailer.example', PASSWORD);
+    const org = await customer.createOrg('Retailer Co');
+    const app = await customer.createApp(org.id, 'Sponsored products');
+    const key = await customer.createKey(org.id, app.id);
+    recordSecret(key.client_secret);
+
+    const browser = await launch();
+    const problems: string[] = [];
+    try {
+      const page = await browser.context.newPage();
+      watch(page, problems);
+      await page.goto(`${server.url}/signin`);
+      await page.getByLabel('Email address').fill(tam);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('link', { name: 'Operator console' }).click();
+      await page.getByRole('heading', { name: 'Operator console: Organizations and apps' }).waitFor();
+      await page.getByLabel('Search by name or application_id').fill(String(app.id));
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByText(`Sponsored products — application_id ${app.id}`).waitFor();
+      await checkAccessibility(page, 'operator organizations', axeFound);
+
+      await page.getByRole('link', { name: 'Partners and static tokens' }).click();
+      await page.getByRole('heading', { name: 'Operator console: Partners and static tokens' }).waitFor();
+      await page.getByLabel('Partner ID (criteo-partner-id)').fill('12345');
+      await page.getByLabel('Partner name').fill('Retailer Co');
+      await page.getByLabel('Rate limit per minute (optional)').fill('600');
+      assert.equal(await page.getByLabel('Require a token for every delivery call').isChecked(), true);
+      await page.getByRole('button', { name: 'Save partner' }).click();
+      await page.getByText('Partner 12345 “Retailer Co” saved; tokens required.').first().waitFor();
+
+      await page.getByLabel('New static token name').fill('Retailer handover');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Issue static token' }).click()]);
+      const file = readFileSync((await download.path())!, 'utf8');
+      const dialog = page.getByRole('dialog', { name: 'Your new static token' });
+      const staticToken = await dialog.getByLabel('Static token', { exact: true }).inputValue();
+      recordSecret(staticToken);
+      assert.match(staticToken, /^pct_/);
+      assert.match(file, new RegExp(`^STATIC_TOKEN=${staticToken}$`, 'm'));
+      assert.match(file, /^PARTNER_ID=12345$/m);
+      await checkAccessibility(page, 'operator static token dialog', axeFound);
+      await dialog.getByRole('button', { name: 'I have saved the token' }).click();
+      await page.getByLabel('application_id to link').fill(String(app.id));
+      await page.getByRole('button', { name: 'Link application' }).click();
+      await page.getByText(`Application ${app.id} is linked to partner 12345`).first().waitFor();
+      await shot(page, '11-operator-partners');
+      await checkAccessibility(page, 'operator partners', axeFound);
+
+      // The reference page's static-token and dynamic-token curls, as written, against the delivery API.
+      const delivery = (token: string) => [
+        '-X',
+        'GET',
+        `${server.url}/delivery/retailmedia`,
+        '--data-urlencode',
+        'criteo-partner-id=12345',
+        '--data-urlencode',
+        'retailer-visitor-id=123',
+        '--data-urlencode',
+        'customer-id=456',
+        '--data-urlencode',
+        'event-type=viewHome',
+        '--data-urlencode',
+        'page-id=viewHome_API_desktop',
+        '-H',
+        `Authorization: Bearer ${token}`,
+        '-H',
+        'Referer: www.criteo.com',
+      ];
+      const withStatic = await curl(delivery(staticToken));
+      assert.equal(withStatic.status, 200, withStatic.text);
+      const tokenAnswer = await curl([
+        '-X',
+        'POST',
+        `${server.url}/oauth2/token`,
+        '-H',
+        'content-type: application/x-www-form-urlencoded',
+        '--data-urlencode',
+        'grant_type=client_credentials',
+        '--data-urlencode',
+        `client_id=${key.client_id}`,
+        '--data-urlencode',
+        `client_secret=${key.client_secret}`,
+      ]);
+      assert.equal(tokenAnswer.status, 200, tokenAnswer.text);
+      recordSecret(tokenAnswer.body.access_token);
+      const withDynamic = await curl(delivery(tokenAnswer.body.access_token));
+      assert.equal(withDynamic.status, 200, withDynamic.text);
+      const withoutToken = await curl(delivery('not-a-token'));
+      assert.equal(withoutToken.status, 401);
+
+      await page.getByRole('link', { name: 'Signing keys' }).click();
+      await page.getByRole('button', { name: 'Rotate signing key' }).click();
+      await page.getByText(/is published now and signs from/).waitFor();
+      await checkAccessibility(page, 'operator keys', axeFound);
+      await page.getByRole('link', { name: 'Gateway routes' }).click();
+      await page.getByRole('heading', { name: 'Operator console: Gateway routes' }).waitFor();
+      await checkAccessibility(page, 'operator gateway', axeFound);
+
+      // Each action is audited under this operator's own name.
+      await page.getByRole('link', { name: 'Audit log' }).click();
+      await page.getByRole('heading', { name: 'Audit log, every organization' }).waitFor();
+      const audit = await text(page.locator('main ul'));
+      for (const action of ['partner.created', 'static_token.created', 'partner.application_linked', 'key.rotated']) {
+        assert.match(audit, new RegExp(`tam@portcullis\\.example \\(operator\\) ${action.replace('.', '\\.')}`), action);
+      }
+      await shot(page, '12-operator-audit');
+      await checkAccessibility(page, 'operator audit', axeFound);
       assert.deepEqual(problems, []);
     } finally {
       await browser.close();

@@ -404,7 +404,7 @@ export function AppPage({ orgId, appId }: { orgId: number; appId: number }) {
           <textarea
             id="quickstart-sdk"
             readOnly
-            rows={6}
+            rows={8}
             value={`import { createTokenProvider } from '@portcullis/client';\n\nconst tokens = createTokenProvider({\n  tokenUrl: '${tokenUrl}',\n  clientId: process.env.CLIENT_ID ?? '${sampleId}',\n  clientSecret: process.env.CLIENT_SECRET!,\n});\nconst token = await tokens.getToken(); // cached and renewed for you`}
           />
           <CopyButton

@@ -62,8 +62,8 @@ export function AuditPage({ orgId }: { orgId: number }) {
       {!events && !error && <Loading />}
       {events && events.length === 0 && <p className="empty">Nothing has happened in this organization yet.</p>}
       {events && events.length > 0 && (
-        // Focusable, so keyboard users can scroll it when it is wider than the screen.
-        <div className="table-wrap" tabIndex={0} role="region" aria-label="Audit events">
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a region that may scroll sideways must take focus, so keyboard users can scroll it
+        <section className="table-wrap" tabIndex={0} aria-label="Audit events">
           <table className="stack">
             <caption className="visually-hidden">Audit events, newest first</caption>
             <thead>
@@ -87,7 +87,7 @@ export function AuditPage({ orgId }: { orgId: number }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </section>
       )}
     </div>
   );

@@ -50,7 +50,9 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { dir?: string
     wildcard: false,
     index: false,
     decorateReply: false,
-    globIgnore: ['index.html'],
+    globIgnore: ['index.html', 'index.html.*'],
+    // The build writes .br and .gz beside each asset; the one the browser accepts is sent.
+    preCompressed: true,
     setHeaders: (reply, file) => {
       if (file.includes(`${path.sep}assets${path.sep}`)) reply.header('cache-control', 'public, max-age=31536000, immutable');
     },
