@@ -6,6 +6,7 @@ export interface User {
   email: string;
   email_verified: boolean;
   operator: boolean;
+  second_factor: boolean;
 }
 export interface Session {
   user: User | null;
@@ -21,6 +22,7 @@ export interface Org {
   name: string;
   created_at: string;
   role: Role;
+  second_factor_required?: boolean;
 }
 export interface App {
   id: number;
@@ -63,6 +65,7 @@ export interface AuditEvent {
   action: string;
   target_type: string;
   target_id: string;
+  target_name?: string | null;
   details: Record<string, unknown>;
 }
 

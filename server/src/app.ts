@@ -38,6 +38,7 @@ import { portalAdminRoutes } from './portal/admin-routes.js';
 import { LogMailer, type Mailer, SmtpMailer } from './portal/mail.js';
 import { Members } from './portal/members.js';
 import { portalRoutes } from './portal/routes.js';
+import { SecondFactor } from './portal/second-factor.js';
 import { Portal } from './portal/service.js';
 import { Sessions, SignInThrottle } from './portal/sessions.js';
 import { dashboardRoutes, useSecurityHeaders } from './portal/ui.js';
@@ -67,7 +68,7 @@ export interface Services {
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
-  portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer };
+  portal: { portal: Portal; accounts: Accounts; sessions: Sessions; secondFactor: SecondFactor; tokenCounts: TokenCounter; mailer: Mailer };
   /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
   firstStart: { masterKeyFile?: string; adminToken?: string };
 }
@@ -173,6 +174,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     portalUrl: config.issuer,
   });
   const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer);
+  const secondFactor = new SecondFactor(store.portalUsers, store.recoveryCodes, derived.sealKey, clock, `Portcullis ${new URL(config.issuer).host}`);
   return {
     config,
     clock,
@@ -192,7 +194,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     limiter,
     gateway,
     metrics,
-    portal: { portal, accounts, sessions, tokenCounts, mailer },
+    portal: { portal, accounts, sessions, secondFactor, tokenCounts, mailer },
     firstStart,
   };
 }

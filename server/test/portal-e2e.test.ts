@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { createRequire } from 'node:module';
+import { hotp } from '../src/domain/totp.js';
+import { fromBase32 } from './helpers/base32.js';
 import { curl, curlAvailable } from './helpers/curl.js';
 import { linkIn, MailSink } from './helpers/mail.js';
 import { PortalClient } from './helpers/portal.js';
@@ -272,6 +274,16 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       assert.match(audit, /renamed the key .* to “Troubleshooting Credentials”/);
       assert.match(audit, new RegExp(`${owner.replace('.', '\\.')}`));
       assert.match(audit, /127\.0\.0\.1/);
+      assert.match(audit, /deleted the key “Troubleshooting Credentials”/, 'keys are named, not only numbered');
+      assert.match(audit, /revoked the key “Key 2” immediately/);
+      await page.getByLabel('What').selectOption('credential');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await page.waitForFunction(`[...document.querySelectorAll('tbody td[data-label="What"]')].every((td) => / key /.test(td.textContent))`);
+      const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
+      const csv = readFileSync((await csvDownload.path())!, 'utf8');
+      assert.match(csv, /^"occurred_at","actor","action"/);
+      assert.match(csv, /"credential\.revoked"/);
+      assert.doesNotMatch(csv, /"member\.invited"/, 'the CSV has the filter of the page');
       await shot(page, '08-audit-log');
       await checkAccessibility(page, 'audit log', axeFound);
       await page.getByRole('button', { name: 'Sign out' }).click();
@@ -360,7 +372,7 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
     }
   });
 
-  test('"forgot password" mails a reset link that sets a new password you can sign in with; other sessions end', async (t) => {
+  test('"forgot password" mails a reset link that sets a new password you can sign in with; then two-factor sign-in with a recovery code', async (t) => {
     if (!needService(t, 'Chromium (/usr/bin/chromium)', existsSync(CHROMIUM))) return;
     const browser = await launch();
     const problems: string[] = [];
@@ -393,6 +405,28 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       assert.equal(await text(page.getByRole('alert')), 'The email address or the password is wrong.');
       await page.getByLabel('Password').fill(newPassword);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
+
+      // Two-factor authentication: set up with a code from the key shown, then sign-in asks for a code.
+      await page.goto(`${server.url}/account`);
+      await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+      const key = (await text(page.locator('code.secret-key'))).replace(/\s+/g, '');
+      recordSecret(key);
+      await checkAccessibility(page, 'two-factor setup', axeFound);
+      await page.getByLabel('Code from the app').fill(hotp(fromBase32(key), Math.floor(Date.now() / 30_000)));
+      await page.getByRole('button', { name: 'Turn on' }).click();
+      await page.getByText('Two-factor authentication is on.').waitFor();
+      const codes = await page.locator('ul.codes code').allTextContents();
+      recordSecret(...codes);
+      assert.equal(codes.length, 10);
+      await shot(page, '13-account-two-factor');
+      await checkAccessibility(page, 'two-factor recovery codes', axeFound);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Email address').fill(address);
+      await page.getByLabel('Password').fill(newPassword);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByLabel('Code from your authenticator app').fill(codes[0]!);
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
       assert.deepEqual(problems, []);

@@ -1,6 +1,6 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { api, formatDate, messageOf, type Session } from '../api.js';
-import { BusyButton, ErrorMessage, PageTitle, useBusy } from '../components.js';
+import { api, formatDate, messageOf, plural, type Session } from '../api.js';
+import { BusyButton, CopyButton, ErrorMessage, PageTitle, useBusy } from '../components.js';
 import { useSession } from '../session.js';
 
 interface SessionRow {
@@ -19,6 +19,109 @@ const browserName = (ua: string | null) => {
   const os = /Windows|Mac OS X|Android|iPhone|Linux/.exec(ua)?.[0];
   return os ? `${found} on ${os}` : found;
 };
+
+function TwoFactor() {
+  const { session, refresh } = useSession();
+  const [status, setStatus] = useState<{ enabled: boolean; recovery_codes_left: number }>();
+  const [setup, setSetup] = useState<{ secret: string; otpauth_uri: string }>();
+  const [recovery, setRecovery] = useState<string[]>();
+  const [code, setCode] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, run] = useBusy();
+  const load = useCallback(
+    () => api<{ enabled: boolean; recovery_codes_left: number }>('GET', '/second-factor').then(setStatus, (err) => setError(messageOf(err))),
+    [],
+  );
+  useEffect(() => {
+    void load();
+  }, [load]);
+  const act = (work: () => Promise<void>) =>
+    run(async () => {
+      setError(undefined);
+      try {
+        await work();
+        setCode('');
+        await load();
+        await refresh();
+      } catch (err) {
+        setError(messageOf(err));
+      }
+    });
+  const begin = () => act(async () => setSetup(await api('POST', '/second-factor/setup')));
+  const enable = (event: FormEvent) => {
+    event.preventDefault();
+    void act(async () => {
+      const answer = await api<{ recovery_codes: string[] }>('POST', '/second-factor/enable', { code });
+      setRecovery(answer.recovery_codes);
+      setSetup(undefined);
+    });
+  };
+  const disable = (event: FormEvent) => {
+    event.preventDefault();
+    void act(async () => {
+      await api('POST', '/second-factor/disable', { code });
+      setRecovery(undefined);
+    });
+  };
+  return (
+    <section aria-labelledby="second-factor-heading">
+      <h2 id="second-factor-heading">Two-factor authentication</h2>
+      <ErrorMessage message={error} />
+      {recovery && (
+        <div className="notice" role="status">
+          <p>
+            <strong>Two-factor authentication is on.</strong> Save these recovery codes now: each signs you in once if you lose your phone, and they are not
+            shown again.
+          </p>
+          <ul className="codes">
+            {recovery.map((c) => (
+              <li key={c}>
+                <code>{c}</code>
+              </li>
+            ))}
+          </ul>
+          <CopyButton value={recovery.join('\n')} label="Copy the recovery codes" />
+        </div>
+      )}
+      {status && !status.enabled && !setup && (
+        <>
+          <p>Sign-ins then need a code from an authenticator app as well as your password.</p>
+          <BusyButton busy={busy} busyLabel="Starting…" onClick={() => void begin()}>
+            Set up two-factor authentication
+          </BusyButton>
+        </>
+      )}
+      {setup && (
+        <form onSubmit={enable} noValidate>
+          <p>
+            Add this key to your authenticator app (or open the link on your phone), then enter the code it shows. Key:{' '}
+            <code className="secret-key">{setup.secret.replace(/(.{4})/g, '$1 ').trim()}</code>
+          </p>
+          <p>
+            <a href={setup.otpauth_uri}>Open in an authenticator app</a>
+          </p>
+          <label htmlFor="totp-code">Code from the app</label>
+          <input id="totp-code" autoComplete="one-time-code" inputMode="numeric" value={code} onChange={(e) => setCode(e.target.value)} maxLength={10} />
+          <BusyButton type="submit" busy={busy} busyLabel="Checking…">
+            Turn on
+          </BusyButton>
+        </form>
+      )}
+      {status?.enabled && (
+        <form onSubmit={disable} noValidate>
+          <p>
+            On for {session.user?.email}; {plural(status.recovery_codes_left, 'recovery code')} left.
+          </p>
+          <label htmlFor="totp-off-code">Code from the app, or a recovery code</label>
+          <input id="totp-off-code" autoComplete="one-time-code" value={code} onChange={(e) => setCode(e.target.value)} maxLength={40} />
+          <BusyButton type="submit" className="secondary" busy={busy} busyLabel="Turning off…">
+            Turn off
+          </BusyButton>
+        </form>
+      )}
+    </section>
+  );
+}
 
 function Sessions() {
   const [rows, setRows] = useState<SessionRow[]>();
@@ -120,6 +223,7 @@ export function AccountPage() {
         )}
         <button type="submit">Change password</button>
       </form>
+      <TwoFactor />
       <Sessions />
     </div>
   );

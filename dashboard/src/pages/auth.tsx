@@ -1,5 +1,5 @@
 import { type FormEvent, useEffect, useState } from 'react';
-import { api, messageOf, type Session } from '../api.js';
+import { ApiProblem, api, messageOf, type Session } from '../api.js';
 import { BusyButton, ErrorMessage, PageTitle, useBusy } from '../components.js';
 import { Link, match, navigate } from '../router.js';
 import { useSession } from '../session.js';
@@ -15,6 +15,8 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const invitation = next ? match('/invitations/:token', next)?.token : undefined;
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [needCode, setNeedCode] = useState(false);
   const [error, setError] = useState<string>();
   const [busy, run] = useBusy();
   const suffix = next ? `?next=${encodeURIComponent(next)}` : '';
@@ -32,11 +34,17 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
     void run(async () => {
       setError(undefined);
       try {
-        const body = mode === 'signup' && invitation ? { email, password, invitation } : { email, password };
+        const body = mode === 'signup' && invitation ? { email, password, invitation } : needCode ? { email, password, code } : { email, password };
         const session = await api<Session & { verification?: string }>('POST', mode === 'signin' ? '/signin' : '/signup', body);
         signedIn(session);
         navigate(safeNext(next), true);
       } catch (err) {
+        // The password was right and the account has a second factor: ask for its code.
+        if (err instanceof ApiProblem && err.code === 'second-factor-required') {
+          setNeedCode(true);
+          setTimeout(() => document.getElementById('code')?.focus());
+          return;
+        }
         setError(messageOf(err));
       }
     });
@@ -68,6 +76,23 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
           aria-describedby={mode === 'signup' ? 'password-hint' : undefined}
           required
         />
+        {needCode && (
+          <>
+            <label htmlFor="code">Code from your authenticator app</label>
+            <input
+              id="code"
+              autoComplete="one-time-code"
+              inputMode="text"
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+              maxLength={40}
+              aria-describedby="code-hint"
+            />
+            <p id="code-hint" className="hint">
+              Six digits from your app, or one of your recovery codes.
+            </p>
+          </>
+        )}
         {mode === 'signup' && (
           <p id="password-hint" className="hint">
             At least 12 characters. A few unrelated words make a strong password.

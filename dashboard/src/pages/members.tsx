@@ -10,6 +10,36 @@ const ROLE_HELP: Record<Role, string> = {
   developer: 'Developer: sees apps and key details, cannot create or delete keys',
 };
 
+function RequireSecondFactor({ orgId, initial }: { orgId: number; initial: boolean }) {
+  const [required, setRequired] = useState(initial);
+  const [error, setError] = useState<string>();
+  const [note, setNote] = useState<string>();
+  const [busy, run] = useBusy();
+  const change = (value: boolean) =>
+    run(async () => {
+      setError(undefined);
+      try {
+        const answer = await api<{ second_factor_required: boolean }>('PUT', `/orgs/${orgId}/policy`, { second_factor_required: value });
+        setRequired(answer.second_factor_required);
+        setNote(answer.second_factor_required ? 'Members now need two-factor authentication.' : 'Two-factor authentication is optional again.');
+      } catch (err) {
+        setError(messageOf(err));
+      }
+    });
+  return (
+    <section className="card" aria-labelledby="policy-heading">
+      <h2 id="policy-heading">Security</h2>
+      <p className="check">
+        <input id="require-2fa" type="checkbox" checked={required} disabled={busy} onChange={(e) => void change(e.target.checked)} />
+        <label htmlFor="require-2fa">Require two-factor authentication for every member</label>
+      </p>
+      <p className="hint">Members without it cannot open this organization until they turn it on in their account page.</p>
+      <ErrorMessage message={error} />
+      {note && <p role="status">{note}</p>}
+    </section>
+  );
+}
+
 export function MembersPage({ orgId }: { orgId: number }) {
   const { session } = useSession();
   const { org, error: orgError } = useOrg(orgId);
@@ -172,6 +202,8 @@ export function MembersPage({ orgId }: { orgId: number }) {
           </table>
         </div>
       )}
+
+      {isOwner && <RequireSecondFactor orgId={orgId} initial={org.second_factor_required === true} />}
 
       {isOwner && (
         <section className="card" aria-labelledby="invite-heading">

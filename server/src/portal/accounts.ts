@@ -107,6 +107,23 @@ export class Accounts {
     await this.users.setPassword(userId, await hashPassword(password), this.clock.now());
   }
 
+  /**
+   * Audits a sign-in, a failed one, or one refused while locked, for an existing account (an
+   * unknown address has no account to file it under); organizations see their members' events.
+   */
+  async recordSignIn(emailInput: unknown, outcome: 'user.signed_in' | 'user.sign_in_failed' | 'user.sign_in_locked', ip: string): Promise<void> {
+    if (typeof emailInput !== 'string' || emailInput.length > 1000) return;
+    const user = await this.users.byEmail(emailInput.trim().toLowerCase());
+    if (!user) return;
+    const actor = outcome === 'user.signed_in' ? `user:${user.id}` : 'anonymous';
+    await this.links.audit.recordChange(this.clock.now(), { actor, ip }, outcome, { type: 'user', id: user.id }, null, { email: user.email });
+  }
+
+  /** A wrong second-factor code counts as a failed sign-in, so codes cannot be guessed faster than passwords. */
+  secondFactorFailed(email: string, ip: string): Promise<void> {
+    return this.throttle.failed(email, ip);
+  }
+
   user(id: number): Promise<PortalUser | undefined> {
     return this.users.get(id);
   }

@@ -66,6 +66,18 @@ export class Members {
   async access(organizationId: number, userId: number, action: keyof typeof CAN): Promise<Membership> {
     const membership = await this.store.memberships.get(organizationId, userId);
     if (!membership) throw organizationNotFound(organizationId);
+    if (await this.store.organizationPolicies.secondFactorRequired(organizationId)) {
+      const user = await this.store.portalUsers.get(userId);
+      if (user?.totpEnabledAt == null) {
+        throw new ApiError(
+          403,
+          'authorization',
+          'second-factor-required',
+          'Two-factor authentication required',
+          'this organization requires two-factor authentication; turn it on in your account page, then come back',
+        );
+      }
+    }
     if (!(CAN[action] as readonly Role[]).includes(membership.role)) {
       throw new ApiError(
         403,
@@ -76,6 +88,25 @@ export class Members {
       );
     }
     return membership;
+  }
+
+  /** Owners require (or stop requiring) a second factor of every member; the owner must have one on first. */
+  async requireSecondFactor(organizationId: number, owner: PortalUser, required: unknown, who: Actor): Promise<boolean> {
+    if (typeof required !== 'boolean') throw ApiError.validation('invalid-second_factor_required', 'second_factor_required must be true or false');
+    if (required && owner.totpEnabledAt === null) {
+      throw ApiError.conflict('second-factor-off', 'turn on two-factor authentication for your own account first, so you are not locked out');
+    }
+    if ((await this.store.organizationPolicies.secondFactorRequired(organizationId)) !== required) {
+      await this.store.organizationPolicies.requireSecondFactor(organizationId, required ? this.clock.now() : null);
+      await this.audit(
+        who,
+        required ? 'organization.second_factor_required' : 'organization.second_factor_optional',
+        'organization',
+        organizationId,
+        organizationId,
+      );
+    }
+    return required;
   }
 
   private audit(who: Actor, action: string, targetType: string, targetId: string | number, organizationId: number, details: Record<string, unknown> = {}) {

@@ -7,6 +7,7 @@ import type { PortalSession } from '../store/portal-sessions.js';
 import type { PortalUser } from '../store/portal-users.js';
 import type { Accounts } from './accounts.js';
 import { type OperatorConsoleOptions, operatorConsoleRoutes } from './operator-console.js';
+import type { SecondFactor } from './second-factor.js';
 import type { Portal } from './service.js';
 import { CSRF_HEADER, PRESESSION_COOKIE, randomToken, SESSION_COOKIE, type Sessions, sameToken, sha256 } from './sessions.js';
 
@@ -14,6 +15,7 @@ export interface PortalRouteOptions {
   portal: Portal;
   accounts: Accounts;
   sessions: Sessions;
+  secondFactor: SecondFactor;
   /** The public base URL of the portal, for invitation links. */
   baseUrl: string;
   /** How long a deleted key keeps working, shown in the page. */
@@ -77,6 +79,7 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     created_at: new Date(u.createdAt).toISOString(),
     email_verified: u.emailVerifiedAt !== null,
     operator: u.operatorSince !== null,
+    second_factor: u.totpEnabledAt !== null,
   });
   const sessionView = (user: PortalUser | null, csrf: string) => ({
     user: user && userView(user),
@@ -123,10 +126,40 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
   });
 
   app.post('/signin', async (request, reply) => {
-    const body = jsonObject(request.body, ['email', 'password'], ['email', 'password']);
-    const user = await accounts.signIn({ email: body.email, password: body.password }, request.ip);
+    const body = jsonObject(request.body, ['email', 'password', 'code'], ['email', 'password']);
+    const user = await accounts.signIn({ email: body.email, password: body.password }, request.ip).catch(async (err: unknown) => {
+      const code = err instanceof ApiError ? err.code : '';
+      if (code === 'invalid-credentials' || code === 'too-many-attempts') {
+        await accounts.recordSignIn(body.email, code === 'invalid-credentials' ? 'user.sign_in_failed' : 'user.sign_in_locked', request.ip);
+      }
+      throw err;
+    });
+    if (user.totpEnabledAt !== null) {
+      // The password was right; without the second factor no session starts.
+      if (body.code === undefined || body.code === '') {
+        throw new ApiError(
+          401,
+          'authentication',
+          'second-factor-required',
+          'Code needed',
+          'enter the 6-digit code from your authenticator app, or a recovery code',
+        );
+      }
+      if (typeof body.code !== 'string' || !(await opts.secondFactor.check(user, body.code))) {
+        await accounts.secondFactorFailed(user.email, request.ip);
+        await accounts.recordSignIn(user.email, 'user.sign_in_failed', request.ip);
+        throw new ApiError(
+          401,
+          'authentication',
+          'wrong-code',
+          'Sign-in failed',
+          'the code is wrong or was used already; enter the current code from your app',
+        );
+      }
+    }
     const known = (await sessions.list(user.id)).some((s) => s.ip === request.ip && s.userAgent === (request.headers['user-agent'] ?? '').slice(0, 300));
     const answer = await startSession(request, reply, user);
+    await accounts.recordSignIn(user.email, 'user.signed_in', request.ip);
     if (!known) void accounts.notifySignIn(user, request.ip, request.headers['user-agent'] ?? '');
     return reply.send(answer);
   });
@@ -156,6 +189,35 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     signedIn.delete(request);
     if (request.cookies[SESSION_COOKIE]) clearSessionCookie(request, reply);
     return { email: user.email };
+  });
+
+  app.post('/second-factor/setup', async (request) => opts.secondFactor.begin(current(request).user));
+
+  app.post('/second-factor/enable', async (request) => {
+    const body = jsonObject(request.body, ['code'], ['code']);
+    return { recovery_codes: await opts.secondFactor.enable(current(request).user, body.code) };
+  });
+
+  app.post('/second-factor/disable', async (request, reply) => {
+    const body = jsonObject(request.body, ['code'], ['code']);
+    await opts.secondFactor.disable(current(request).user, body.code);
+    return reply.code(204).send();
+  });
+
+  app.get('/second-factor', async (request) => {
+    const { user } = current(request);
+    return {
+      enabled: user.totpEnabledAt !== null,
+      recovery_codes_left: user.totpEnabledAt === null ? 0 : await opts.secondFactor.unusedRecoveryCodes(user.id),
+    };
+  });
+
+  app.put<{ Params: Ids }>('/orgs/:orgId/policy', async (request) => {
+    const orgId = pathId(request.params.orgId, 'orgId');
+    const { user } = current(request);
+    await portal.members.access(orgId, user.id, 'manageMembers');
+    const body = jsonObject(request.body, ['second_factor_required'], ['second_factor_required']);
+    return { second_factor_required: await portal.members.requireSecondFactor(orgId, user, body.second_factor_required, actor(request)) };
   });
 
   app.get('/sessions', async (request) => {
@@ -282,11 +344,53 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     portal.usage(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), current(request).user.id),
   );
 
-  app.get<{ Params: Ids; Querystring: { limit?: string; before?: string } }>('/orgs/:orgId/audit', async (request) => {
+  type AuditQuery = { limit?: string; before?: string; actor?: string; action?: string; from?: string; to?: string };
+  const auditQuery = (q: AuditQuery, maxLimit: number) => {
+    const day = (value: string | undefined, name: string, end: boolean) => {
+      if (value === undefined || value === '') return undefined;
+      const ms = /^\d{4}-\d{2}-\d{2}$/.test(value) ? Date.parse(`${value}T00:00:00Z`) : Number.NaN;
+      if (Number.isNaN(ms)) throw ApiError.validation(`invalid-${name}`, `${name} must be a date such as 2030-01-31`);
+      return end ? ms + 86_400_000 : ms;
+    };
+    const action = q.action === undefined || q.action === '' ? undefined : String(q.action);
+    if (action !== undefined && !/^[a-z_]+(\.[a-z_]+)?$/.test(action)) {
+      throw ApiError.validation('invalid-action', 'action must be an action such as credential.created, or a family such as credential');
+    }
+    const from = day(q.from, 'from', false);
+    const to = day(q.to, 'to', true);
+    return {
+      limit: q.limit === undefined ? 100 : Math.min(maxLimit, pathId(String(q.limit), 'limit')),
+      ...(q.before !== undefined && q.before !== '' ? { before: pathId(String(q.before), 'before') } : {}),
+      ...(q.actor !== undefined && q.actor !== '' ? { actor: String(q.actor).slice(0, 300) } : {}),
+      ...(action !== undefined ? { action } : {}),
+      ...(from !== undefined ? { from } : {}),
+      ...(to !== undefined ? { to } : {}),
+    };
+  };
+
+  app.get<{ Params: Ids; Querystring: AuditQuery }>('/orgs/:orgId/audit', async (request) => {
     const { user } = current(request);
-    const limit = request.query.limit === undefined ? 100 : Math.min(500, pathId(String(request.query.limit), 'limit'));
-    const before = request.query.before === undefined ? undefined : pathId(String(request.query.before), 'before');
-    return portal.audit(pathId(request.params.orgId, 'orgId'), user.id, { limit, ...(before !== undefined ? { before } : {}) });
+    return portal.audit(pathId(request.params.orgId, 'orgId'), user.id, auditQuery(request.query, 500));
+  });
+
+  // The same events as a CSV file (a plain link: GET needs no CSRF token, the cookie proves who asks).
+  app.get<{ Params: Ids; Querystring: AuditQuery }>('/orgs/:orgId/audit.csv', async (request, reply) => {
+    const { user } = current(request);
+    const orgId = pathId(request.params.orgId, 'orgId');
+    const events = await portal.audit(orgId, user.id, auditQuery({ limit: '10000', ...request.query }, 10_000));
+    const cell = (v: unknown) => {
+      const text = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+      // A leading = + - @ would make a spreadsheet run it as a formula.
+      const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+      return `"${safe.replace(/"/g, '""')}"`;
+    };
+    const rows = [['occurred_at', 'actor', 'action', 'target_type', 'target_id', 'target_name', 'ip', 'details']];
+    for (const e of events)
+      rows.push([e.occurred_at, e.actor, e.action, e.target_type, e.target_id, e.target_name ?? '', e.ip ?? '', JSON.stringify(e.details)]);
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="audit-organization-${orgId}.csv"`)
+      .send(`${rows.map((r) => r.map(cell).join(',')).join('\r\n')}\r\n`);
   });
 
   app.get<{ Params: Ids }>('/orgs/:orgId/members', async (request) => {

@@ -1,6 +1,7 @@
 import type { Actor, CredentialView, Directory } from '../directory/service.js';
 import { ApiError } from '../domain/errors.js';
 import type { Application } from '../store/applications.js';
+import type { AuditFilter } from '../store/audit.js';
 import type { Store } from '../store/index.js';
 import type { Role } from '../store/memberships.js';
 import { emailNotVerified } from './accounts.js';
@@ -46,7 +47,8 @@ export class Portal {
   async organization(orgId: number, userId: number) {
     const membership = await this.members.access(orgId, userId, 'view');
     const org = await this.directory.organization(orgId);
-    return { id: org.id, name: org.name, created_at: iso(org.createdAt), role: membership.role };
+    const secondFactorRequired = await this.store.organizationPolicies.secondFactorRequired(orgId);
+    return { id: org.id, name: org.name, created_at: iso(org.createdAt), role: membership.role, second_factor_required: secondFactorRequired };
   }
 
   /** The application when it belongs to the organization; one of another organization is "not found". */
@@ -140,14 +142,28 @@ export class Portal {
   }
 
   /** The organization's audit log, newest first, with people named by their email address. */
-  async audit(orgId: number, userId: number, query: { limit: number; before?: number }) {
+  async audit(orgId: number, userId: number, query: { limit: number; before?: number; actor?: string; action?: string; from?: number; to?: number }) {
     await this.members.access(orgId, userId, 'viewAudit');
-    return this.auditEvents({ ...query, organizationId: orgId });
+    const { actor, ...rest } = query;
+    const filter: AuditFilter = { ...rest, organizationId: orgId };
+    filter.signInsOf = (await this.store.memberships.members(orgId)).map((m) => String(m.userId));
+    if (actor !== undefined) {
+      // People are searched by email address; "operator" is the operator API's token.
+      const person = await this.store.portalUsers.byEmail(actor.trim().toLowerCase());
+      filter.actors = actor.trim().toLowerCase() === 'operator' ? ['operator'] : person ? [`user:${person.id}`, `operator:user:${person.id}`] : [];
+    }
+    return this.auditEvents(filter);
   }
 
-  /** Audit events, newest first (of one organization or all), with people named by their email address. */
-  async auditEvents(query: { limit: number; before?: number; organizationId?: number }) {
+  /** Audit events, newest first (of one organization or all), with people named by their email address and targets by their names. */
+  async auditEvents(query: AuditFilter) {
     const events = await this.store.audit.list(query);
+    const targets = new Map<string, string | undefined>();
+    for (const e of events) {
+      const key = `${e.targetType}:${e.targetId}`;
+      if (targets.has(key)) continue;
+      targets.set(key, await this.targetName(e.targetType, e.targetId, e.details));
+    }
     const emails = new Map<number, string>();
     for (const e of events) {
       const id = /^(?:operator:)?user:(\d+)$/.exec(e.actor)?.[1];
@@ -172,8 +188,30 @@ export class Portal {
       action: e.action,
       target_type: e.targetType,
       target_id: e.targetId,
+      target_name: targets.get(`${e.targetType}:${e.targetId}`) ?? null,
       organization_id: e.organizationId,
       details: e.details,
     }));
+  }
+
+  /** What a person calls an audit event's target: the app's or key's name, the member's address. */
+  private async targetName(type: string, id: string, details: Record<string, unknown>): Promise<string | undefined> {
+    const number = /^\d{1,15}$/.test(id) ? Number(id) : undefined;
+    switch (type) {
+      case 'application':
+        return number === undefined ? undefined : (await this.store.applications.get(number))?.name;
+      case 'credential':
+        return (await this.store.credentials.get(id))?.name ?? (typeof details.name === 'string' ? details.name : undefined);
+      case 'user':
+        return number === undefined ? undefined : (await this.store.portalUsers.get(number))?.email;
+      case 'organization':
+        return number === undefined ? undefined : (await this.store.organizations.get(number))?.name;
+      case 'partner':
+        return number === undefined ? undefined : (await this.store.partners.get(number))?.name;
+      case 'invitation':
+        return typeof details.email === 'string' ? details.email : undefined;
+      default:
+        return undefined;
+    }
   }
 }

@@ -242,6 +242,27 @@ migrations['0004_portal_accounts'] = {
   },
 };
 
+// A second factor: TOTP (the secret sealed under the master key), recovery codes, and organizations that require it.
+migrations['0004_portal_second_factor'] = {
+  async up(db: Db) {
+    await db.schema.alterTable('portal_users').addColumn('totp_secret', 'text').execute();
+    await db.schema.alterTable('portal_users').addColumn('totp_enabled_at', 'bigint').execute();
+    await db.schema.alterTable('portal_users').addColumn('totp_last_step', 'bigint').execute();
+    await db.schema
+      .createTable('portal_recovery_codes')
+      .addColumn('user_id', 'bigint', (c) => c.notNull().references('portal_users.id'))
+      .addColumn('code_hash', 'text', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .addPrimaryKeyConstraint('portal_recovery_codes_pk', ['user_id', 'code_hash'])
+      .execute();
+    await db.schema
+      .createTable('organization_policies')
+      .addColumn('organization_id', 'bigint', (c) => c.primaryKey().references('organizations.id'))
+      .addColumn('second_factor_required_at', 'bigint')
+      .execute();
+  },
+};
+
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export function migrator(db: Db): Migrator {

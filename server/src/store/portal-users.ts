@@ -9,6 +9,9 @@ export interface PortalUser {
   emailVerifiedAt: number | null;
   disabledAt: number | null;
   operatorSince: number | null;
+  totpSecret: string | null;
+  totpEnabledAt: number | null;
+  totpLastStep: number | null;
 }
 
 type Row = {
@@ -20,6 +23,9 @@ type Row = {
   email_verified_at: number | null;
   disabled_at: number | null;
   operator_since: number | null;
+  totp_secret: string | null;
+  totp_enabled_at: number | null;
+  totp_last_step: number | null;
 };
 const orNull = (v: number | null) => (v === null ? null : Number(v));
 const toUser = (r: Row): PortalUser => ({
@@ -31,6 +37,9 @@ const toUser = (r: Row): PortalUser => ({
   emailVerifiedAt: orNull(r.email_verified_at),
   disabledAt: orNull(r.disabled_at),
   operatorSince: orNull(r.operator_since),
+  totpSecret: r.totp_secret,
+  totpEnabledAt: orNull(r.totp_enabled_at),
+  totpLastStep: orNull(r.totp_last_step),
 });
 
 /** People who sign in to the developer portal. */
@@ -74,5 +83,25 @@ export class PortalUserRepository {
 
   async setOperator(id: number, since: number | null): Promise<void> {
     await this.db.updateTable('portal_users').set({ operator_since: since }).where('id', '=', id).execute();
+  }
+
+  /** Stores a sealed TOTP secret (setup) or clears the second factor (null). */
+  async setTotp(id: number, sealedSecret: string | null, enabledAt: number | null): Promise<void> {
+    await this.db
+      .updateTable('portal_users')
+      .set({ totp_secret: sealedSecret, totp_enabled_at: enabledAt, totp_last_step: null })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Records the time step of an accepted code, only if it is later than the last one: false means a replay. */
+  async useTotpStep(id: number, step: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('portal_users')
+      .set({ totp_last_step: step })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)]))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 }

@@ -146,6 +146,26 @@ export interface PortalUsersTable {
   disabled_at: number | null;
   /** When the account was granted the operator role (the operator console); null for everyone else. */
   operator_since: number | null;
+  /** The TOTP secret, sealed (AES-256-GCM) under the master key; set during setup, before it is enabled. */
+  totp_secret: string | null;
+  /** When the second factor was turned on; null while it is off. */
+  totp_enabled_at: number | null;
+  /** The last time step a code was accepted for, so a code is never accepted twice. */
+  totp_last_step: number | null;
+}
+
+/** Single-use recovery codes of an account's second factor, as SHA-256 hashes. */
+export interface PortalRecoveryCodesTable {
+  user_id: number;
+  code_hash: string;
+  used_at: number | null;
+}
+
+/** What an organization's owners require of its members. */
+export interface OrganizationPoliciesTable {
+  organization_id: number;
+  /** When an owner made a second factor required; null when it is not. */
+  second_factor_required_at: number | null;
 }
 
 export interface PortalSessionsTable {
@@ -229,6 +249,8 @@ export interface Database {
   portal_users: PortalUsersTable;
   portal_sessions: PortalSessionsTable;
   portal_user_tokens: PortalUserTokensTable;
+  portal_recovery_codes: PortalRecoveryCodesTable;
+  organization_policies: OrganizationPoliciesTable;
   memberships: MembershipsTable;
   invitations: InvitationsTable;
   token_counts: TokenCountsTable;
