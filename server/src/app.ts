@@ -163,7 +163,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     application_rate_limits: retail.applicationLimits,
   } as Record<string, ReadThroughCache<unknown, unknown>>);
   const tokenCounts = new TokenCounter(store.tokenCounts, clock);
-  usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
+  usage.onUse((clientId, applicationId) => tokenCounts.issued(applicationId, clientId));
   const mailer = config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new LogMailer();
   const sessions = new Sessions(store.portalSessions, clock);
   const accounts = new Accounts(store.portalUsers, new SignInThrottle(rateLimits, clock), clock, {
@@ -173,7 +173,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     mailer,
     portalUrl: config.issuer,
   });
-  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer);
+  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer, usage);
   const secondFactor = new SecondFactor(store.portalUsers, store.recoveryCodes, derived.sealKey, clock, `Portcullis ${new URL(config.issuer).host}`);
   return {
     config,

@@ -513,6 +513,43 @@ describe('portal audit log', () => {
   });
 });
 
+describe('portal key usage', () => {
+  test("each key's tokens and failed authentications per day; another app's key is not found", async () => {
+    const server = await startTestServer();
+    try {
+      const owner = new PortalClient(server.url);
+      await owner.signUp(email('usage'));
+      const org = await owner.createOrg('Usage');
+      const app = await owner.createApp(org.id, 'Counted');
+      const used = await owner.createKey(org.id, app.id, 'Used');
+      const idle = await owner.createKey(org.id, app.id, 'Idle');
+      recordSecret(used.client_secret, idle.client_secret);
+      await server.accessToken(used.client_id, used.client_secret);
+      await server.accessToken(used.client_id, used.client_secret);
+      const wrong = await server.token({ grant_type: 'client_credentials', client_id: used.client_id, client_secret: idle.client_secret });
+      assert.equal(wrong.status, 401);
+      const res = await owner.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials/${used.client_id}/usage`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.days.length, 30);
+      const today = res.body.days.at(-1);
+      assert.equal(today.day, new Date().toISOString().slice(0, 10));
+      assert.equal(today.tokens, 2);
+      assert.equal(today.failed_authentications, 1);
+      const quiet = await owner.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials/${idle.client_id}/usage`);
+      assert.equal(quiet.body.days.at(-1).tokens, 0);
+      assert.equal(quiet.body.days.at(-1).failed_authentications, 0);
+      const otherApp = await owner.createApp(org.id, 'Other');
+      assert.equal((await owner.call('GET', `/orgs/${org.id}/apps/${otherApp.id}/credentials/${used.client_id}/usage`)).status, 404);
+      assert.equal((await owner.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials/${'x'.repeat(150)}/usage`)).status, 404);
+      const stranger = new PortalClient(server.url);
+      await stranger.signUp(email('stranger'));
+      assert.equal((await stranger.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials/${used.client_id}/usage`)).status, 404);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('portal on PostgreSQL', () => {
   test('sign-up, organization, app, key, invitation and usage work on PostgreSQL too', async (t) => {
     if (!needService(t, 'PostgreSQL', await postgresAvailable())) return;

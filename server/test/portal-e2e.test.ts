@@ -73,6 +73,15 @@ async function checkAccessibility(page: Page, where: string, found: string[]): P
   await page.setViewportSize(original);
 }
 
+/** Polls a condition of the page until it holds, or fails after a deadline (no string evaluation: the page's CSP forbids eval). */
+async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 const text = async (locator: Locator): Promise<string> => (await locator.textContent()) ?? '';
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
@@ -233,6 +242,12 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByText(/tokens issued in the last 30 days/).waitFor();
       assert.match(await text(page.locator('figcaption')), /^2 tokens issued/);
       await shot(page, '06-app-usage');
+      await page
+        .getByLabel('Show', { exact: true })
+        .selectOption({ label: `Key 3 (${(await page.locator('tr[data-client-id]').nth(1).getAttribute('data-client-id'))!.slice(0, 8)}…)` });
+      await page.getByText('No tokens were issued for this key in the last 30 days. 0 failed authentications').waitFor();
+      await page.getByLabel('Show', { exact: true }).selectOption('');
+      await page.getByText(/^2 tokens issued/).waitFor();
       await checkAccessibility(page, 'app with keys', axeFound);
 
       // "Revoke now" after a typed confirmation: the secret gets invalid_client at once, and issued tokens stop.
@@ -278,7 +293,7 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       assert.match(audit, /revoked the key “Key 2” immediately/);
       await page.getByLabel('What').selectOption('credential');
       await page.getByRole('button', { name: 'Filter' }).click();
-      await page.waitForFunction(`[...document.querySelectorAll('tbody td[data-label="What"]')].every((td) => / key /.test(td.textContent))`);
+      await until(async () => (await page.locator('tbody td[data-label="What"]').allTextContents()).every((what) => / key /.test(what)), 'only key events');
       const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
       const csv = readFileSync((await csvDownload.path())!, 'utf8');
       assert.match(csv, /^"occurred_at","actor","action"/);
@@ -295,14 +310,14 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await checkAccessibility(page, 'invitation', axeFound);
       await page.getByRole('link', { name: 'Create an account' }).click();
       // The invited address is filled in, and the invitation proves it: no verification needed.
-      await page.waitForFunction(`document.querySelector('#email')?.value === ${JSON.stringify(developer)}`);
+      await until(async () => (await page.getByLabel('Email address').inputValue()) === developer, 'the invited address filled in');
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByRole('button', { name: 'Create account' }).click();
       await page.getByRole('button', { name: 'Join Acme Retail' }).click();
       await page.getByRole('heading', { name: 'Acme Retail' }).waitFor();
       await page.goto(appUrl);
       await page.getByRole('heading', { name: 'API keys' }).waitFor();
-      await page.getByText('Key 5').waitFor();
+      await page.getByText('Key 5', { exact: true }).waitFor();
       assert.equal(await page.getByLabel('New key name').count(), 0, 'no key form for a developer');
       assert.equal(await page.getByRole('button', { name: /^Delete / }).count(), 0, 'no delete buttons for a developer');
       assert.equal(await page.getByRole('button', { name: /^Rename / }).count(), 0, 'no rename for a developer');

@@ -121,6 +121,7 @@ export function AppPage({ orgId, appId }: { orgId: number; appId: number }) {
   const [typed, setTyped] = useState('');
   const [notice, setNotice] = useState<string>();
   const [managers, setManagers] = useState<Member[]>();
+  const [usageKey, setUsageKey] = useState('');
   const [creatingKey, runCreate] = useBusy();
   const [deletingKey, runDelete] = useBusy();
   const [revokingKey, runRevoke] = useBusy();
@@ -416,7 +417,20 @@ export function AppPage({ orgId, appId }: { orgId: number; appId: number }) {
 
       <section aria-labelledby="usage-heading">
         <h2 id="usage-heading">Tokens issued, last 30 days</h2>
-        <UsageChart orgId={orgId} appId={appId} />
+        {keys && keys.length > 0 && (
+          <p>
+            <label htmlFor="usage-key">Show</label>
+            <select id="usage-key" value={usageKey} onChange={(e) => setUsageKey(e.target.value)}>
+              <option value="">All keys of the app</option>
+              {keys.map((k) => (
+                <option key={k.client_id} value={k.client_id}>
+                  {k.name} ({k.client_id.slice(0, 8)}…)
+                </option>
+              ))}
+            </select>
+          </p>
+        )}
+        <UsageChart orgId={orgId} appId={appId} {...(usageKey ? { clientId: usageKey } : {})} />
       </section>
 
       <Dialog title="Your new API key" open={created !== undefined} onClose={() => setCreated(undefined)}>

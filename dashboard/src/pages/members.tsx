@@ -51,6 +51,7 @@ export function MembersPage({ orgId }: { orgId: number }) {
   const [formError, setFormError] = useState<string>();
   const [link, setLink] = useState<Invitation>();
   const [removing, setRemoving] = useState<Member>();
+  const [pendingRoles, setPendingRoles] = useState<Record<number, Role>>({});
   const [removeError, setRemoveError] = useState<string>();
   const [notice, setNotice] = useState<string>();
   const [inviting, runInvite] = useBusy();
@@ -160,19 +161,33 @@ export function MembersPage({ orgId }: { orgId: number }) {
                         <label htmlFor={`role-${m.user_id}`} className="visually-hidden">
                           Role of {m.email}
                         </label>
+                        {/* Arrow keys move through the options without saving; the button saves the choice. */}
                         <select
                           id={`role-${m.user_id}`}
-                          value={m.role}
-                          disabled={acting}
-                          onChange={(e) => {
-                            const to = e.target.value;
-                            void act(() => api('PATCH', `/orgs/${orgId}/members/${m.user_id}`, { role: to }), `${m.email} is now ${to}.`);
-                          }}
+                          value={pendingRoles[m.user_id] ?? m.role}
+                          onChange={(e) => setPendingRoles((old) => ({ ...old, [m.user_id]: e.target.value as Role }))}
                         >
                           <option value="owner">Owner</option>
                           <option value="admin">Admin</option>
                           <option value="developer">Developer</option>
                         </select>
+                        {pendingRoles[m.user_id] !== undefined && pendingRoles[m.user_id] !== m.role && (
+                          <BusyButton
+                            className="small"
+                            busy={acting}
+                            busyLabel="Saving…"
+                            label={`Save role of ${m.email}`}
+                            onClick={() => {
+                              const to = pendingRoles[m.user_id]!;
+                              void act(async () => {
+                                await api('PATCH', `/orgs/${orgId}/members/${m.user_id}`, { role: to });
+                                setPendingRoles(({ [m.user_id]: _, ...rest }) => rest);
+                              }, `${m.email} is now ${to}.`);
+                            }}
+                          >
+                            Save role
+                          </BusyButton>
+                        )}
                       </>
                     ) : (
                       m.role

@@ -368,6 +368,10 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     };
   };
 
+  app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials/:clientId/usage', async (request) =>
+    portal.keyUsage(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), request.params.clientId, current(request).user.id),
+  );
+
   app.get<{ Params: Ids; Querystring: AuditQuery }>('/orgs/:orgId/audit', async (request) => {
     const { user } = current(request);
     return portal.audit(pathId(request.params.orgId, 'orgId'), user.id, auditQuery(request.query, 500));

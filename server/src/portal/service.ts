@@ -32,6 +32,7 @@ export class Portal {
     readonly members: Members,
     private readonly tokenCounts: TokenCounter,
     private readonly mailer: Mailer,
+    private readonly failures: { flush(): Promise<void> },
   ) {}
 
   async createOrganization(userId: number, input: { name: unknown }, who: Actor) {
@@ -133,6 +134,21 @@ export class Portal {
     );
     void Promise.allSettled(notices);
     return { client_id: clientId, status: 'deactivated' as const, deactivates_at: result.deactivates_at };
+  }
+
+  /** One key's tokens issued and failed authentications (wrong secret, deactivated) per day, last 30 days. */
+  async keyUsage(orgId: number, appId: number, clientId: string, userId: number) {
+    await this.members.access(orgId, userId, 'view');
+    await this.application(orgId, appId);
+    const credential = await this.store.credentials.get(clientId);
+    if (!credential || credential.applicationId !== appId) throw ApiError.notFound(`key ${clientId.slice(0, 64)}`);
+    await this.failures.flush().catch(() => {});
+    const tokens = await this.tokenCounts.perDayOfKey(clientId);
+    const failed = new Map<string, number>();
+    for (const f of await this.store.authFailures.since(tokens[0]!.day)) {
+      if (f.clientId === clientId) failed.set(f.day, (failed.get(f.day) ?? 0) + f.count);
+    }
+    return { client_id: clientId, days: tokens.map((d) => ({ ...d, failed_authentications: failed.get(d.day) ?? 0 })) };
   }
 
   async usage(orgId: number, appId: number, userId: number) {

@@ -263,6 +263,19 @@ migrations['0004_portal_second_factor'] = {
   },
 };
 
+// Tokens issued per key and day, beside the per-app counts, for each key's usage in the portal.
+migrations['0004_portal_key_usage'] = {
+  async up(db: Db) {
+    await db.schema
+      .createTable('credential_token_counts')
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('day', 'text', (c) => c.notNull())
+      .addColumn('count', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('credential_token_counts_pk', ['client_id', 'day'])
+      .execute();
+  },
+};
+
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export function migrator(db: Db): Migrator {

@@ -224,6 +224,13 @@ export interface TokenCountsTable {
   count: number;
 }
 
+/** Tokens issued per key (client_id) and UTC day, written in batches. */
+export interface CredentialTokenCountsTable {
+  client_id: string;
+  day: string;
+  count: number;
+}
+
 export interface RevokedTokensTable {
   jti: string;
   /** The token's own expiry (ms); the row is useless after it. */
@@ -254,4 +261,5 @@ export interface Database {
   memberships: MembershipsTable;
   invitations: InvitationsTable;
   token_counts: TokenCountsTable;
+  credential_token_counts: CredentialTokenCountsTable;
 }
