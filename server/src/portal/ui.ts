@@ -7,6 +7,21 @@ import type { FastifyInstance } from 'fastify';
 /** The built web UI: dashboard/dist beside the server package. */
 export const DASHBOARD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../dashboard/dist');
 
+/** The single-page app's own paths, answered with index.html. */
+export const DASHBOARD_PAGES = [
+  '/',
+  '/signin',
+  '/signup',
+  '/forgot-password',
+  '/reset-password',
+  '/verify-email',
+  '/account',
+  '/orgs/*',
+  '/invitations/*',
+  '/operator',
+  '/operator/*',
+];
+
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self'",
