@@ -26,7 +26,7 @@ export class MailSink {
 
   static start(): Promise<MailSink> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [SINK, 'serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let buffer = '';
       let sink: MailSink | undefined;
       const timer = setTimeout(() => {
