@@ -133,7 +133,7 @@ describe('portal second factor', () => {
     assert.equal((await member.call('POST', `/invitations/${token}/accept`)).status, 200);
     const blocked = await member.call('GET', `/orgs/${org.id}/apps`);
     assert.equal(blocked.status, 403);
-    assert.equal(blocked.body.errors[0].code, 'second-factor-required');
+    assert.equal(blocked.body.errors[0].code, 'organization-requires-second-factor');
     assert.match(blocked.body.errors[0].detail, /turn it on in your account page/);
     const memberSetup = await member.call('POST', '/second-factor/setup');
     recordSecret(memberSetup.body.secret);

@@ -72,7 +72,7 @@ export class Members {
         throw new ApiError(
           403,
           'authorization',
-          'second-factor-required',
+          'organization-requires-second-factor',
           'Two-factor authentication required',
           'this organization requires two-factor authentication; turn it on in your account page, then come back',
         );
