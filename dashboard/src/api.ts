@@ -4,17 +4,25 @@ export type Role = 'owner' | 'admin' | 'developer';
 export interface User {
   id: number;
   email: string;
+  email_verified: boolean;
+  operator: boolean;
+  second_factor: boolean;
 }
 export interface Session {
   user: User | null;
   csrf_token: string;
   deactivation_grace_seconds: number;
+  /** Whether the server can send mail; without it the pages say that no mail was sent. */
+  mail_delivers: boolean;
+  /** The token endpoint, for the quickstart. */
+  token_url: string;
 }
 export interface Org {
   id: number;
   name: string;
   created_at: string;
   role: Role;
+  second_factor_required?: boolean;
 }
 export interface App {
   id: number;
@@ -47,6 +55,7 @@ export interface Invitation {
   created_at: string;
   expires_at: string;
   link?: string;
+  mail?: 'sent' | 'not-sent';
 }
 export interface AuditEvent {
   id: number;
@@ -56,6 +65,7 @@ export interface AuditEvent {
   action: string;
   target_type: string;
   target_id: string;
+  target_name?: string | null;
   details: Record<string, unknown>;
 }
 
@@ -128,6 +138,9 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
 
 export const messageOf = (err: unknown): string =>
   err instanceof ApiProblem ? err.message : 'Something unexpected went wrong. Please reload the page and try again.';
+
+/** "1 key", "2 keys": a count with its noun in the right number. */
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 export const formatDate = (iso: string | null | undefined): string =>
   iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : 'Never';

@@ -1,11 +1,15 @@
 import { type ReactNode, useEffect, useRef, useState } from 'react';
 
-/** The page's heading, focused when the page opens so screen readers and keyboards start there. */
+/** The page's heading, focused when the page opens so screen readers and keyboards start there; it names the tab too. */
 export function PageTitle({ children }: { children: ReactNode }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     ref.current?.focus();
   }, []);
+  useEffect(() => {
+    const text = ref.current?.textContent?.trim();
+    document.title = text ? `${text} · Portcullis` : 'Portcullis';
+  });
   return (
     <h1 ref={ref} tabIndex={-1}>
       {children}
@@ -97,4 +101,58 @@ export function useNow(active: boolean): number {
     return () => clearInterval(timer);
   }, [active]);
   return Date.now();
+}
+
+/**
+ * Runs one request at a time for a button: while it runs `busy` is true (the button shows it and
+ * is disabled), and a second click or Enter is ignored, so a double click does the work once.
+ */
+export function useBusy(): [boolean, <T>(work: () => Promise<T>) => Promise<T | undefined>] {
+  const running = useRef(false);
+  const [busy, setBusy] = useState(false);
+  const run = async <T,>(work: () => Promise<T>): Promise<T | undefined> => {
+    if (running.current) return undefined;
+    running.current = true;
+    setBusy(true);
+    try {
+      return await work();
+    } finally {
+      running.current = false;
+      setBusy(false);
+    }
+  };
+  return [busy, run];
+}
+
+/** A submit or action button that shows its request is running and cannot be pressed again meanwhile. */
+export function BusyButton({
+  busy,
+  busyLabel,
+  children,
+  className,
+  type = 'button',
+  onClick,
+  label,
+}: {
+  busy: boolean;
+  busyLabel: string;
+  children: ReactNode;
+  className?: string;
+  type?: 'button' | 'submit';
+  onClick?: () => void;
+  label?: string;
+}) {
+  return (
+    // aria-disabled, not disabled: a disabled button drops keyboard focus, and useBusy already ignores presses.
+    <button
+      type={type}
+      className={[className, busy ? 'busy' : ''].filter(Boolean).join(' ') || undefined}
+      onClick={busy ? undefined : onClick}
+      aria-disabled={busy}
+      aria-busy={busy}
+      aria-label={busy ? undefined : label}
+    >
+      {busy ? busyLabel : children}
+    </button>
+  );
 }

@@ -1,7 +1,7 @@
 import { type ReactNode, StrictMode, useCallback, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, type Session, setCsrfToken, whenSignedOut } from './api.js';
-import { Loading } from './components.js';
+import { Loading, PageTitle } from './components.js';
 import { AccountPage } from './pages/account.js';
 import { AppPage } from './pages/app.js';
 import { AuditPage } from './pages/audit.js';
@@ -9,12 +9,16 @@ import { AuthPage } from './pages/auth.js';
 import { InvitationPage } from './pages/invitation.js';
 import { MembersPage } from './pages/members.js';
 import { OrgPage } from './pages/org.js';
+import { OperatorPage } from './pages/operator.js';
 import { OrgsPage } from './pages/orgs.js';
+import { ForgotPasswordPage, ResetPasswordPage, VerifyBanner, VerifyEmailPage } from './pages/recovery.js';
 import { Link, match, navigate, usePath } from './router.js';
 import { SessionCtx } from './session.js';
 import './styles.css';
 
-const PUBLIC = ['/signin', '/signup'];
+const PUBLIC = ['/signin', '/signup', '/forgot-password'];
+/** Pages of mailed links: they work signed in or not. */
+const LINKS = ['/reset-password', '/verify-email'];
 
 function Shell() {
   const [session, setSession] = useState<Session | null>(null);
@@ -57,13 +61,19 @@ function Shell() {
 
   const invitation = match('/invitations/:token', path);
   let page: ReactNode;
-  if (!session.user && !PUBLIC.includes(path) && !invitation) {
+  if (path === '/reset-password') {
+    page = <ResetPasswordPage />;
+  } else if (path === '/verify-email') {
+    page = <VerifyEmailPage />;
+  } else if (!session.user && !PUBLIC.includes(path) && !LINKS.includes(path) && !invitation) {
     const next = path === '/' ? '' : `?next=${encodeURIComponent(path)}`;
     queueMicrotask(() => navigate(`/signin${next}`, true));
     page = <Loading />;
   } else if (session.user && PUBLIC.includes(path)) {
     queueMicrotask(() => navigate(new URLSearchParams(location.search).get('next') ?? '/', true));
     page = <Loading />;
+  } else if (path === '/forgot-password') {
+    page = <ForgotPasswordPage />;
   } else if (path === '/signin' || path === '/signup') {
     page = <AuthPage key={path} mode={path === '/signin' ? 'signin' : 'signup'} />;
   } else if (invitation) {
@@ -72,6 +82,8 @@ function Shell() {
     page = <OrgsPage />;
   } else if (path === '/account') {
     page = <AccountPage />;
+  } else if (path === '/operator' || path.startsWith('/operator/')) {
+    page = <OperatorPage key={path} section={path.slice('/operator/'.length)} />;
   } else {
     const app = match('/orgs/:orgId/apps/:appId', path);
     const members = match('/orgs/:orgId/members', path);
@@ -105,6 +117,7 @@ function Shell() {
         {session.user && (
           <nav aria-label="Account">
             <Link to="/">Organizations</Link>
+            {session.user.operator && <Link to="/operator">Operator console</Link>}
             <Link to="/account">{session.user.email}</Link>
             <button type="button" className="link" onClick={signOut}>
               Sign out
@@ -112,7 +125,10 @@ function Shell() {
           </nav>
         )}
       </header>
-      <main id="main">{page}</main>
+      <main id="main">
+        <VerifyBanner />
+        {page}
+      </main>
     </SessionCtx.Provider>
   );
 }
@@ -120,7 +136,7 @@ function Shell() {
 function NotFound() {
   return (
     <div className="narrow">
-      <h1>Page not found</h1>
+      <PageTitle>Page not found</PageTitle>
       <p>
         There is nothing at this address. <Link to="/">Go to your organizations</Link>.
       </p>

@@ -21,7 +21,7 @@ import { Directory } from './directory/service.js';
 import { UsageRecorder } from './directory/usage.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import { jwksMaxAgeSeconds, KeyRing } from './keys/keyring.js';
-import { resolveMasterKey } from './keys/master.js';
+import { derive, resolveMasterKey } from './keys/master.js';
 import { acceptedMasterKeys, type MasterKeys, openMasterKeys, wrongMasterKeyMessage } from './keys/master-rotation.js';
 import { decisionRoutes } from './gateway/decision.js';
 import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
@@ -50,9 +50,11 @@ import { Readiness } from './ops/readiness.js';
 import { Accounts } from './portal/accounts.js';
 import { PasswordPool } from './portal/password-pool.js';
 import { ARGON2_OPTIONS } from './portal/passwords.js';
-import { LogMailer, type Mailer } from './portal/mail.js';
+import { portalAdminRoutes } from './portal/admin-routes.js';
+import { LogMailer, type Mailer, SmtpMailer } from './portal/mail.js';
 import { Members } from './portal/members.js';
 import { portalRoutes } from './portal/routes.js';
+import { SecondFactor } from './portal/second-factor.js';
 import { Portal } from './portal/service.js';
 import { Sessions, SignInThrottle } from './portal/sessions.js';
 import { dashboardRoutes } from './portal/ui.js';
@@ -90,7 +92,15 @@ export interface Services {
   /** Dependencies' states, draining, and the answer of GET /readyz. */
   readiness: Readiness;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
-  portal: { portal: Portal; accounts: Accounts; sessions: Sessions; tokenCounts: TokenCounter; mailer: Mailer; passwords: PasswordPool };
+  portal: {
+    portal: Portal;
+    accounts: Accounts;
+    sessions: Sessions;
+    secondFactor: SecondFactor;
+    tokenCounts: TokenCounter;
+    mailer: Mailer;
+    passwords: PasswordPool;
+  };
   /** Set when this start created the master key file or the admin token: the caller tells the operator once. */
   firstStart: { masterKeyFile?: string; adminToken?: string };
 }
@@ -188,15 +198,29 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const readiness = new Readiness({ db, kind: isPostgres(db) ? 'postgresql' : 'sqlite' }, bus, config.redisUrl !== undefined, keys, clock);
   metrics.watchDependencies(readiness, db);
   const tokenCounts = new TokenCounter(store.tokenCounts, clock);
-  usage.onUse((_clientId, applicationId) => tokenCounts.issued(applicationId));
-  const mailer = new LogMailer();
+  usage.onUse((clientId, applicationId) => tokenCounts.issued(applicationId, clientId));
+  const mailer = config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new LogMailer();
   const sessions = new Sessions(store.portalSessions, clock);
   const passwords = new PasswordPool(
     { workers: config.portalLimits.passwordWorkers, queueLimit: config.portalLimits.passwordQueue, onRefused: () => metrics.passwordHashingRefused() },
     ARGON2_OPTIONS,
   );
-  const accounts = new Accounts(store.portalUsers, passwords, new SignInThrottle(limiter, config.portalLimits), clock);
-  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts);
+  const accounts = new Accounts(store.portalUsers, passwords, new SignInThrottle(limiter, config.portalLimits), clock, {
+    tokens: store.portalUserTokens,
+    sessions: store.portalSessions,
+    audit: store.audit,
+    mailer,
+    portalUrl: config.issuer,
+  });
+  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer, usage);
+  // Sealed under a key derived from the pepper, which a master-key rotation keeps.
+  const secondFactor = new SecondFactor(
+    store.portalUsers,
+    store.recoveryCodes,
+    derive(derived.pepper, 'totp-seal'),
+    clock,
+    `Portcullis ${new URL(config.issuer).host}`,
+  );
   return {
     config,
     clock,
@@ -221,7 +245,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     apis: new ApiRegistry(store, bus, clock),
     metrics,
     readiness,
-    portal: { portal, accounts, sessions, tokenCounts, mailer, passwords },
+    portal: { portal, accounts, sessions, secondFactor, tokenCounts, mailer, passwords },
     firstStart,
   };
 }
@@ -292,7 +316,9 @@ export function buildApp(services: Services, logger: boolean | object = false): 
   useApiErrors(app);
   useIdempotency(app, services.idempotency);
   BearerAuthentication.decorate(app);
-  if (services.portal.mailer instanceof LogMailer) services.portal.mailer.log = (fields, message) => app.log.info(fields, message);
+  const mailer = services.portal.mailer;
+  if (mailer instanceof LogMailer) mailer.log = (fields, message) => app.log.info(fields, message);
+  if (mailer instanceof SmtpMailer) mailer.log = (fields, message) => app.log.warn(fields, message);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   // Ready while the node can serve, even from its caches with a dependency away (`degraded`);
@@ -334,6 +360,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
       (scope) => retailMediaAdminRoutes(scope, { retail: services.retail, beacons: services.beacons, store: services.store }),
       (scope) => gatewayAdminRoutes(scope, { routes: services.gateway }),
       (scope) => apiAdminRoutes(scope, { apis: services.apis }),
+      (scope) => portalAdminRoutes(scope, { accounts: services.portal.accounts }),
     ],
   });
   app.register(deliveryRoutes, {
@@ -353,7 +380,13 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     trustProxy: config.trustProxy.kind !== 'none',
   });
   app.register(decisionRoutes, { routes: services.gateway, bearer: services.bearer });
-  app.register(portalRoutes, { prefix: '/portal/api', ...services.portal, baseUrl: config.issuer, graceSeconds: config.deactivationGraceSeconds });
+  app.register(portalRoutes, {
+    prefix: '/portal/api',
+    ...services.portal,
+    baseUrl: config.issuer,
+    graceSeconds: config.deactivationGraceSeconds,
+    operator: { directory: services.directory, retail: services.retail, gateway: services.gateway, keys: services.keys },
+  });
   app.register(dashboardRoutes);
   return app;
 }
@@ -399,6 +432,7 @@ export async function stopServices(services: Services): Promise<void> {
   await services.beacons.stop().catch(() => {});
   await services.portal.tokenCounts.stop().catch(() => {});
   await services.portal.passwords.close();
+  if (services.portal.mailer instanceof SmtpMailer) services.portal.mailer.close();
   await services.rateLimits.close();
   await services.bus.close();
   await services.store.db.destroy();

@@ -38,6 +38,14 @@ const USAGE = `Usage: portcullis admin <resource> <action> [options]
   apis revoke --app ID --id API-ID
   apis grants --app ID
   audit [--org ID] [--limit N]
+  users show EMAIL                                a portal account: verified, disabled, operator
+  users verify EMAIL                              mark its email address verified
+  users reset EMAIL                               prints a single-use password-reset link (also mailed
+                                                  when mail is configured); the password stays until used
+  users disable EMAIL                             no more sign-ins; its sessions end at once
+  users enable EMAIL
+  operators grant EMAIL                           the account gets the operator console in the portal
+  operators revoke EMAIL
 
 Options for every command:
   --url URL      the server (default $PORTCULLIS_URL, else http://127.0.0.1:$PORT or :8080)
@@ -118,9 +126,36 @@ const scopeList = (value: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-function plan(resource: string | undefined, action: string | undefined, v: Values): Call {
+const userLine = (u: any) =>
+  `${u.email} (user ${u.id}): ${u.email_verified_at ? 'verified' : 'not verified'}${u.disabled_at ? ', disabled' : ''}${u.operator_since ? ', operator' : ''}\n`;
+
+function plan(resource: string | undefined, action: string | undefined, v: Values, subject?: string): Call {
   const e = encodeURIComponent;
+  const email = () => {
+    if (!subject) throw new UsageError(`name the account: portcullis admin ${resource} ${action} EMAIL`);
+    return subject;
+  };
   switch (`${resource} ${action}`) {
+    case 'users show':
+      return { method: 'GET', path: `/portal-users?email=${e(email())}`, show: userLine };
+    case 'users verify':
+      return { method: 'POST', path: '/portal-users/verify', body: { email: email() }, show: userLine };
+    case 'users reset':
+      return {
+        method: 'POST',
+        path: '/portal-users/reset',
+        body: { email: email() },
+        show: (r) =>
+          `password reset started for ${r.email}${r.mail === 'sent' ? ' (the link was mailed too)' : ' (no mail was sent)'}. Hand this single-use link to them; it expires in one hour:\n\n  ${r.reset_link}\n`,
+      };
+    case 'users disable':
+      return { method: 'POST', path: '/portal-users/disable', body: { email: email() }, show: userLine };
+    case 'users enable':
+      return { method: 'POST', path: '/portal-users/enable', body: { email: email() }, show: userLine };
+    case 'operators grant':
+      return { method: 'POST', path: '/operators/grant', body: { email: email() }, show: userLine };
+    case 'operators revoke':
+      return { method: 'POST', path: '/operators/revoke', body: { email: email() }, show: userLine };
     case 'orgs create':
       return { method: 'POST', path: '/organizations', body: { name: need(v, 'name') }, show: (o) => `organization ${o.id} "${o.name}" created\n` };
     case 'orgs list':
@@ -336,7 +371,7 @@ export async function adminCommand(args: string[]): Promise<number> {
   }
   let call: Call;
   try {
-    call = plan(positionals[0], positionals[1], values);
+    call = plan(positionals[0], positionals[1], values, positionals[2]);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`portcullis admin: ${err.message}\n\n${USAGE}`);

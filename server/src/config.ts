@@ -62,6 +62,10 @@ export interface Config {
   gatewayTimeoutMs: number;
   /** After SIGTERM: seconds of answering 503 on /readyz while still serving, before closing. */
   drainSeconds: number;
+  /** The portal's mail server (smtp: or smtps: URL); when absent no email is sent and the portal says so. */
+  smtpUrl: string | undefined;
+  /** The From address of the portal's email. */
+  mailFrom: string;
 }
 
 /** A bad setting: the message names the variable and is the one line printed before exiting. */
@@ -168,6 +172,11 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/portcullis');
   const redisUrl = serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379');
   const workers = integer(env, 'PORTCULLIS_WORKERS', 1, 1, 256);
+  const smtpUrl = serviceUrl(env, 'PORTCULLIS_SMTP_URL', ['smtp:', 'smtps:'], 'smtps://user:password@mail.example.com:465');
+  const mailFrom = env.PORTCULLIS_MAIL_FROM?.trim() || `Portcullis <no-reply@${new URL(issuer).hostname}>`;
+  if (mailFrom.length > 300 || /[\r\n]/.test(mailFrom) || !/@[^\s@>]+/.test(mailFrom)) {
+    throw new ConfigError('PORTCULLIS_MAIL_FROM must be an address such as "Portcullis <no-reply@example.com>"');
+  }
   if (workers > 1 && (!databaseUrl || !redisUrl)) {
     throw new ConfigError(
       `PORTCULLIS_WORKERS=${workers} needs DATABASE_URL (PostgreSQL) and REDIS_URL: the embedded SQLite store and in-process events cannot be shared by several processes; use PORTCULLIS_WORKERS=1`,
@@ -196,6 +205,8 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     redisUrl,
     workers,
+    smtpUrl,
+    mailFrom,
     rateLimitPerMinute: integer(env, 'PORTCULLIS_RATE_LIMIT', 250, 1, 1_000_000),
     routes,
     routesFile: routesFile || undefined,

@@ -1,6 +1,7 @@
 // GET /openapi.json describes the public API and the operator API, and stays in step with the
 // routes: every route the app registers is documented (or is one of the portal's routes listed
 // below), and every documented operation exists as a route.
+import { DASHBOARD_PAGES } from '../src/portal/ui.js';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { registeredRoutes } from '../src/ops/routes.js';
@@ -23,7 +24,7 @@ const openApiPath = (url: string) => url.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '
  */
 function undocumented(method: string, url: string): boolean {
   if (url.startsWith('/portal/api')) return true;
-  if (method === 'GET' && ['/', '/signin', '/signup', '/account', '/orgs/*', '/invitations/*'].includes(url)) return true;
+  if (method === 'GET' && DASHBOARD_PAGES.includes(url)) return true;
   if (method === 'GET' && /^\/[^:*{}]*\.[a-z0-9]+$/i.test(url) && !url.startsWith('/.well-known/') && url !== '/openapi.json') return true;
   return url === '/*';
 }

@@ -4,6 +4,7 @@ import { describe } from './helpers/dialects.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { openPostgres } from '../src/store/db.js';
 import { PortalClient } from './helpers/portal.js';
+import { recordSecret } from './helpers/secrets.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createTestDatabase, needService, postgresAvailable } from './helpers/services.js';
 
@@ -490,10 +491,131 @@ describe('web pages', () => {
     const js = await fetch(server.url + asset);
     assert.equal(js.status, 200);
     assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    // The build precompresses assets; the server picks what the browser accepts.
+    for (const encoding of ['br', 'gzip']) {
+      const compressed = await fetch(server.url + asset, { headers: { 'accept-encoding': encoding } });
+      assert.equal(compressed.headers.get('content-encoding'), encoding);
+      assert.match(await compressed.text(), /createRoot|react/i, 'decompresses to the script');
+    }
     for (const path of ['/admin/v1/nope', '/portal/api/nope', '/oauth2/nope', '/orgsx']) {
       const res = await fetch(server.url + path, { headers: { accept: 'text/html' } });
       assert.equal(res.status, path.startsWith('/admin') ? 401 : 404, path);
       assert.ok(((await res.json()) as any).errors, path);
+    }
+  });
+});
+
+describe('portal audit log', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  test("names apps, keys and people; includes members' sign-ins, failures and lockouts; filters by who, what and day; pages; exports CSV", async () => {
+    const owner = new PortalClient(server.url);
+    const ownerEmail = email('auditor');
+    await owner.signUp(ownerEmail);
+    const org = await owner.createOrg('Audited');
+    const app = await owner.createApp(org.id, 'Checkout');
+    const key = await owner.createKey(org.id, app.id, 'Primary key');
+    recordSecret(key.client_secret);
+    assert.equal((await owner.call('DELETE', `/orgs/${org.id}/apps/${app.id}/credentials/${key.client_id}`)).status, 200);
+    for (let i = 0; i < 5; i++) await new PortalClient(server.url).signIn(ownerEmail, 'not the password 1');
+    const locked = await new PortalClient(server.url).signIn(ownerEmail, PASSWORD);
+    assert.equal(locked.status, 429);
+    // An outsider's sign-ins are not this organization's business.
+    const outsider = email('outsider');
+    await new PortalClient(server.url).signUp(outsider);
+    await new PortalClient(server.url).signIn(outsider);
+
+    const all = await owner.call('GET', `/orgs/${org.id}/audit`);
+    assert.equal(all.status, 200);
+    const actions = all.body.map((e: any) => e.action);
+    for (const a of ['credential.deleted', 'credential.created', 'application.created', 'user.sign_in_failed', 'user.sign_in_locked'])
+      assert.ok(actions.includes(a), a);
+    assert.ok(!all.body.some((e: any) => e.target_name === outsider));
+    const deleted = all.body.find((e: any) => e.action === 'credential.deleted');
+    assert.equal(deleted.target_name, 'Primary key');
+    assert.equal(deleted.actor, ownerEmail);
+    assert.equal(all.body.find((e: any) => e.action === 'user.sign_in_failed').actor, 'anonymous');
+
+    const keysOnly = await owner.call('GET', `/orgs/${org.id}/audit?action=credential`);
+    assert.deepEqual(
+      keysOnly.body.map((e: any) => e.action),
+      ['credential.deleted', 'credential.created'],
+    );
+    const byOwner = await owner.call('GET', `/orgs/${org.id}/audit?actor=${encodeURIComponent(ownerEmail.toUpperCase())}`);
+    assert.ok(byOwner.body.length >= 4 && byOwner.body.every((e: any) => e.actor === ownerEmail));
+    assert.deepEqual((await owner.call('GET', `/orgs/${org.id}/audit?actor=nobody@example.com`)).body, []);
+    const today = new Date().toISOString().slice(0, 10);
+    assert.equal((await owner.call('GET', `/orgs/${org.id}/audit?from=${today}&to=${today}`)).body.length, all.body.length);
+    assert.deepEqual((await owner.call('GET', `/orgs/${org.id}/audit?to=2000-01-01`)).body, []);
+    for (const bad of ['from=yesterday', 'to=2030-13-45x', 'action=DROP%20TABLE', 'limit=0', 'before=-1']) {
+      assert.equal((await owner.call('GET', `/orgs/${org.id}/audit?${bad}`)).status, 400, bad);
+    }
+    const first = await owner.call('GET', `/orgs/${org.id}/audit?limit=2`);
+    const next = await owner.call('GET', `/orgs/${org.id}/audit?limit=2&before=${first.body[1].id}`);
+    assert.deepEqual(
+      [...first.body, ...next.body].map((e: any) => e.id),
+      all.body.slice(0, 4).map((e: any) => e.id),
+    );
+
+    const csv = await fetch(`${server.url}/portal/api/orgs/${org.id}/audit.csv?action=credential`, {
+      headers: { cookie: `portcullis_session=${owner.cookie('portcullis_session')}` },
+    });
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
+    assert.match(csv.headers.get('content-disposition') ?? '', /attachment; filename="audit-organization-\d+\.csv"/);
+    const lines = (await csv.text()).trimEnd().split('\r\n');
+    assert.equal(lines[0], '"occurred_at","actor","action","target_type","target_id","target_name","ip","details"');
+    assert.equal(lines.length, 3);
+    assert.match(
+      lines[1]!,
+      new RegExp(`^"[^"]+","${ownerEmail.replace(/\./g, '\\.')}","credential\\.deleted","credential","${key.client_id}","Primary key","127\\.0\\.0\\.1",`),
+    );
+    const stranger = new PortalClient(server.url);
+    await stranger.signUp(email('stranger'));
+    const refused = await fetch(`${server.url}/portal/api/orgs/${org.id}/audit.csv`, {
+      headers: { cookie: `portcullis_session=${stranger.cookie('portcullis_session')}` },
+    });
+    assert.equal(refused.status, 404);
+  });
+});
+
+describe('portal key usage', () => {
+  test("each key's tokens and failed authentications per day; another app's key is not found", async () => {
+    const server = await startTestServer();
+    try {
+      const owner = new PortalClient(server.url);
+      await owner.signUp(email('usage'));
+      const org = await owner.createOrg('Usage');
+      const app = await owner.createApp(org.id, 'Counted');
+      const used = await owner.createKey(org.id, app.id, 'Used');
+      const idle = await owner.createKey(org.id, app.id, 'Idle');
+      recordSecret(used.client_secret, idle.client_secret);
+      await server.accessToken(used.client_id, used.client_secret);
+      await server.accessToken(used.client_id, used.client_secret);
+      const wrong = await server.token({ grant_type: 'client_credentials', client_id: used.client_id, client_secret: idle.client_secret });
+      assert.equal(wrong.status, 401);
+      const res = await owner.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials/${used.client_id}/usage`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.days.length, 30);
+      const today = res.body.days.at(-1);
+      assert.equal(today.day, new Date().toISOString().slice(0, 10));
+      assert.equal(today.tokens, 2);
+      assert.equal(today.failed_authentications, 1);
+      const quiet = await owner.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials/${idle.client_id}/usage`);
+      assert.equal(quiet.body.days.at(-1).tokens, 0);
+      assert.equal(quiet.body.days.at(-1).failed_authentications, 0);
+      const otherApp = await owner.createApp(org.id, 'Other');
+      assert.equal((await owner.call('GET', `/orgs/${org.id}/apps/${otherApp.id}/credentials/${used.client_id}/usage`)).status, 404);
+      assert.equal((await owner.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials/${'x'.repeat(150)}/usage`)).status, 404);
+      const stranger = new PortalClient(server.url);
+      await stranger.signUp(email('stranger'));
+      assert.equal((await stranger.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials/${used.client_id}/usage`)).status, 404);
+    } finally {
+      await server.stop();
     }
   });
 });

@@ -4,8 +4,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { createRequire } from 'node:module';
+import { hotp } from '../src/domain/totp.js';
+import { fromBase32 } from './helpers/base32.js';
+import { curl, curlAvailable } from './helpers/curl.js';
+import { linkIn, MailSink } from './helpers/mail.js';
+import { PortalClient } from './helpers/portal.js';
+import { recordSecret } from './helpers/secrets.js';
 import { needService } from './helpers/services.js';
-import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
+import { ISSUER_FOR_TESTS, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../docs/screenshots');
@@ -47,17 +54,47 @@ function watch(page: Page, problems: string[]): void {
   });
 }
 
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core in the page (evaluated over the DevTools protocol, so the page's CSP stays on)
+ * at the current width and at 390 px, and adds every serious or critical violation to `found`.
+ */
+async function checkAccessibility(page: Page, where: string, found: string[]): Promise<void> {
+  const original = page.viewportSize() ?? { width: 1200, height: 820 };
+  for (const width of [original.width, 390]) {
+    await page.setViewportSize({ width, height: original.height });
+    if (!(await page.evaluate('typeof window.axe !== "undefined"'))) await page.evaluate(AXE_SOURCE);
+    const violations = (await page.evaluate(
+      `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')))`,
+    )) as string[];
+    for (const v of violations) found.push(`${where} at ${width} px: ${v}`);
+  }
+  await page.setViewportSize(original);
+}
+
+/** Polls a condition of the page until it holds, or fails after a deadline (no string evaluation: the page's CSP forbids eval). */
+async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 const text = async (locator: Locator): Promise<string> => (await locator.textContent()) ?? '';
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
-async function createKey(page: Page, name: string): Promise<{ file: string; secretShown: string; clientId: string }> {
+async function createKey(page: Page, name: string, { double = false } = {}): Promise<{ file: string; secretShown: string; clientId: string }> {
   await page.getByLabel('New key name').fill(name);
-  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Create key' }).click()]);
+  const button = page.getByRole('button', { name: 'Create key' });
+  const [download] = await Promise.all([page.waitForEvent('download'), double ? button.dblclick() : button.click()]);
   const file = readFileSync((await download.path())!, 'utf8');
   const dialog = page.getByRole('dialog', { name: 'Your new API key' });
   await dialog.waitFor();
   const secretShown = await dialog.getByLabel('Client secret', { exact: true }).inputValue();
   const clientId = await dialog.getByLabel('Client ID', { exact: true }).inputValue();
+  recordSecret(secretShown);
   return { file, secretShown, clientId };
 }
 
@@ -68,11 +105,22 @@ async function closeSecretDialog(page: Page): Promise<void> {
 
 describe('developer portal in Chromium', { timeout: 120_000 }, () => {
   let server: TestServer;
+  let mail: MailSink;
+  const axeFound: string[] = [];
+  /** The path and fragment of a mailed link, on the test server (links name the configured issuer). */
+  const onServer = (link: string) => {
+    const url = new URL(link);
+    return server.url + url.pathname + url.hash;
+  };
   before(async () => {
-    server = await startTestServer({ PORTCULLIS_DEACTIVATION_GRACE: String(GRACE_SECONDS) });
+    mail = await MailSink.start();
+    server = await startTestServer({ PORTCULLIS_DEACTIVATION_GRACE: String(GRACE_SECONDS), PORTCULLIS_SMTP_URL: mail.url });
     mkdirSync(SCREENSHOTS, { recursive: true });
   });
-  after(() => server.stop());
+  after(async () => {
+    await server?.stop();
+    await mail?.stop();
+  });
 
   test('sign up, create an organization, an app and keys, use, rename and delete a key; a developer cannot create keys', async (t) => {
     if (!needService(t, 'Chromium (/usr/bin/chromium)', existsSync(CHROMIUM))) return;
@@ -89,15 +137,29 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.goto(`${server.url}/`);
       await page.getByRole('heading', { name: 'Sign in' }).waitFor();
       await shot(page, '01-sign-in');
+      await checkAccessibility(page, 'sign-in', axeFound);
       await page.getByRole('link', { name: 'Create an account' }).click();
       await page.getByLabel('Email address').fill(owner);
       await page.getByLabel('Password').fill('too short');
       await page.getByRole('button', { name: 'Create account' }).click();
       assert.match(await text(page.getByRole('alert')), /Password must be at least 12 characters\./);
+      await checkAccessibility(page, 'sign-up', axeFound);
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByRole('button', { name: 'Create account' }).click();
       await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
       await page.getByText('You are not in any organization yet.').waitFor();
+      assert.match(await text(page.getByRole('region', { name: 'Email verification' })), new RegExp(`We mailed a link to ${owner.replace('.', '\\.')}`));
+      await checkAccessibility(page, 'organizations (unverified)', axeFound);
+
+      // The mailed verification link works in the browser, and the banner goes.
+      const verification = await mail.waitFor(owner, /Verify your email address/);
+      await page.goto(onServer(linkIn(verification)));
+      await page.getByText(`${owner} is verified.`).waitFor();
+      assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
+      await checkAccessibility(page, 'verify-email', axeFound);
+      await page.getByRole('link', { name: 'Go to your organizations' }).click();
+      await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
+      assert.equal(await page.getByRole('region', { name: 'Email verification' }).count(), 0);
 
       // Organization and app.
       await page.getByRole('button', { name: 'Create organization' }).click();
@@ -112,14 +174,18 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByRole('heading', { name: 'Shop integration' }).waitFor();
       await page.getByText('This app has no API keys yet.').waitFor();
       const appUrl = page.url();
+      assert.match(await page.getByLabel('With curl').inputValue(), new RegExp(`^curl -X POST '${ISSUER_FOR_TESTS}/oauth2/token'`));
+      assert.match(await page.getByLabel(/In Node\.js with/).inputValue(), /createTokenProvider\(\{\n {2}tokenUrl: 'http:\/\/portcullis\.test\/oauth2\/token'/);
+      await checkAccessibility(page, 'app (no keys)', axeFound);
 
       // A key: the file downloads at once, the secret shows once, focus comes back after the dialog.
       const first = await createKey(page, 'Production Credentials');
-      assert.match(first.file, new RegExp(`^client_id=${first.clientId}$`, 'm'));
-      assert.match(first.file, new RegExp(`^client_secret=${first.secretShown}$`, 'm'));
+      assert.match(first.file, new RegExp(`^CLIENT_ID=${first.clientId}$`, 'm'));
+      assert.match(first.file, new RegExp(`^CLIENT_SECRET=${first.secretShown}$`, 'm'));
       assert.match(first.secretShown, /^pcs_/);
       assert.match(await text(page.getByRole('dialog')), /you will not see this again/);
       await shot(page, '03-new-key-secret');
+      await checkAccessibility(page, 'new key dialog', axeFound);
       await closeSecretDialog(page);
       assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Create key');
 
@@ -139,8 +205,15 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await renameBox.press('Enter');
       await page.getByRole('button', { name: 'Rename Troubleshooting Credentials' }).waitFor();
 
-      // Four more keys make five; the sixth is refused with a message in the page.
-      for (const n of [2, 3, 4, 5]) {
+      // The quickstart's curl names the first key's client_id.
+      assert.match(await page.getByLabel('With curl').inputValue(), new RegExp(`client_id=${first.clientId}`));
+
+      // A double click on "Create key" creates one key (the button is busy while its request runs).
+      const second = await createKey(page, 'Key 2', { double: true });
+      await closeSecretDialog(page);
+      assert.equal(await page.locator('tr[data-client-id]').count(), 2, 'one key per double click');
+      // Three more keys make five; the sixth is refused with a message in the page.
+      for (const n of [3, 4, 5]) {
         await createKey(page, `Key ${n}`);
         await closeSecretDialog(page);
       }
@@ -169,6 +242,31 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByText(/tokens issued in the last 30 days/).waitFor();
       assert.match(await text(page.locator('figcaption')), /^2 tokens issued/);
       await shot(page, '06-app-usage');
+      await page
+        .getByLabel('Show', { exact: true })
+        .selectOption({ label: `Key 3 (${(await page.locator('tr[data-client-id]').nth(1).getAttribute('data-client-id'))!.slice(0, 8)}…)` });
+      await page.getByText('No tokens were issued for this key in the last 30 days. 0 failed authentications').waitFor();
+      await page.getByLabel('Show', { exact: true }).selectOption('');
+      await page.getByText(/^2 tokens issued/).waitFor();
+      await checkAccessibility(page, 'app with keys', axeFound);
+
+      // "Revoke now" after a typed confirmation: the secret gets invalid_client at once, and issued tokens stop.
+      const issued = await server.accessToken(second.clientId, second.secretShown);
+      await page.getByRole('button', { name: 'Revoke now: Key 2' }).click();
+      const revoke = page.getByRole('dialog', { name: 'Revoke this key now?' });
+      await revoke.getByLabel(/Type the key's name/).fill('Key two');
+      await revoke.getByRole('button', { name: 'Revoke now' }).click();
+      assert.match(await text(revoke.getByRole('alert')), /Type the key's name, “Key 2”, to confirm\./);
+      await checkAccessibility(page, 'revoke dialog', axeFound);
+      await revoke.getByLabel(/Type the key's name/).fill('Key 2');
+      await revoke.getByRole('button', { name: 'Revoke now' }).click();
+      await page.getByText('“Key 2” is revoked').first().waitFor();
+      const revoked = await server.token({ grant_type: 'client_credentials', client_id: second.clientId, client_secret: second.secretShown });
+      assert.equal(revoked.status, 401);
+      assert.equal(revoked.body.error, 'invalid_client');
+      assert.equal((await server.me(issued)).status, 401);
+      assert.equal(await page.locator(`tr[data-client-id="${second.clientId}"]`).count(), 0);
+      await mail.waitFor(owner, new RegExp(`API key ${second.clientId} of Shop integration was revoked`));
 
       // Invite a developer; the link is shown to the owner.
       await page.getByRole('link', { name: 'Members' }).click();
@@ -177,7 +275,12 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByLabel('Role', { exact: true }).selectOption('developer');
       await page.getByRole('button', { name: 'Create invitation' }).click();
       const link = await page.getByLabel('Invitation link', { exact: true }).inputValue();
+      recordSecret(new URL(link).pathname.split('/').pop());
+      assert.match(await text(page.getByRole('status').filter({ hasText: 'Invitation' })), new RegExp(`Invitation mailed to ${developer.replace('.', '\\.')}`));
+      const invitationMail = await mail.waitFor(developer, /You are invited to Acme Retail/);
+      assert.equal(linkIn(invitationMail), link);
       await shot(page, '07-members-invitation');
+      await checkAccessibility(page, 'members', axeFound);
 
       await page.getByRole('link', { name: 'Audit log' }).click();
       await page.getByRole('heading', { name: 'Audit log of Acme Retail' }).waitFor();
@@ -186,25 +289,43 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       assert.match(audit, /renamed the key .* to “Troubleshooting Credentials”/);
       assert.match(audit, new RegExp(`${owner.replace('.', '\\.')}`));
       assert.match(audit, /127\.0\.0\.1/);
+      assert.match(audit, /deleted the key “Troubleshooting Credentials”/, 'keys are named, not only numbered');
+      assert.match(audit, /revoked the key “Key 2” immediately/);
+      await page.getByLabel('What').selectOption('credential');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await until(async () => (await page.locator('tbody td[data-label="What"]').allTextContents()).every((what) => / key /.test(what)), 'only key events');
+      const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
+      const csv = readFileSync((await csvDownload.path())!, 'utf8');
+      assert.match(csv, /^"occurred_at","actor","action"/);
+      assert.match(csv, /"credential\.revoked"/);
+      assert.doesNotMatch(csv, /"member\.invited"/, 'the CSV has the filter of the page');
       await shot(page, '08-audit-log');
+      await checkAccessibility(page, 'audit log', axeFound);
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.getByRole('heading', { name: 'Sign in' }).waitFor();
 
       // The developer follows the link, creates an account, joins, and sees keys without managing them.
       await page.goto(server.url + new URL(link).pathname);
       await page.getByText(/You are invited to join Acme Retail as developer/).waitFor();
+      await checkAccessibility(page, 'invitation', axeFound);
       await page.getByRole('link', { name: 'Create an account' }).click();
-      await page.getByLabel('Email address').fill(developer);
+      // The invited address is filled in, and the invitation proves it: no verification needed.
+      await until(async () => (await page.getByLabel('Email address').inputValue()) === developer, 'the invited address filled in');
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByRole('button', { name: 'Create account' }).click();
       await page.getByRole('button', { name: 'Join Acme Retail' }).click();
       await page.getByRole('heading', { name: 'Acme Retail' }).waitFor();
       await page.goto(appUrl);
       await page.getByRole('heading', { name: 'API keys' }).waitFor();
-      await page.getByText('Key 5').waitFor();
+      await page.getByText('Key 5', { exact: true }).waitFor();
       assert.equal(await page.getByLabel('New key name').count(), 0, 'no key form for a developer');
       assert.equal(await page.getByRole('button', { name: /^Delete / }).count(), 0, 'no delete buttons for a developer');
       assert.equal(await page.getByRole('button', { name: /^Rename / }).count(), 0, 'no rename for a developer');
+      // A developer is told why, and whom to ask.
+      const why = await text(page.getByRole('note'));
+      assert.match(why, /Your role in Acme Retail is developer/);
+      assert.match(why, new RegExp(`Ask ${owner.replace('.', '\\.')} \\(owner\\)`));
+      assert.equal(mail.count(developer, /Verify your email/), 0);
       // The API refuses too, when the page's own session asks.
       const refused = (await page.evaluate(`(async () => {
         const session = await (await fetch('/portal/api/session')).json();
@@ -218,6 +339,7 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       assert.equal(refused.status, 403);
       assert.match(refused.body.errors[0].detail, /developer/);
       await shot(page, '09-developer-view');
+      await checkAccessibility(page, 'developer view', axeFound);
 
       // Used invitation link: a clear message.
       await page.goto(server.url + new URL(link).pathname);
@@ -228,6 +350,13 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.goto(appUrl);
       await page.getByRole('heading', { name: 'API keys' }).waitFor();
       await shot(page, '10-mobile-app');
+      await page.goto(`${server.url}/account`);
+      await page.getByRole('heading', { name: 'Where you are signed in' }).waitFor();
+      await checkAccessibility(page, 'account', axeFound);
+      await page.goto(`${server.url}/orgs/1/nothing-here`);
+      await page.getByRole('heading', { name: 'Page not found' }).waitFor();
+      assert.equal(await page.title(), 'Page not found · Portcullis');
+      await checkAccessibility(page, 'not found', axeFound);
 
       assert.deepEqual(problems, [], 'no page errors and no Content-Security-Policy violations');
       process.stdout.write(`# e2e portal flow took ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -252,8 +381,198 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
       await page.getByRole('link', { name: 'Acme Retail' }).waitFor();
       await shot(page, '02-organizations');
+      await checkAccessibility(page, 'organizations', axeFound);
     } finally {
       await browser.close();
     }
+  });
+
+  test('"forgot password" mails a reset link that sets a new password you can sign in with; then two-factor sign-in with a recovery code', async (t) => {
+    if (!needService(t, 'Chromium (/usr/bin/chromium)', existsSync(CHROMIUM))) return;
+    const browser = await launch();
+    const problems: string[] = [];
+    try {
+      const address = 'ada@acme.example';
+      const newPassword = 'a brand new passphrase 8';
+      const page = await browser.context.newPage();
+      watch(page, problems);
+      await page.goto(`${server.url}/signin`);
+      await page.getByRole('link', { name: 'Forgot your password?' }).click();
+      await page.getByRole('heading', { name: 'Reset your password' }).waitFor();
+      await checkAccessibility(page, 'forgot password', axeFound);
+      await page.getByLabel('Email address').fill(address);
+      await page.getByRole('button', { name: 'Send reset link' }).click();
+      assert.match(await text(page.getByRole('status')), /If an account exists for ada@acme\.example, we have mailed it a link/);
+      const reset = await mail.waitFor(address, /Reset your Portcullis password/);
+      await page.goto(onServer(linkIn(reset)));
+      await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+      assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
+      await checkAccessibility(page, 'reset password', axeFound);
+      await page.getByLabel('New password').fill('short');
+      await page.getByRole('button', { name: 'Set new password' }).click();
+      assert.match(await text(page.getByRole('alert')), /at least 12 characters/);
+      await page.getByLabel('New password').fill(newPassword);
+      await page.getByRole('button', { name: 'Set new password' }).click();
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      assert.match(await text(page.getByRole('status')), /Your password has been changed/);
+      await page.getByLabel('Email address').fill(address);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      assert.equal(await text(page.getByRole('alert')), 'The email address or the password is wrong.');
+      await page.getByLabel('Password').fill(newPassword);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
+
+      // Two-factor authentication: set up with a code from the key shown, then sign-in asks for a code.
+      await page.goto(`${server.url}/account`);
+      await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+      const key = (await text(page.locator('code.secret-key'))).replace(/\s+/g, '');
+      recordSecret(key);
+      await checkAccessibility(page, 'two-factor setup', axeFound);
+      await page.getByLabel('Code from the app').fill(hotp(fromBase32(key), Math.floor(Date.now() / 30_000)));
+      await page.getByRole('button', { name: 'Turn on' }).click();
+      await page.getByText('Two-factor authentication is on.').waitFor();
+      const codes = await page.locator('ul.codes code').allTextContents();
+      recordSecret(...codes);
+      assert.equal(codes.length, 10);
+      await shot(page, '13-account-two-factor');
+      await checkAccessibility(page, 'two-factor recovery codes', axeFound);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Email address').fill(address);
+      await page.getByLabel('Password').fill(newPassword);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByLabel('Code from your authenticator app').fill(codes[0]!);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test('an operator creates a partner, issues a static token (file downloaded), links an application_id; the reference curls then work', async (t) => {
+    if (!needService(t, 'Chromium (/usr/bin/chromium)', existsSync(CHROMIUM))) return;
+    if (!curlAvailable(t)) return;
+    const tam = 'tam@portcullis.example';
+    const operatorClient = new PortalClient(server.url);
+    await operatorClient.signUp(tam, PASSWORD);
+    await operatorClient.operator('POST', '/operators/grant', { email: tam });
+    // A customer's app whose dynamic tokens will be allowed to call the partner.
+    const customer = new PortalClient(server.url);
+    await customer.signUp('dev@retailer.example', PASSWORD);
+    const org = await customer.createOrg('Retailer Co');
+    const app = await customer.createApp(org.id, 'Sponsored products');
+    const key = await customer.createKey(org.id, app.id);
+    recordSecret(key.client_secret);
+
+    const browser = await launch();
+    const problems: string[] = [];
+    try {
+      const page = await browser.context.newPage();
+      watch(page, problems);
+      await page.goto(`${server.url}/signin`);
+      await page.getByLabel('Email address').fill(tam);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('link', { name: 'Operator console' }).click();
+      await page.getByRole('heading', { name: 'Operator console: Organizations and apps' }).waitFor();
+      await page.getByLabel('Search by name or application_id').fill(String(app.id));
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByText(`Sponsored products — application_id ${app.id}`).waitFor();
+      await checkAccessibility(page, 'operator organizations', axeFound);
+
+      await page.getByRole('link', { name: 'Partners and static tokens' }).click();
+      await page.getByRole('heading', { name: 'Operator console: Partners and static tokens' }).waitFor();
+      await page.getByLabel('Partner ID (criteo-partner-id)').fill('12345');
+      await page.getByLabel('Partner name').fill('Retailer Co');
+      await page.getByLabel('Rate limit per minute (optional)').fill('600');
+      assert.equal(await page.getByLabel('Require a token for every delivery call').isChecked(), true);
+      await page.getByRole('button', { name: 'Save partner' }).click();
+      await page.getByText('Partner 12345 “Retailer Co” saved; tokens required.').first().waitFor();
+
+      await page.getByLabel('New static token name').fill('Retailer handover');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Issue static token' }).click()]);
+      const file = readFileSync((await download.path())!, 'utf8');
+      const dialog = page.getByRole('dialog', { name: 'Your new static token' });
+      const staticToken = await dialog.getByLabel('Static token', { exact: true }).inputValue();
+      recordSecret(staticToken);
+      assert.match(staticToken, /^pct_/);
+      assert.match(file, new RegExp(`^STATIC_TOKEN=${staticToken}$`, 'm'));
+      assert.match(file, /^PARTNER_ID=12345$/m);
+      await checkAccessibility(page, 'operator static token dialog', axeFound);
+      await dialog.getByRole('button', { name: 'I have saved the token' }).click();
+      await page.getByLabel('application_id to link').fill(String(app.id));
+      await page.getByRole('button', { name: 'Link application' }).click();
+      await page.getByText(`Application ${app.id} is linked to partner 12345`).first().waitFor();
+      await shot(page, '11-operator-partners');
+      await checkAccessibility(page, 'operator partners', axeFound);
+
+      // The reference page's static-token and dynamic-token curls, as written, against the delivery API.
+      const delivery = (token: string) => [
+        '-X',
+        'GET',
+        `${server.url}/delivery/retailmedia`,
+        '--data-urlencode',
+        'criteo-partner-id=12345',
+        '--data-urlencode',
+        'retailer-visitor-id=123',
+        '--data-urlencode',
+        'customer-id=456',
+        '--data-urlencode',
+        'event-type=viewHome',
+        '--data-urlencode',
+        'page-id=viewHome_API_desktop',
+        '-H',
+        `Authorization: Bearer ${token}`,
+        '-H',
+        'Referer: www.criteo.com',
+      ];
+      const withStatic = await curl(delivery(staticToken));
+      assert.equal(withStatic.status, 200, withStatic.text);
+      const tokenAnswer = await curl([
+        '-X',
+        'POST',
+        `${server.url}/oauth2/token`,
+        '-H',
+        'content-type: application/x-www-form-urlencoded',
+        '--data-urlencode',
+        'grant_type=client_credentials',
+        '--data-urlencode',
+        `client_id=${key.client_id}`,
+        '--data-urlencode',
+        `client_secret=${key.client_secret}`,
+      ]);
+      assert.equal(tokenAnswer.status, 200, tokenAnswer.text);
+      recordSecret(tokenAnswer.body.access_token);
+      const withDynamic = await curl(delivery(tokenAnswer.body.access_token));
+      assert.equal(withDynamic.status, 200, withDynamic.text);
+      const withoutToken = await curl(delivery('not-a-token'));
+      assert.equal(withoutToken.status, 401);
+
+      await page.getByRole('link', { name: 'Signing keys' }).click();
+      await page.getByRole('button', { name: 'Rotate signing key' }).click();
+      await page.getByText(/is published now and signs from/).waitFor();
+      await checkAccessibility(page, 'operator keys', axeFound);
+      await page.getByRole('link', { name: 'Gateway routes' }).click();
+      await page.getByRole('heading', { name: 'Operator console: Gateway routes' }).waitFor();
+      await checkAccessibility(page, 'operator gateway', axeFound);
+
+      // Each action is audited under this operator's own name.
+      await page.getByRole('link', { name: 'Audit log' }).click();
+      await page.getByRole('heading', { name: 'Audit log, every organization' }).waitFor();
+      const audit = await text(page.locator('main ul'));
+      for (const action of ['partner.created', 'static_token.created', 'partner.application_linked', 'key.rotated']) {
+        assert.match(audit, new RegExp(`tam@portcullis\\.example \\(operator\\) ${action.replace('.', '\\.')}`), action);
+      }
+      await shot(page, '12-operator-audit');
+      await checkAccessibility(page, 'operator audit', axeFound);
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test('axe-core finds no serious or critical violation on any page visited, at desktop and 390 px widths', () => {
+    assert.deepEqual(axeFound, []);
   });
 });

@@ -345,7 +345,16 @@ for (const dialect of dialects.filter((d) => (DIALECTS as readonly string[]).inc
       await store.portalUsers.setPassword(user.id, 'hash3', now + 5);
       const changed = await store.portalUsers.get(user.id);
       assert.deepEqual([changed?.passwordHash, changed?.passwordChangedAt], ['hash3', now + 5]);
-      const session = (id: string, expiresAt: number) => ({ id, userId: user.id, csrfToken: `csrf-${id}`, createdAt: now, lastSeenAt: now, expiresAt });
+      const session = (id: string, expiresAt: number) => ({
+        id,
+        userId: user.id,
+        csrfToken: `csrf-${id}`,
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt,
+        ip: null,
+        userAgent: null,
+      });
       await store.portalSessions.create(session('s1', now + 100));
       await store.portalSessions.create(session('s2', now + 100));
       await store.portalSessions.create(session('s3', now + 10));

@@ -1,35 +1,63 @@
-import { type FormEvent, useState } from 'react';
-import { api, messageOf, type Session } from '../api.js';
-import { ErrorMessage, PageTitle } from '../components.js';
+import { type FormEvent, useEffect, useState } from 'react';
+import { ApiProblem, api, messageOf, type Session } from '../api.js';
+import { BusyButton, ErrorMessage, PageTitle, useBusy } from '../components.js';
+import { Link, match, navigate } from '../router.js';
 import { useSession } from '../session.js';
-import { Link, navigate } from '../router.js';
+
+/** Where to go after signing in: a path of this site only. */
+const safeNext = (next: string | null) => (next?.startsWith('/') && !next.startsWith('//') ? next : '/');
 
 export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const { signedIn } = useSession();
+  const next = new URLSearchParams(location.search).get('next');
+  const notice = new URLSearchParams(location.search).get('notice');
+  // Signing up from an invitation link: the invited address is filled in, and proven by the link.
+  const invitation = next ? match('/invitations/:token', next)?.token : undefined;
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [needCode, setNeedCode] = useState(false);
   const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const next = new URLSearchParams(location.search).get('next');
+  const [busy, run] = useBusy();
   const suffix = next ? `?next=${encodeURIComponent(next)}` : '';
 
-  const submit = async (event: FormEvent) => {
+  useEffect(() => {
+    if (!invitation) return;
+    api<{ email: string }>('GET', `/invitations/${encodeURIComponent(invitation)}`).then(
+      (preview) => setEmail((old) => old || preview.email),
+      () => {},
+    );
+  }, [invitation]);
+
+  const submit = (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const session = await api<Session>('POST', mode === 'signin' ? '/signin' : '/signup', { email, password });
-      signedIn(session);
-      navigate(next?.startsWith('/') && !next.startsWith('//') ? next : '/', true);
-    } catch (err) {
-      setError(messageOf(err));
-      setBusy(false);
-    }
+    void run(async () => {
+      setError(undefined);
+      try {
+        const body = mode === 'signup' && invitation ? { email, password, invitation } : needCode ? { email, password, code } : { email, password };
+        const session = await api<Session & { verification?: string }>('POST', mode === 'signin' ? '/signin' : '/signup', body);
+        signedIn(session);
+        navigate(safeNext(next), true);
+      } catch (err) {
+        // The password was right and the account has a second factor: ask for its code.
+        if (err instanceof ApiProblem && err.code === 'second-factor-required') {
+          setNeedCode(true);
+          setTimeout(() => document.getElementById('code')?.focus());
+          return;
+        }
+        setError(messageOf(err));
+      }
+    });
   };
 
   return (
     <div className="narrow card">
       <PageTitle>{mode === 'signin' ? 'Sign in' : 'Create your account'}</PageTitle>
+      {notice === 'password-reset' && (
+        <p className="notice" role="status">
+          Your password has been changed and every session signed out. Sign in with the new password.
+        </p>
+      )}
       <p className="muted">
         {mode === 'signin'
           ? 'Manage your organizations, apps and API keys.'
@@ -48,16 +76,38 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
           aria-describedby={mode === 'signup' ? 'password-hint' : undefined}
           required
         />
+        {needCode && (
+          <>
+            <label htmlFor="code">Code from your authenticator app</label>
+            <input
+              id="code"
+              autoComplete="one-time-code"
+              inputMode="text"
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+              maxLength={40}
+              aria-describedby="code-hint"
+            />
+            <p id="code-hint" className="hint">
+              Six digits from your app, or one of your recovery codes.
+            </p>
+          </>
+        )}
         {mode === 'signup' && (
           <p id="password-hint" className="hint">
             At least 12 characters. A few unrelated words make a strong password.
           </p>
         )}
         <ErrorMessage message={error} />
-        <button type="submit" disabled={busy}>
+        <BusyButton type="submit" busy={busy} busyLabel={mode === 'signin' ? 'Signing in…' : 'Creating account…'}>
           {mode === 'signin' ? 'Sign in' : 'Create account'}
-        </button>
+        </BusyButton>
       </form>
+      {mode === 'signin' && (
+        <p>
+          <Link to="/forgot-password">Forgot your password?</Link>
+        </p>
+      )}
       <p>
         {mode === 'signin' ? (
           <>

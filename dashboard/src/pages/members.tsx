@@ -1,6 +1,6 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { api, formatDate, type Invitation, type Member, messageOf, type Role } from '../api.js';
-import { CopyButton, ErrorMessage, Loading, PageTitle } from '../components.js';
+import { BusyButton, CopyButton, Dialog, ErrorMessage, Loading, PageTitle, useBusy } from '../components.js';
 import { useSession } from '../session.js';
 import { Breadcrumbs, OrgNav, useOrg } from './org-nav.js';
 
@@ -9,6 +9,36 @@ const ROLE_HELP: Record<Role, string> = {
   admin: 'Admin: manages apps and keys',
   developer: 'Developer: sees apps and key details, cannot create or delete keys',
 };
+
+function RequireSecondFactor({ orgId, initial }: { orgId: number; initial: boolean }) {
+  const [required, setRequired] = useState(initial);
+  const [error, setError] = useState<string>();
+  const [note, setNote] = useState<string>();
+  const [busy, run] = useBusy();
+  const change = (value: boolean) =>
+    run(async () => {
+      setError(undefined);
+      try {
+        const answer = await api<{ second_factor_required: boolean }>('PUT', `/orgs/${orgId}/policy`, { second_factor_required: value });
+        setRequired(answer.second_factor_required);
+        setNote(answer.second_factor_required ? 'Members now need two-factor authentication.' : 'Two-factor authentication is optional again.');
+      } catch (err) {
+        setError(messageOf(err));
+      }
+    });
+  return (
+    <section className="card" aria-labelledby="policy-heading">
+      <h2 id="policy-heading">Security</h2>
+      <p className="check">
+        <input id="require-2fa" type="checkbox" checked={required} disabled={busy} onChange={(e) => void change(e.target.checked)} />
+        <label htmlFor="require-2fa">Require two-factor authentication for every member</label>
+      </p>
+      <p className="hint">Members without it cannot open this organization until they turn it on in their account page.</p>
+      <ErrorMessage message={error} />
+      {note && <p role="status">{note}</p>}
+    </section>
+  );
+}
 
 export function MembersPage({ orgId }: { orgId: number }) {
   const { session } = useSession();
@@ -20,6 +50,13 @@ export function MembersPage({ orgId }: { orgId: number }) {
   const [role, setRole] = useState<Role>('developer');
   const [formError, setFormError] = useState<string>();
   const [link, setLink] = useState<Invitation>();
+  const [removing, setRemoving] = useState<Member>();
+  const [pendingRoles, setPendingRoles] = useState<Record<number, Role>>({});
+  const [removeError, setRemoveError] = useState<string>();
+  const [notice, setNotice] = useState<string>();
+  const [inviting, runInvite] = useBusy();
+  const [removingBusy, runRemove] = useBusy();
+  const [acting, runAct] = useBusy();
   const isOwner = org?.role === 'owner';
 
   const load = useCallback(async () => {
@@ -35,28 +72,46 @@ export function MembersPage({ orgId }: { orgId: number }) {
     if (org) void load();
   }, [org, load]);
 
-  const invite = async (event: FormEvent) => {
+  const invite = (event: FormEvent) => {
     event.preventDefault();
-    setFormError(undefined);
-    try {
-      const created = await api<Invitation>('POST', `/orgs/${orgId}/invitations`, { email, role });
-      setLink(created);
-      setEmail('');
-      await load();
-    } catch (err) {
-      setFormError(messageOf(err));
-    }
+    void runInvite(async () => {
+      setFormError(undefined);
+      try {
+        const created = await api<Invitation>('POST', `/orgs/${orgId}/invitations`, { email, role });
+        setLink(created);
+        setEmail('');
+        await load();
+      } catch (err) {
+        setFormError(messageOf(err));
+      }
+    });
   };
 
-  const act = async (fn: () => Promise<unknown>) => {
-    setError(undefined);
-    try {
-      await fn();
-      await load();
-    } catch (err) {
-      setError(messageOf(err));
-    }
-  };
+  const act = (fn: () => Promise<unknown>, done: string) =>
+    runAct(async () => {
+      setError(undefined);
+      try {
+        await fn();
+        setNotice(done);
+        await load();
+      } catch (err) {
+        setError(messageOf(err));
+      }
+    });
+
+  const confirmRemove = () =>
+    runRemove(async () => {
+      if (!removing) return;
+      setRemoveError(undefined);
+      try {
+        await api('DELETE', `/orgs/${orgId}/members/${removing.user_id}`);
+        setNotice(`${removing.email} was removed from ${org?.name ?? 'the organization'}.`);
+        setRemoving(undefined);
+        await load();
+      } catch (err) {
+        setRemoveError(messageOf(err));
+      }
+    });
 
   if (orgError) return <ErrorMessage message={orgError} />;
   if (!org) return <Loading />;
@@ -71,11 +126,15 @@ export function MembersPage({ orgId }: { orgId: number }) {
       />
       <PageTitle>Members of {org.name}</PageTitle>
       <OrgNav org={org} current="members" />
+      <p className="visually-hidden" aria-live="polite">
+        {notice}
+      </p>
+      {notice && <p className="notice">{notice}</p>}
       <ErrorMessage message={error} />
       {!members && !error && <Loading />}
       {members && (
         <div className="table-wrap">
-          <table>
+          <table className="stack">
             <caption className="visually-hidden">Members</caption>
             <thead>
               <tr>
@@ -92,39 +151,60 @@ export function MembersPage({ orgId }: { orgId: number }) {
             <tbody>
               {members.map((m) => (
                 <tr key={m.user_id}>
-                  <td>
+                  <td data-label="Email">
                     {m.email}
                     {m.user_id === session.user?.id ? <span className="muted"> (you)</span> : null}
                   </td>
-                  <td>
+                  <td data-label="Role">
                     {isOwner ? (
                       <>
                         <label htmlFor={`role-${m.user_id}`} className="visually-hidden">
                           Role of {m.email}
                         </label>
+                        {/* Arrow keys move through the options without saving; the button saves the choice. */}
                         <select
                           id={`role-${m.user_id}`}
-                          value={m.role}
-                          onChange={(e) => act(() => api('PATCH', `/orgs/${orgId}/members/${m.user_id}`, { role: e.target.value }))}
+                          value={pendingRoles[m.user_id] ?? m.role}
+                          onChange={(e) => setPendingRoles((old) => ({ ...old, [m.user_id]: e.target.value as Role }))}
                         >
                           <option value="owner">Owner</option>
                           <option value="admin">Admin</option>
                           <option value="developer">Developer</option>
                         </select>
+                        {pendingRoles[m.user_id] !== undefined && pendingRoles[m.user_id] !== m.role && (
+                          <BusyButton
+                            className="small"
+                            busy={acting}
+                            busyLabel="Saving…"
+                            label={`Save role of ${m.email}`}
+                            onClick={() => {
+                              const to = pendingRoles[m.user_id]!;
+                              void act(async () => {
+                                await api('PATCH', `/orgs/${orgId}/members/${m.user_id}`, { role: to });
+                                setPendingRoles(({ [m.user_id]: _, ...rest }) => rest);
+                              }, `${m.email} is now ${to}.`);
+                            }}
+                          >
+                            Save role
+                          </BusyButton>
+                        )}
                       </>
                     ) : (
                       m.role
                     )}
                   </td>
-                  <td>{formatDate(m.joined_at)}</td>
+                  <td data-label="Joined">{formatDate(m.joined_at)}</td>
                   {isOwner && (
-                    <td>
+                    <td data-label="Actions">
                       {m.user_id !== session.user?.id && (
                         <button
                           type="button"
                           className="danger small"
                           aria-label={`Remove ${m.email}`}
-                          onClick={() => act(() => api('DELETE', `/orgs/${orgId}/members/${m.user_id}`))}
+                          onClick={() => {
+                            setRemoveError(undefined);
+                            setRemoving(m);
+                          }}
                         >
                           Remove
                         </button>
@@ -137,6 +217,8 @@ export function MembersPage({ orgId }: { orgId: number }) {
           </table>
         </div>
       )}
+
+      {isOwner && <RequireSecondFactor orgId={orgId} initial={org.second_factor_required === true} />}
 
       {isOwner && (
         <section className="card" aria-labelledby="invite-heading">
@@ -154,14 +236,26 @@ export function MembersPage({ orgId }: { orgId: number }) {
                 <option value="owner">Owner</option>
               </select>
             </div>
-            <button type="submit">Create invitation</button>
+            <BusyButton type="submit" busy={inviting} busyLabel="Inviting…">
+              Create invitation
+            </BusyButton>
           </form>
           <p className="hint">{ROLE_HELP[role]}.</p>
           <ErrorMessage message={formError} />
           {link?.link && (
             <div className="notice" role="status">
               <p>
-                Invitation for <strong>{link.email}</strong> created. Send them this link (it works once, until {formatDate(link.expires_at)}):
+                {link.mail === 'sent' ? (
+                  <>
+                    Invitation mailed to <strong>{link.email}</strong>. You can also send them this link yourself (it works once, until{' '}
+                    {formatDate(link.expires_at)}):
+                  </>
+                ) : (
+                  <>
+                    Invitation for <strong>{link.email}</strong> created, but <strong>no email was sent</strong> (this server has no mail server configured).
+                    Send them this link yourself (it works once, until {formatDate(link.expires_at)}):
+                  </>
+                )}
               </p>
               <div className="copy-row">
                 <label htmlFor="invite-link" className="visually-hidden">
@@ -183,7 +277,8 @@ export function MembersPage({ orgId }: { orgId: number }) {
                       type="button"
                       className="secondary small"
                       aria-label={`Revoke the invitation for ${i.email}`}
-                      onClick={() => act(() => api('DELETE', `/orgs/${orgId}/invitations/${i.id}`))}
+                      disabled={acting}
+                      onClick={() => void act(() => api('DELETE', `/orgs/${orgId}/invitations/${i.id}`), `The invitation for ${i.email} was revoked.`)}
                     >
                       Revoke
                     </button>
@@ -194,6 +289,26 @@ export function MembersPage({ orgId }: { orgId: number }) {
           )}
         </section>
       )}
+
+      <Dialog title="Remove this member?" open={removing !== undefined} onClose={() => setRemoving(undefined)}>
+        {removing && (
+          <>
+            <p>
+              <strong>{removing.email}</strong> ({removing.role}) loses access to {org.name} and its apps at once. Keys they created keep working; revoke them
+              on the app's page if needed. You can invite them again later.
+            </p>
+            <ErrorMessage message={removeError} />
+            <div className="dialog-actions">
+              <button type="button" className="secondary" onClick={() => setRemoving(undefined)}>
+                Cancel
+              </button>
+              <BusyButton className="danger" busy={removingBusy} busyLabel="Removing…" onClick={() => void confirmRemove()}>
+                Remove member
+              </BusyButton>
+            </div>
+          </>
+        )}
+      </Dialog>
     </div>
   );
 }

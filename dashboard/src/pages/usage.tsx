@@ -1,9 +1,9 @@
 import { useEffect, useState } from 'react';
-import { api, messageOf } from '../api.js';
+import { api, messageOf, plural } from '../api.js';
 import { ErrorMessage, Loading } from '../components.js';
 
 interface Usage {
-  days: { day: string; tokens: number }[];
+  days: { day: string; tokens: number; failed_authentications?: number }[];
 }
 
 const W = 720;
@@ -11,15 +11,19 @@ const H = 180;
 const PAD = { top: 12, right: 8, bottom: 28, left: 40 };
 
 /** Tokens issued per day as a bar chart, with the numbers in a table for screen readers. */
-export function UsageChart({ orgId, appId }: { orgId: number; appId: number }) {
+export function UsageChart({ orgId, appId, clientId }: { orgId: number; appId: number; clientId?: string }) {
   const [usage, setUsage] = useState<Usage>();
   const [error, setError] = useState<string>();
   useEffect(() => {
-    api<Usage>('GET', `/orgs/${orgId}/apps/${appId}/usage`).then(setUsage, (err) => setError(messageOf(err)));
-  }, [orgId, appId]);
+    const path = clientId ? `/orgs/${orgId}/apps/${appId}/credentials/${clientId}/usage` : `/orgs/${orgId}/apps/${appId}/usage`;
+    setUsage(undefined);
+    api<Usage>('GET', path).then(setUsage, (err) => setError(messageOf(err)));
+  }, [orgId, appId, clientId]);
   if (error) return <ErrorMessage message={error} />;
   if (!usage) return <Loading />;
   const total = usage.days.reduce((n, d) => n + d.tokens, 0);
+  const failed = usage.days.reduce((n, d) => n + (d.failed_authentications ?? 0), 0);
+  const who = clientId ? 'this key' : 'this app';
   const max = Math.max(1, ...usage.days.map((d) => d.tokens));
   // A round top of the axis whose half is a whole number too.
   const step = 10 ** Math.floor(Math.log10(max));
@@ -31,7 +35,8 @@ export function UsageChart({ orgId, appId }: { orgId: number; appId: number }) {
   return (
     <figure className="chart card">
       <figcaption>
-        {total === 0 ? 'No tokens were issued for this app in the last 30 days.' : `${total.toLocaleString()} tokens issued in the last 30 days.`}
+        {total === 0 ? `No tokens were issued for ${who} in the last 30 days.` : `${plural(total, 'token')} issued in the last 30 days.`}
+        {clientId ? ` ${plural(failed, 'failed authentication')} (wrong secret or deactivated key).` : ''}
       </figcaption>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Bar chart of tokens issued per day; ${total} in total`}>
         {[0, 0.5, 1].map((f) => {
@@ -66,6 +71,7 @@ export function UsageChart({ orgId, appId }: { orgId: number; appId: number }) {
             <tr>
               <th scope="col">Day</th>
               <th scope="col">Tokens</th>
+              {clientId && <th scope="col">Failed authentications</th>}
             </tr>
           </thead>
           <tbody>
@@ -73,6 +79,7 @@ export function UsageChart({ orgId, appId }: { orgId: number; appId: number }) {
               <tr key={d.day}>
                 <td>{d.day}</td>
                 <td>{d.tokens}</td>
+                {clientId && <td>{d.failed_authentications ?? 0}</td>}
               </tr>
             ))}
           </tbody>

@@ -15,7 +15,8 @@ export interface DerivedKeys {
   check: string;
 }
 
-function derive(master: Buffer, purpose: string): Buffer {
+/** A key for one purpose, derived by HKDF from a root key (the master key, or the pepper for values a master-key rotation must keep). */
+export function derive(master: Buffer, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `portcullis/${purpose}/v1`, 32));
 }
 

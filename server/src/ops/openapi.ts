@@ -210,6 +210,14 @@ const schemas: Json = {
     organization_id: { type: ['integer', 'null'] },
     details: {},
   }),
+  PortalUser: obj({
+    id: int,
+    email: str,
+    created_at: time,
+    email_verified_at: nullableTime,
+    disabled_at: nullableTime,
+    operator_since: nullableTime,
+  }),
   AuthFailure: obj({
     day: { type: 'string', format: 'date' },
     client_id: nullableStr,
@@ -562,6 +570,29 @@ export function openApiDocument(serverUrl: string): Json {
         }),
       },
       '/admin/v1/auth-failures': { get: operator('Failed client authentications per day, client and reason (last 30 days)', listOf('AuthFailure')) },
+      '/admin/v1/portal-users': {
+        get: operator('A portal account by email address', ref('PortalUser'), {
+          parameters: [{ name: 'email', in: 'query', required: true, schema: str }],
+        }),
+      },
+      '/admin/v1/portal-users/verify': {
+        post: operator('Mark the account’s email address verified (the person could not receive mail)', ref('PortalUser'), { body: obj({ email: str }) }),
+      },
+      '/admin/v1/portal-users/reset': {
+        post: operator(
+          'Start a password reset: answers a single-use reset link to hand over (also mailed when mail is configured)',
+          { allOf: [ref('PortalUser'), obj({ reset_link: str, mail: { type: 'string', enum: ['sent', 'not-sent'] } })] },
+          { body: obj({ email: str }) },
+        ),
+      },
+      '/admin/v1/portal-users/disable': {
+        post: operator('Disable an account: it cannot sign in, and its sessions end at once', ref('PortalUser'), { body: obj({ email: str }) }),
+      },
+      '/admin/v1/portal-users/enable': { post: operator('Enable a disabled account', ref('PortalUser'), { body: obj({ email: str }) }) },
+      '/admin/v1/operators/grant': {
+        post: operator('Grant a portal account the operator role (the operator console)', ref('PortalUser'), { body: obj({ email: str }) }),
+      },
+      '/admin/v1/operators/revoke': { post: operator('Take back the operator role', ref('PortalUser'), { body: obj({ email: str }) }) },
       '/admin/v1/partners': { get: operator('List partners and their linked applications', listOf('Partner')) },
       '/admin/v1/partners/{partnerId}': {
         get: operator('Read a partner', ref('Partner'), { parameters: [PARTNER] }),

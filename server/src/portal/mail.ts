@@ -1,25 +1,66 @@
-/** An email to send; the portal sends invitations. */
+import nodemailer, { type Transporter } from 'nodemailer';
+
+/** An email the portal sends: verification, password reset, invitation, notices. */
 export interface MailMessage {
   to: string;
   subject: string;
   text: string;
 }
 
-/** How the portal sends email. The default writes each message to the log; plug in SMTP or an API here. */
+/** Whether a message left for its recipient; without a mail server nothing is sent. */
+export type MailOutcome = 'sent' | 'not-sent';
+
+/** How the portal sends email. */
 export interface Mailer {
-  send(message: MailMessage): Promise<void>;
+  /** Whether messages can be delivered at all (a mail server is configured). */
+  readonly delivers: boolean;
+  send(message: MailMessage): Promise<MailOutcome>;
 }
 
 /**
- * Notes in the log that an email would have been sent, without its text: an invitation's text
- * holds the link's secret token, and secrets never go to logs. The inviter sees the link in the
- * portal and passes it on.
+ * Without a mail server: notes in the log that an email was not sent, without its text, since
+ * mailed links hold single-use secrets and secrets never go to logs.
  */
 export class LogMailer implements Mailer {
-  /** Where messages go; the app points it at its logger. */
+  readonly delivers = false;
+  /** Where notes go; the app points it at its logger. */
   log: (fields: object, message: string) => void = () => {};
 
-  async send(message: MailMessage): Promise<void> {
-    this.log({ to: message.to, subject: message.subject }, 'email not sent: no mail server is configured');
+  async send(message: MailMessage): Promise<MailOutcome> {
+    this.log({ to: message.to, subject: message.subject }, 'email not sent: no mail server is configured (PORTCULLIS_SMTP_URL)');
+    return 'not-sent';
+  }
+}
+
+/** Sends over SMTP with nodemailer (PORTCULLIS_SMTP_URL, e.g. smtps://user:pass@mail.example.com:465). */
+export class SmtpMailer implements Mailer {
+  readonly delivers = true;
+  private readonly transport: Transporter;
+  /** Where failures are noted; the app points it at its logger. */
+  log: (fields: object, message: string) => void = () => {};
+
+  constructor(
+    url: string,
+    private readonly from: string,
+  ) {
+    this.transport = nodemailer.createTransport(url);
+  }
+
+  /** A failed delivery is logged and answered as not sent: the caller tells the person, never a 500. */
+  async send(message: MailMessage): Promise<MailOutcome> {
+    try {
+      await this.transport.sendMail({ from: this.from, to: message.to, subject: message.subject, text: message.text });
+      return 'sent';
+    } catch (err) {
+      this.log(
+        { to: message.to, subject: message.subject, err: { message: (err as Error).message, code: (err as { code?: string }).code } },
+        'email could not be sent',
+      );
+      return 'not-sent';
+    }
+  }
+
+  close(): void {
+    this.transport.close();
   }
 }

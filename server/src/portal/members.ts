@@ -6,8 +6,8 @@ import type { Store } from '../store/index.js';
 import type { Invitation } from '../store/invitations.js';
 import type { Membership, Role } from '../store/memberships.js';
 import type { PortalUser } from '../store/portal-users.js';
-import { checkEmail } from './accounts.js';
-import type { Mailer } from './mail.js';
+import { checkEmail, emailNotVerified } from './accounts.js';
+import type { Mailer, MailOutcome } from './mail.js';
 import { randomToken, sha256 } from './sessions.js';
 
 export const ROLES: readonly Role[] = ['owner', 'admin', 'developer'];
@@ -67,6 +67,18 @@ export class Members {
   async access(organizationId: number, userId: number, action: keyof typeof CAN): Promise<Membership> {
     const membership = await this.store.memberships.get(organizationId, userId);
     if (!membership) throw organizationNotFound(organizationId);
+    if (await this.store.organizationPolicies.secondFactorRequired(organizationId)) {
+      const user = await this.store.portalUsers.get(userId);
+      if (user?.totpEnabledAt == null) {
+        throw new ApiError(
+          403,
+          'authorization',
+          'organization-requires-second-factor',
+          'Two-factor authentication required',
+          'this organization requires two-factor authentication; turn it on in your account page, then come back',
+        );
+      }
+    }
     if (!(CAN[action] as readonly Role[]).includes(membership.role)) {
       throw problem(
         'forbidden',
@@ -74,6 +86,28 @@ export class Members {
       );
     }
     return membership;
+  }
+
+  /** Owners require (or stop requiring) a second factor of every member; the owner must have one on first. */
+  async requireSecondFactor(organizationId: number, owner: PortalUser, required: unknown, who: Actor): Promise<boolean> {
+    if (typeof required !== 'boolean') throw ApiError.validation('invalid-second_factor_required', 'second_factor_required must be true or false');
+    if (required && owner.totpEnabledAt === null) {
+      throw ApiError.conflict('second-factor-off', 'turn on two-factor authentication for your own account first, so you are not locked out');
+    }
+    if ((await this.store.organizationPolicies.secondFactorRequired(organizationId)) !== required) {
+      await this.store.transaction(async (tx) => {
+        await tx.organizationPolicies.requireSecondFactor(organizationId, required ? this.clock.now() : null);
+        await this.audit(
+          tx,
+          who,
+          required ? 'organization.second_factor_required' : 'organization.second_factor_optional',
+          'organization',
+          organizationId,
+          organizationId,
+        );
+      });
+    }
+    return required;
   }
 
   /** Records a change in the transaction `tx` that makes it, so neither exists without the other. */
@@ -89,6 +123,11 @@ export class Members {
     return tx.audit.recordChange(this.clock.now(), who, action, { type: targetType, id: targetId }, organizationId, details);
   }
 
+  /** Owners and admins of the organization, whom a developer asks for keys and who hear of revoked keys. */
+  async managers(organizationId: number) {
+    return (await this.store.memberships.members(organizationId)).filter((m) => CAN.manageKeys.includes(m.role));
+  }
+
   async list(organizationId: number) {
     const members = await this.store.memberships.members(organizationId);
     return members.map((m) => ({ user_id: m.userId, email: m.email, role: m.role, joined_at: iso(m.createdAt) }));
@@ -101,7 +140,7 @@ export class Members {
     input: { email: unknown; role: unknown },
     portalUrl: string,
     who: Actor,
-  ): Promise<{ invitation: InvitationView; link: string }> {
+  ): Promise<{ invitation: InvitationView; link: string; mail: MailOutcome }> {
     const email = checkEmail(input.email);
     const role = checkRole(input.role);
     const existing = await this.store.portalUsers.byEmail(email);
@@ -124,12 +163,12 @@ export class Members {
       return created;
     });
     const link = `${portalUrl}/invitations/${token}`;
-    await this.mailer.send({
+    const mail = await this.mailer.send({
       to: email,
       subject: `You are invited to ${organizationName} on Portcullis`,
-      text: `${inviter.email} invited you to join ${organizationName} as ${role}.\n\nAccept the invitation: ${link}\n\nThe link works once and expires on ${iso(invitation.expiresAt)}.`,
+      text: `${inviter.email} invited you to join ${organizationName} as ${role}.\n\nAccept the invitation: ${link}\n\nIf you have no Portcullis account yet, the link lets you create one with this address. The link works once and expires on ${iso(invitation.expiresAt)}.`,
     });
-    return { invitation: invitationView(invitation), link };
+    return { invitation: invitationView(invitation), link, mail };
   }
 
   async pending(organizationId: number): Promise<InvitationView[]> {
@@ -164,6 +203,7 @@ export class Members {
 
   async accept(token: string, user: PortalUser, who: Actor): Promise<{ organizationId: number; role: Role }> {
     const invitation = await this.openInvitation(token);
+    if (user.emailVerifiedAt === null) throw emailNotVerified();
     if (invitation.email !== user.email) {
       throw problem('invitationForSomeoneElse', `this invitation was sent to ${invitation.email}; sign in with that address to accept it`);
     }

@@ -1,8 +1,11 @@
 import type { Actor, CredentialView, Directory } from '../directory/service.js';
 import { ApiError } from '../domain/errors.js';
 import type { Application } from '../store/applications.js';
+import type { AuditFilter } from '../store/audit.js';
 import type { Store } from '../store/index.js';
 import type { Role } from '../store/memberships.js';
+import { emailNotVerified } from './accounts.js';
+import type { Mailer } from './mail.js';
 import type { Members } from './members.js';
 import type { TokenCounter } from './usage-stats.js';
 
@@ -28,6 +31,8 @@ export class Portal {
     private readonly directory: Directory,
     readonly members: Members,
     private readonly tokenCounts: TokenCounter,
+    private readonly mailer: Mailer,
+    private readonly failures: { flush(): Promise<void> },
   ) {}
 
   async createOrganization(userId: number, input: { name: unknown }, who: Actor) {
@@ -44,7 +49,8 @@ export class Portal {
   async organization(orgId: number, userId: number) {
     const membership = await this.members.access(orgId, userId, 'view');
     const org = await this.directory.organization(orgId);
-    return { id: org.id, name: org.name, created_at: iso(org.createdAt), role: membership.role };
+    const secondFactorRequired = await this.store.organizationPolicies.secondFactorRequired(orgId);
+    return { id: org.id, name: org.name, created_at: iso(org.createdAt), role: membership.role, second_factor_required: secondFactorRequired };
   }
 
   /** The application when it belongs to the organization; one of another organization is "not found". */
@@ -84,6 +90,8 @@ export class Portal {
   async createCredential(orgId: number, appId: number, userId: number, input: { name: unknown }, who: Actor) {
     await this.members.access(orgId, userId, 'manageKeys');
     await this.application(orgId, appId);
+    const user = await this.store.portalUsers.get(userId);
+    if (user?.emailVerifiedAt == null) throw emailNotVerified();
     const { credential, secret } = await this.directory.createCredential(appId, input, who);
     return {
       client_id: credential.clientId,
@@ -108,6 +116,42 @@ export class Portal {
     return { client_id: clientId, status: 'deactivating' as const, deactivates_at: result.deactivates_at };
   }
 
+  /**
+   * Revokes a key at once, as the operator API's ?immediately=true: its secret gets
+   * invalid_client and tokens already issued from it stop verifying. Owners and admins are told.
+   */
+  async revokeCredential(orgId: number, appId: number, clientId: string, user: { id: number; email: string }, who: Actor) {
+    await this.members.access(orgId, user.id, 'manageKeys');
+    const app = await this.application(orgId, appId);
+    const result = await this.directory.deleteCredential(appId, clientId, true, who);
+    const org = await this.directory.organization(orgId);
+    // The notice goes out in the background: the key is already revoked, a slow mail server must not delay the answer.
+    const notices = (await this.members.managers(orgId)).map((manager) =>
+      this.mailer.send({
+        to: manager.email,
+        subject: `API key ${clientId} of ${app.name} was revoked`,
+        text: `${user.email} revoked the API key ${clientId} of the app "${app.name}" in ${org.name} at ${result.deactivates_at}.\n\nThe key and every token issued from it stopped working at once. If this was not expected, review the organization's audit log.`,
+      }),
+    );
+    void Promise.allSettled(notices);
+    return { client_id: clientId, status: 'deactivated' as const, deactivates_at: result.deactivates_at };
+  }
+
+  /** One key's tokens issued and failed authentications (wrong secret, deactivated) per day, last 30 days. */
+  async keyUsage(orgId: number, appId: number, clientId: string, userId: number) {
+    await this.members.access(orgId, userId, 'view');
+    await this.application(orgId, appId);
+    const credential = await this.store.credentials.get(clientId);
+    if (!credential || credential.applicationId !== appId) throw ApiError.notFound(`key ${clientId.slice(0, 64)}`);
+    await this.failures.flush().catch(() => {});
+    const tokens = await this.tokenCounts.perDayOfKey(clientId);
+    const failed = new Map<string, number>();
+    for (const f of await this.store.authFailures.since(tokens[0]!.day)) {
+      if (f.clientId === clientId) failed.set(f.day, (failed.get(f.day) ?? 0) + f.count);
+    }
+    return { client_id: clientId, days: tokens.map((d) => ({ ...d, failed_authentications: failed.get(d.day) ?? 0 })) };
+  }
+
   async usage(orgId: number, appId: number, userId: number) {
     await this.members.access(orgId, userId, 'view');
     await this.application(orgId, appId);
@@ -115,24 +159,76 @@ export class Portal {
   }
 
   /** The organization's audit log, newest first, with people named by their email address. */
-  async audit(orgId: number, userId: number, query: { limit: number; before?: number }) {
+  async audit(orgId: number, userId: number, query: { limit: number; before?: number; actor?: string; action?: string; from?: number; to?: number }) {
     await this.members.access(orgId, userId, 'viewAudit');
-    const events = await this.store.audit.list({ organizationId: orgId, limit: query.limit, ...(query.before !== undefined ? { before: query.before } : {}) });
-    const ids = [...new Set(events.map((e) => /^user:(\d+)$/.exec(e.actor)?.[1]).filter((id): id is string => id !== undefined))];
-    const emails = new Map<string, string>();
-    for (const id of ids) {
-      const user = await this.store.portalUsers.get(Number(id));
-      if (user) emails.set(`user:${id}`, user.email);
+    const { actor, ...rest } = query;
+    const filter: AuditFilter = { ...rest, organizationId: orgId };
+    filter.signInsOf = (await this.store.memberships.members(orgId)).map((m) => String(m.userId));
+    if (actor !== undefined) {
+      // People are searched by email address; "operator" is the operator API's token.
+      const person = await this.store.portalUsers.byEmail(actor.trim().toLowerCase());
+      filter.actors = actor.trim().toLowerCase() === 'operator' ? ['operator'] : person ? [`user:${person.id}`, `operator:user:${person.id}`] : [];
     }
+    return this.auditEvents(filter);
+  }
+
+  /** Audit events, newest first (of one organization or all), with people named by their email address and targets by their names. */
+  async auditEvents(query: AuditFilter) {
+    const events = await this.store.audit.list(query);
+    const targets = new Map<string, string | undefined>();
+    for (const e of events) {
+      const key = `${e.targetType}:${e.targetId}`;
+      if (targets.has(key)) continue;
+      targets.set(key, await this.targetName(e.targetType, e.targetId, e.details));
+    }
+    const emails = new Map<number, string>();
+    for (const e of events) {
+      const id = /^(?:operator:)?user:(\d+)$/.exec(e.actor)?.[1];
+      if (id === undefined || emails.has(Number(id))) continue;
+      const user = await this.store.portalUsers.get(Number(id));
+      if (user) emails.set(user.id, user.email);
+    }
+    const name = (actor: string) => {
+      const found = /^(operator:)?user:(\d+)$/.exec(actor);
+      if (found) {
+        const email = emails.get(Number(found[2])) ?? `user ${found[2]}`;
+        return found[1] ? `${email} (operator)` : email;
+      }
+      if (actor === 'operator') return 'an operator (API token)';
+      return actor;
+    };
     return events.map((e) => ({
       id: e.id,
       occurred_at: iso(e.occurredAt),
-      actor: emails.get(e.actor) ?? (e.actor === 'operator' ? 'an operator' : e.actor),
+      actor: name(e.actor),
       ip: e.ip,
       action: e.action,
       target_type: e.targetType,
       target_id: e.targetId,
+      target_name: targets.get(`${e.targetType}:${e.targetId}`) ?? null,
+      organization_id: e.organizationId,
       details: e.details,
     }));
+  }
+
+  /** What a person calls an audit event's target: the app's or key's name, the member's address. */
+  private async targetName(type: string, id: string, details: Record<string, unknown>): Promise<string | undefined> {
+    const number = /^\d{1,15}$/.test(id) ? Number(id) : undefined;
+    switch (type) {
+      case 'application':
+        return number === undefined ? undefined : (await this.store.applications.get(number))?.name;
+      case 'credential':
+        return (await this.store.credentials.get(id))?.name ?? (typeof details.name === 'string' ? details.name : undefined);
+      case 'user':
+        return number === undefined ? undefined : (await this.store.portalUsers.get(number))?.email;
+      case 'organization':
+        return number === undefined ? undefined : (await this.store.organizations.get(number))?.name;
+      case 'partner':
+        return number === undefined ? undefined : (await this.store.partners.get(number))?.name;
+      case 'invitation':
+        return typeof details.email === 'string' ? details.email : undefined;
+      default:
+        return undefined;
+    }
   }
 }

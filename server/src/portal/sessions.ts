@@ -31,7 +31,7 @@ export class Sessions {
   ) {}
 
   /** A new session (sign-up, sign-in, password change); the caller ends the old one. */
-  async create(userId: number): Promise<{ token: string; session: PortalSession }> {
+  async create(userId: number, seen: { ip?: string; userAgent?: string } = {}): Promise<{ token: string; session: PortalSession }> {
     const token = randomToken();
     const now = this.clock.now();
     const session: PortalSession = {
@@ -41,6 +41,8 @@ export class Sessions {
       createdAt: now,
       lastSeenAt: now,
       expiresAt: now + SESSION_LIFETIME_MS,
+      ip: seen.ip ?? null,
+      userAgent: seen.userAgent?.slice(0, 300) ?? null,
     };
     await this.repository.create(session);
     return { token, session };
@@ -58,6 +60,11 @@ export class Sessions {
     }
     if (now - session.lastSeenAt > TOUCH_EVERY_MS) await this.repository.touch(session.id, now);
     return session;
+  }
+
+  /** The user's live sessions, most recently used first. */
+  list(userId: number): Promise<PortalSession[]> {
+    return this.repository.ofUser(userId, this.clock.now());
   }
 
   end(session: PortalSession): Promise<void> {

@@ -7,6 +7,21 @@ import type { FastifyInstance } from 'fastify';
 /** The built web UI: dashboard/dist beside the server package. */
 export const DASHBOARD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../dashboard/dist');
 
+/** The single-page app's own paths, answered with index.html. */
+export const DASHBOARD_PAGES = [
+  '/',
+  '/signin',
+  '/signup',
+  '/forgot-password',
+  '/reset-password',
+  '/verify-email',
+  '/account',
+  '/orgs/*',
+  '/invitations/*',
+  '/operator',
+  '/operator/*',
+];
+
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self'",
@@ -56,12 +71,27 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { dir?: string
     wildcard: false,
     index: false,
     decorateReply: false,
-    globIgnore: ['index.html'],
+    globIgnore: ['index.html', 'index.html.*'],
+    // The build writes .br and .gz beside each asset; the one the browser accepts is sent.
+    preCompressed: true,
     setHeaders: (reply, file) => {
       if (file.includes(`${path.sep}assets${path.sep}`)) reply.header('cache-control', 'public, max-age=31536000, immutable');
     },
   });
   const page = (reply: import('fastify').FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(index);
   // Only the single-page app's own paths: every other path keeps its API's answer (and its 404).
-  for (const url of ['/', '/signin', '/signup', '/account', '/orgs/*', '/invitations/*']) app.get(url, async (_request, reply) => page(reply));
+  const pages = [
+    '/',
+    '/signin',
+    '/signup',
+    '/forgot-password',
+    '/reset-password',
+    '/verify-email',
+    '/account',
+    '/orgs/*',
+    '/invitations/*',
+    '/operator',
+    '/operator/*',
+  ];
+  for (const url of pages) app.get(url, async (_request, reply) => page(reply));
 }

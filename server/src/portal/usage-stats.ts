@@ -5,10 +5,11 @@ import type { TokenCountRepository } from '../store/token-counts.js';
 export const USAGE_DAYS = 30;
 
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-const keyOf = (applicationId: number, day: string) => `${applicationId}\n${day}`;
+const keyOf = (applicationId: number, day: string) => `app\n${applicationId}\n${day}`;
+const credentialKeyOf = (clientId: string, day: string) => `key\n${clientId}\n${day}`;
 
 /**
- * Counts tokens issued per application and UTC day in memory, and adds them to the database in
+ * Counts tokens issued per application, per key and per UTC day in memory, and adds them to the database in
  * batches on a timer (and at shutdown), so issuing a token never writes.
  */
 export class TokenCounter {
@@ -18,20 +19,36 @@ export class TokenCounter {
     private readonly repository: TokenCountRepository,
     private readonly clock: Clock,
   ) {
-    this.counts = new BatchedWrites(
-      (batch) =>
-        repository.add(
-          [...batch].map(([key, count]) => {
-            const [applicationId = '0', day = ''] = key.split('\n');
-            return { applicationId: Number(applicationId), day, count };
-          }),
-        ),
-      sum,
-    );
+    this.counts = new BatchedWrites(async (batch) => {
+      const apps: { applicationId: number; day: string; count: number }[] = [];
+      const keys: { clientId: string; day: string; count: number }[] = [];
+      for (const [key, count] of batch) {
+        const [kind, id = '', day = ''] = key.split('\n');
+        if (kind === 'app') apps.push({ applicationId: Number(id), day, count });
+        else keys.push({ clientId: id, day, count });
+      }
+      await repository.add(apps);
+      await repository.addForKeys(keys);
+    }, sum);
   }
 
-  issued(applicationId: number): void {
-    this.counts.add(keyOf(applicationId, dayOf(this.clock.now())), 1);
+  issued(applicationId: number, clientId?: string): void {
+    const day = dayOf(this.clock.now());
+    this.counts.add(keyOf(applicationId, day), 1);
+    if (clientId !== undefined) this.counts.add(credentialKeyOf(clientId, day), 1);
+  }
+
+  /** Tokens issued with one key over the last `USAGE_DAYS` days, oldest first. */
+  async perDayOfKey(clientId: string): Promise<{ day: string; tokens: number }[]> {
+    await this.counts.flush().catch(() => {});
+    const days = this.lastDays();
+    const stored = new Map((await this.repository.keySince(clientId, days[0]!)).map((c) => [c.day, c.count]));
+    return days.map((day) => ({ day, tokens: (stored.get(day) ?? 0) + (this.counts.pendingValue(credentialKeyOf(clientId, day)) ?? 0) }));
+  }
+
+  lastDays(): string[] {
+    const now = this.clock.now();
+    return Array.from({ length: USAGE_DAYS }, (_, i) => dayOf(now - (USAGE_DAYS - 1 - i) * 86_400_000));
   }
 
   flush(): Promise<void> {
@@ -42,8 +59,7 @@ export class TokenCounter {
   async perDay(applicationId: number): Promise<{ day: string; tokens: number }[]> {
     // Written first, so no count is in flight between memory and the table while reading.
     await this.counts.flush().catch(() => {});
-    const now = this.clock.now();
-    const days = Array.from({ length: USAGE_DAYS }, (_, i) => dayOf(now - (USAGE_DAYS - 1 - i) * 86_400_000));
+    const days = this.lastDays();
     const stored = new Map((await this.repository.since(applicationId, days[0]!)).map((c) => [c.day, c.count]));
     return days.map((day) => ({ day, tokens: (stored.get(day) ?? 0) + (this.counts.pendingValue(keyOf(applicationId, day)) ?? 0) }));
   }

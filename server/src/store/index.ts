@@ -13,6 +13,9 @@ import { OrganizationRepository } from './organizations.js';
 import { PartnerRepository } from './partners.js';
 import { PlacementRepository } from './placements.js';
 import { PortalSessionRepository } from './portal-sessions.js';
+import { OrganizationPolicyRepository } from './organization-policies.js';
+import { PortalUserTokenRepository } from './portal-user-tokens.js';
+import { RecoveryCodeRepository } from './recovery-codes.js';
 import { PortalUserRepository } from './portal-users.js';
 import { SettingsRepository } from './settings.js';
 import { SigningKeyRepository } from './signing-keys.js';
@@ -42,6 +45,9 @@ export interface Store {
   gatewayRoutes: GatewayRouteRepository;
   portalUsers: PortalUserRepository;
   portalSessions: PortalSessionRepository;
+  portalUserTokens: PortalUserTokenRepository;
+  recoveryCodes: RecoveryCodeRepository;
+  organizationPolicies: OrganizationPolicyRepository;
   memberships: MembershipRepository;
   invitations: InvitationRepository;
   tokenCounts: TokenCountRepository;
@@ -67,6 +73,9 @@ export function createStore(db: Db): Store {
     gatewayRoutes: new GatewayRouteRepository(db),
     portalUsers: new PortalUserRepository(db),
     portalSessions: new PortalSessionRepository(db),
+    portalUserTokens: new PortalUserTokenRepository(db),
+    recoveryCodes: new RecoveryCodeRepository(db),
+    organizationPolicies: new OrganizationPolicyRepository(db),
     memberships: new MembershipRepository(db),
     invitations: new InvitationRepository(db),
     tokenCounts: new TokenCountRepository(db),

@@ -272,6 +272,63 @@ migrations['0007_apis'] = {
   },
 };
 
+// Email verification, password reset, disabled accounts, operators, and what a session list shows.
+migrations['0008_portal_accounts'] = {
+  async up(db: Db) {
+    await db.schema.alterTable('portal_users').addColumn('email_verified_at', 'bigint').execute();
+    await db.schema.alterTable('portal_users').addColumn('disabled_at', 'bigint').execute();
+    await db.schema.alterTable('portal_users').addColumn('operator_since', 'bigint').execute();
+    await db.schema.alterTable('portal_sessions').addColumn('ip', 'text').execute();
+    await db.schema.alterTable('portal_sessions').addColumn('user_agent', 'text').execute();
+    // The id is the SHA-256 of the mailed link's token; the link itself is never stored.
+    await db.schema
+      .createTable('portal_user_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('user_id', 'bigint', (c) => c.notNull().references('portal_users.id'))
+      .addColumn('purpose', 'text', (c) => c.notNull())
+      .addColumn('email', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('portal_user_tokens_by_user').on('portal_user_tokens').column('user_id').execute();
+  },
+};
+
+// A second factor: TOTP (the secret sealed under the master key), recovery codes, and organizations that require it.
+migrations['0009_portal_second_factor'] = {
+  async up(db: Db) {
+    await db.schema.alterTable('portal_users').addColumn('totp_secret', 'text').execute();
+    await db.schema.alterTable('portal_users').addColumn('totp_enabled_at', 'bigint').execute();
+    await db.schema.alterTable('portal_users').addColumn('totp_last_step', 'bigint').execute();
+    await db.schema
+      .createTable('portal_recovery_codes')
+      .addColumn('user_id', 'bigint', (c) => c.notNull().references('portal_users.id'))
+      .addColumn('code_hash', 'text', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .addPrimaryKeyConstraint('portal_recovery_codes_pk', ['user_id', 'code_hash'])
+      .execute();
+    await db.schema
+      .createTable('organization_policies')
+      .addColumn('organization_id', 'bigint', (c) => c.primaryKey().references('organizations.id'))
+      .addColumn('second_factor_required_at', 'bigint')
+      .execute();
+  },
+};
+
+// Tokens issued per key and day, beside the per-app counts, for each key's usage in the portal.
+migrations['0010_portal_key_usage'] = {
+  async up(db: Db) {
+    await db.schema
+      .createTable('credential_token_counts')
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('day', 'text', (c) => c.notNull())
+      .addColumn('count', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('credential_token_counts_pk', ['client_id', 'day'])
+      .execute();
+  },
+};
+
 /** This release's migrations, by name; tests add synthetic later ones to play the next release. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = migrations;
 

@@ -142,6 +142,32 @@ export interface PortalUsersTable {
   password_hash: string;
   created_at: number;
   password_changed_at: number;
+  /** When the address was proven by a mailed link (or by an operator); null until then. */
+  email_verified_at: number | null;
+  /** When an operator disabled the account; a disabled account cannot sign in. */
+  disabled_at: number | null;
+  /** When the account was granted the operator role (the operator console); null for everyone else. */
+  operator_since: number | null;
+  /** The TOTP secret, sealed (AES-256-GCM) under the master key; set during setup, before it is enabled. */
+  totp_secret: string | null;
+  /** When the second factor was turned on; null while it is off. */
+  totp_enabled_at: number | null;
+  /** The last time step a code was accepted for, so a code is never accepted twice. */
+  totp_last_step: number | null;
+}
+
+/** Single-use recovery codes of an account's second factor, as SHA-256 hashes. */
+export interface PortalRecoveryCodesTable {
+  user_id: number;
+  code_hash: string;
+  used_at: number | null;
+}
+
+/** What an organization's owners require of its members. */
+export interface OrganizationPoliciesTable {
+  organization_id: number;
+  /** When an owner made a second factor required; null when it is not. */
+  second_factor_required_at: number | null;
 }
 
 export interface PortalSessionsTable {
@@ -152,6 +178,22 @@ export interface PortalSessionsTable {
   created_at: number;
   last_seen_at: number;
   expires_at: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+/** Single-use tokens of mailed links: email verification and password reset. */
+export interface PortalUserTokensTable {
+  /** SHA-256 of the link's token, hex. */
+  id: string;
+  user_id: number;
+  /** verify-email or reset-password. */
+  purpose: string;
+  /** The address the link was sent to: verifying proves this address, not a later one. */
+  email: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }
 
 export interface MembershipsTable {
@@ -180,6 +222,13 @@ export interface InvitationsTable {
 /** Tokens issued per application and UTC day, written in batches. */
 export interface TokenCountsTable {
   application_id: number;
+  day: string;
+  count: number;
+}
+
+/** Tokens issued per key (client_id) and UTC day, written in batches. */
+export interface CredentialTokenCountsTable {
+  client_id: string;
   day: string;
   count: number;
 }
@@ -244,7 +293,11 @@ export interface Database {
   gateway_routes: GatewayRoutesTable;
   portal_users: PortalUsersTable;
   portal_sessions: PortalSessionsTable;
+  portal_user_tokens: PortalUserTokensTable;
+  portal_recovery_codes: PortalRecoveryCodesTable;
+  organization_policies: OrganizationPoliciesTable;
   memberships: MembershipsTable;
   invitations: InvitationsTable;
   token_counts: TokenCountsTable;
+  credential_token_counts: CredentialTokenCountsTable;
 }

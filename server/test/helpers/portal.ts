@@ -1,12 +1,14 @@
+import { ADMIN_TOKEN } from './server.js';
+
 /** A browser-like client of the portal API: keeps cookies, reads the CSRF token and sends it. */
 export class PortalClient {
   private readonly cookies = new Map<string, string>();
   csrf = '';
 
-  /** `headers` go with every call (X-Forwarded-For, to act from an address behind a trusted proxy). */
+  /** `headers` go with every call: a browser's user-agent, or X-Forwarded-For to act from an address behind a trusted proxy. */
   constructor(
     readonly baseUrl: string,
-    private readonly headers: Record<string, string> = {},
+    readonly headers: Record<string, string> = {},
   ) {}
 
   cookie(name: string): string | undefined {
@@ -44,11 +46,25 @@ export class PortalClient {
     return this.call('GET', '/session');
   }
 
-  async signUp(email: string, password = 'a sturdy passphrase 42') {
+  /** Signs up; unless `verified` is false, an operator then verifies the address (as `portcullis admin users verify`). */
+  async signUp(email: string, password = 'a sturdy passphrase 42', { verified = true } = {}) {
     await this.session();
     const res = await this.call('POST', '/signup', { email, password });
     if (res.status !== 201) throw new Error(`sign-up failed: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body.user as { id: number; email: string };
+    if (verified) await this.operator('POST', '/portal-users/verify', { email });
+    return res.body.user as { id: number; email: string; email_verified: boolean };
+  }
+
+  /** Calls the operator API of the same server with the test operator token. */
+  async operator(method: string, path: string, body?: unknown) {
+    const response = await fetch(`${this.baseUrl}/admin/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const parsed: any = await response.json().catch(() => undefined);
+    if (!response.ok) throw new Error(`operator ${method} ${path} failed: ${response.status} ${JSON.stringify(parsed)}`);
+    return parsed;
   }
 
   async signIn(email: string, password = 'a sturdy passphrase 42') {
