@@ -4,6 +4,7 @@ import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchHotPaths, hotPathLines } from './hot-paths.js';
 import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 10);
@@ -54,7 +55,7 @@ for (const [sig, code] of [
 }
 // Hard ceiling on the whole run: startup + warm-up + load per target, plus slack.
 // Portcullis adds five runs: delivery API (static token, dynamic token, no token), gateway, direct upstream.
-const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 : 0);
+const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 + 200 : 0);
 setTimeout(() => {
   log(`overall time limit (${budgetS} s) exceeded; aborting`);
   process.exit(3);
@@ -163,6 +164,7 @@ async function startPortcullis(extraEnv = {}) {
     const org = await admin('/admin/v1/organizations', { name: 'Bench' });
     const app = await admin(`/admin/v1/organizations/${org.id}/applications`, {
       name: 'bench-app',
+      scopes: ['retail-media'],
     });
     const cred = await admin(`/admin/v1/applications/${app.id}/credentials`, {
       name: 'bench',
@@ -188,6 +190,7 @@ async function startPortcullis(extraEnv = {}) {
       clientId: cred.client_id,
       clientSecret: cred.client_secret,
       staticToken: staticToken.token,
+      appId: app.id,
       admin,
     };
   } catch (err) {
@@ -530,6 +533,15 @@ const meta = {
 
 const results = [];
 for (const id of ALL.filter((t) => SELECTED.includes(t))) results.push(await benchTarget(id));
+// Hot paths at the default log level (info), on a server of their own.
+if (SELECTED.includes('portcullis')) {
+  const hot = results.find((r) => r.id === 'portcullis');
+  const measureFor = async (opts, _pid, seconds) => (await load(opts, 1)) && load(opts, seconds);
+  hot.hotPaths = await benchHotPaths({ start: () => startPortcullis({ LOG_LEVEL: 'info' }), measure: measureFor, log }).catch((err) => {
+    log(`hot paths: FAILED: ${err.message}`);
+    return { error: err.message };
+  });
+}
 const byId = Object.fromEntries(results.map((r) => [r.id, r]));
 const table = rows(results);
 const goals = checks(byId);
@@ -542,6 +554,7 @@ const header =
   `node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}), ` +
   `${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up, loopback`;
 console.log(`\n${header}\n\n${textTable(HEAD, table)}\n\n${textTable(goalHead, goals)}`);
+console.log(`\n${hotPathLines(byId.portcullis?.hotPaths).join('\n')}`);
 if (notes.length) console.log(`\nNOISE:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
 console.log(problems.length ? `\nPROBLEMS:\n${problems.map((p) => `  - ${p}`).join('\n')}` : '\nAll runs: 0 non-2xx, 0 errors.');
 
@@ -556,6 +569,8 @@ const md = [
   mdTable(HEAD, table),
   '',
   mdTable(goalHead, goals),
+  '',
+  ...hotPathLines(byId.portcullis?.hotPaths).map((l) => `    ${l}`),
   '',
   notes.length ? `## Noise\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '',
   problems.length ? `## Problems\n\n${problems.map((p) => `- ${p}`).join('\n')}` : 'All runs: 0 non-2xx, 0 errors.',

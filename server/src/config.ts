@@ -23,6 +23,8 @@ export interface Config {
   keyPrepublishSeconds: number;
   clockSkewSeconds: number;
   logLevel: string;
+  /** The share (0 to 1) of requests answered below 500 that get their one access-log line; 5xx always do. */
+  logSample: number;
   /** PostgreSQL connection string; when absent the embedded SQLite file in the data dir is used. */
   databaseUrl: string | undefined;
   /** Redis connection string; when absent events stay in-process. */
@@ -148,6 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyPrepublishSeconds: integer(env, 'PORTCULLIS_KEY_PREPUBLISH', 600, 0, 7 * 86_400),
     clockSkewSeconds: integer(env, 'PORTCULLIS_CLOCK_SKEW', 60, 0, 600),
     logLevel,
+    logSample: fraction(env, 'PORTCULLIS_LOG_SAMPLE', 1),
     databaseUrl,
     redisUrl,
     workers,
@@ -162,6 +165,14 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: trustProxy(env.PORTCULLIS_TRUST_PROXY),
   };
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || value > 1) throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`);
+  return value;
 }
 
 function trustProxy(raw: string | undefined): boolean {

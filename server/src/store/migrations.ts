@@ -219,6 +219,13 @@ migrations['0004_revoked_tokens'] = {
   },
 };
 
+// A partner may name the scope a dynamic token needs for its delivery API (null: retail-media).
+migrations['0004_delivery_partner_scope'] = {
+  async up(db: Db) {
+    await db.schema.alterTable('partners').addColumn('required_scope', 'text').execute();
+  },
+};
+
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export function migrator(db: Db): Migrator {
