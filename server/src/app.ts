@@ -223,7 +223,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     disableRequestLogging: true,
     genReqId: () => randomUUID(),
     bodyLimit: 64 * 1024,
-    routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 200 },
+    routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 512 },
     return503OnClosing: true,
     frameworkErrors: sendFrameworkError,
     trustProxy: config.trustProxy,

@@ -382,6 +382,21 @@ describe('retail media: partners, static tokens and the delivery API', () => {
     );
   });
 
+  test('a beacon of a product with the longest, non-ASCII ProductId is served and counted', async () => {
+    const id = '\u{1F600}é|'.repeat(25);
+    await server.admin('PUT', '/partners/450', { name: 'Long ids' });
+    const put = await server.admin('PUT', '/partners/450/placements/viewHome/Top', { format: 'f', products: [{ ProductId: id }] });
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    const res = await deliver({ ...HOME, 'criteo-partner-id': '450' });
+    const click = res.body.placements[0]['viewHome_API_desktop-Top'][0].products[0].OnClickBeacon;
+    assert.equal((await fetch(server.url + new URL(click).pathname)).status, 204);
+    const counts = (await server.admin('GET', '/partners/450/beacon-counts')).body;
+    assert.deepEqual(
+      counts.map((c: any) => [c.product_id, c.kind, c.count]),
+      [[id, 'click', 1]],
+    );
+  });
+
   test('a beacon is refused with 410 beacon-expired once its impression has expired, and counts nothing', async () => {
     await server.admin('PUT', '/partners/445', { name: 'Expiry' });
     await server.admin('PUT', '/partners/445/placements/viewHome/Top', { format: 'f', products: [{ ProductId: 'p-1' }] });

@@ -33,6 +33,8 @@ export const BEACON_TTL_SECONDS = 3_600;
 const EVENT_TYPE = /^[A-Za-z]{1,40}$/;
 const IMPRESSION_ID = /^[A-Za-z0-9_-]{1,40}$/;
 const MAX_KNOWN_BEACONS = 100_000;
+/** The router's maxParamLength must allow this (app.ts). */
+export const MAX_BEACON_PART = 512;
 
 /**
  * Beacon URLs are `/delivery/beacons/<impression>/<beacon>`, both parts signed with a key
@@ -83,7 +85,8 @@ export class Beacons {
 
   /** The signed, per-placement part of a beacon URL (the same for every response). */
   beaconPart(beacon: Beacon): string {
-    const payload = Buffer.from(JSON.stringify([beacon.partnerId, beacon.placementId, beacon.eventType, beacon.productId, beacon.kind])).toString('base64url');
+    // Compact (no JSON escaping): the longest part, a 100-character product id, stays under 500 characters.
+    const payload = Buffer.from(`${beacon.partnerId}|${beacon.placementId}|${beacon.eventType}|${beacon.kind}|${beacon.productId}`).toString('base64url');
     const part = `${payload}.${this.sign('b', payload)}`;
     this.remember(part, beacon);
     return part;
@@ -109,21 +112,14 @@ export class Beacons {
     const known = this.known.get(part);
     if (known) return known;
     const dot = part.lastIndexOf('.');
-    if (dot <= 0 || part.length > 2048 || !this.verified('b', part.slice(0, dot), part.slice(dot + 1))) return undefined;
-    try {
-      const [partnerId, placementId, eventType, productId, kind] = JSON.parse(Buffer.from(part.slice(0, dot), 'base64url').toString('utf8')) as [
-        number,
-        number,
-        string,
-        string,
-        BeaconKind,
-      ];
-      const beacon = { partnerId, placementId, eventType, productId, kind };
-      this.remember(part, beacon);
-      return beacon;
-    } catch {
-      return undefined;
-    }
+    if (dot <= 0 || part.length > MAX_BEACON_PART || !this.verified('b', part.slice(0, dot), part.slice(dot + 1))) return undefined;
+    const text = Buffer.from(part.slice(0, dot), 'base64url').toString('utf8');
+    const fields = text.split('|', 4);
+    if (fields.length !== 4) return undefined;
+    const [partnerId, placementId, eventType, kind] = fields as [string, string, string, BeaconKind];
+    const beacon = { partnerId: Number(partnerId), placementId: Number(placementId), eventType, kind, productId: text.slice(fields.join('|').length + 1) };
+    this.remember(part, beacon);
+    return beacon;
   }
 
   private readImpression(part: string): Impression | undefined {
@@ -137,14 +133,11 @@ export class Beacons {
   }
 
   /**
-   * Counts the beacon a URL's path after `/delivery/beacons/` stands for: the first time for its
-   * impression only. Invalid when either part is not one the server signed, or they do not belong together.
+   * Counts the beacon of a URL's two last segments: the first time for its impression only.
+   * Invalid when either part is not one the server signed, or they do not belong together.
    */
-  async hit(path: string): Promise<BeaconHit> {
-    const slash = path.indexOf('/');
-    if (slash <= 0) return { ok: false, reason: 'invalid' };
-    const impression = this.readImpression(path.slice(0, slash));
-    const beaconPart = path.slice(slash + 1);
+  async hit(impressionPart: string, beaconPart: string): Promise<BeaconHit> {
+    const impression = this.readImpression(impressionPart);
     const beacon = impression && this.readBeacon(beaconPart);
     if (!impression || !beacon) return { ok: false, reason: 'invalid' };
     if (beacon.partnerId !== impression.partnerId || (beacon.eventType !== '' && beacon.eventType !== impression.eventType)) {

@@ -183,8 +183,8 @@ export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOp
       payload.on('end', () => done(null, undefined));
       payload.on('error', done);
     });
-    const count = async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
-      const hit = await beacons.hit(request.params['*']);
+    const count = async (request: FastifyRequest<{ Params: { impression: string; beacon: string } }>, reply: FastifyReply) => {
+      const hit = await beacons.hit(request.params.impression, request.params.beacon);
       if (!hit.ok && hit.reason === 'expired') {
         throw new ApiError(
           410,
@@ -199,7 +199,7 @@ export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOp
       request.accessLog = { beacon_counted: hit.counted };
       return reply.code(204).header('cache-control', 'no-store').send();
     };
-    scope.get('/delivery/beacons/*', count);
-    scope.post('/delivery/beacons/*', count);
+    scope.get('/delivery/beacons/:impression/:beacon', count);
+    scope.post('/delivery/beacons/:impression/:beacon', count);
   });
 }
