@@ -461,6 +461,45 @@ describe('retail media: partners, static tokens and the delivery API', () => {
     assert.deepEqual(res.body.placements[0]['viewSearchResult_API_desktop-Grid'][0].products_order, ['c']);
   });
 
+  test('partner, placement and organization lists come a page at a time: limit, cursor and X-Next-Cursor', async () => {
+    for (const id of [9001, 9002, 9003]) await server.admin('PUT', `/partners/${id}`, { name: `Paged ${id}` });
+    const walk = async (path: string) => {
+      const seen: number[] = [];
+      let cursor: string | null = '';
+      let pages = 0;
+      while (cursor !== null && pages < 1000) {
+        const res = await server.admin('GET', `${path}${path.includes('?') ? '&' : '?'}limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        assert.equal(res.status, 200);
+        assert.ok(res.body.length <= 2);
+        seen.push(...res.body.map((x: any) => x.id));
+        cursor = res.headers.get('x-next-cursor');
+        pages++;
+      }
+      return seen;
+    };
+    const partners = await walk('/partners');
+    assert.deepEqual(
+      partners.filter((id) => id >= 9001 && id <= 9003),
+      [9001, 9002, 9003],
+    );
+    assert.deepEqual(
+      [...partners].sort((x, y) => x - y),
+      partners,
+      'in id order, each once',
+    );
+    assert.equal(new Set(partners).size, partners.length);
+    const all = (await server.admin('GET', '/partners?limit=1000')).body.map((p: any) => p.id);
+    assert.deepEqual(partners, all);
+    const orgs = await walk('/organizations');
+    assert.deepEqual(
+      orgs,
+      (await server.admin('GET', '/organizations?limit=1000')).body.map((o: any) => o.id),
+    );
+    assert.equal((await server.admin('GET', '/partners?limit=0')).status, 400);
+    assert.equal((await server.admin('GET', '/partners?cursor=x')).status, 400);
+    assert.equal((await server.admin('GET', '/partners?limit=5000')).status, 200, 'capped at 1000, not refused');
+  });
+
   test('every partner, link, static-token and catalogue change is audited', async () => {
     const extra = await server.newCredential();
     await server.admin('PUT', '/partners/4444', { name: 'Audited' });

@@ -8,6 +8,7 @@ import type { Store } from '../store/index.js';
 import type { Application } from '../store/applications.js';
 import type { Organization } from '../store/organizations.js';
 import type { AdminAuth } from './auth.js';
+import { pageQuery, sendPage } from './paging.js';
 import { jsonObject, pathId, requireOperator, useApiErrors } from './http.js';
 
 export interface AdminRouteOptions {
@@ -47,7 +48,10 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
     return reply.code(201).send(organizationView(org));
   });
 
-  app.get('/organizations', async () => (await directory.listOrganizations()).map(organizationView));
+  app.get('/organizations', async (request, reply) => {
+    const page = pageQuery(request.query);
+    return sendPage(reply, (await directory.listOrganizations(page)).map(organizationView), page);
+  });
 
   app.get<{ Params: Ids }>('/organizations/:orgId', async (request) => organizationView(await directory.organization(pathId(request.params.orgId, 'orgId'))));
 

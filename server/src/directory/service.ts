@@ -119,8 +119,9 @@ export class Directory {
     return org;
   }
 
-  listOrganizations(): Promise<Organization[]> {
-    return this.store.organizations.list();
+  /** A page of organizations in id order after the cursor `after` (an organization id). */
+  listOrganizations(page: { limit: number; after: number }): Promise<Organization[]> {
+    return this.store.organizations.list(page.limit, page.after);
   }
 
   async createApplication(organizationId: number, input: { name: unknown; description?: unknown; scopes?: unknown }, who: Actor): Promise<Application> {

@@ -415,7 +415,7 @@ export function openApiDocument(serverUrl: string): Json {
       '/openapi.json': { get: { tags: ['operations'], summary: 'This document', responses: { '200': answer('OpenAPI 3.1', anyObject) } } },
 
       '/admin/v1/organizations': {
-        get: operator('List organizations', listOf('Organization')),
+        get: operator('List organizations, a page at a time (X-Next-Cursor)', listOf('Organization'), { parameters: PAGE_PARAMS }),
         post: operator('Create an organization', ref('Organization'), { status: '201', body: obj({ name: str }) }),
       },
       '/admin/v1/organizations/{orgId}': { get: operator('Read an organization', ref('Organization'), { parameters: [ORG] }) },
