@@ -65,7 +65,7 @@ async function interleaved(server, auth, delivery, paths, pathsFile, measure, lo
     me: { url: `${server.base}/me`, headers: auth },
     delivery: { url: delivery, headers: auth },
     // The first pass over the list counts; later passes are replays (204, nothing counted).
-    beacon: { url: server.base + paths[0], pathsFile },
+    beacon: { url: server.base + paths[0], cycleFile: pathsFile },
   };
   const totals = Object.fromEntries(Object.keys(runs).map((k) => [k, { requests: 0, seconds: 0, non2xx: 0, errors: 0, p99: [] }]));
   for (let round = 1; round <= ROUNDS; round++) {

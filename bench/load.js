@@ -7,11 +7,18 @@ import autocannon from 'autocannon';
 const opts = JSON.parse(process.env.BENCH_LOAD_OPTS ?? '{}');
 if (process.send) process.on('disconnect', () => process.exit(1));
 
-// `pathsFile`: the requests cycle through its paths, one a line (e.g. distinct beacon URLs).
-const { pathsFile, ...rest } = opts;
-const paths = pathsFile ? readFileSync(pathsFile, 'utf8').split('\n').filter(Boolean) : undefined;
+// `cycleFile`: the requests cycle through its lines, one per request, as the path, the body or the
+// bearer token (`cycle`): distinct beacon URLs, credentials or tokens. With `amount`, each line once.
+const { cycleFile, cycle = 'path', ...rest } = opts;
+const items = cycleFile ? readFileSync(cycleFile, 'utf8').split('\n').filter(Boolean) : undefined;
 let next = 0;
-const requests = paths?.length ? [{ setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length] }) }] : undefined;
+const vary = (req, item) =>
+  cycle === 'body'
+    ? { ...req, body: item }
+    : cycle === 'bearer'
+      ? { ...req, headers: { ...req.headers, authorization: `Bearer ${item}` } }
+      : { ...req, path: item };
+const requests = items?.length ? [{ setupRequest: (req) => vary(req, items[next++ % items.length]) }] : undefined;
 
 const cpuStart = process.cpuUsage();
 const r = await autocannon({ ...rest, ...(requests ? { requests } : {}), timeout: opts.timeout ?? 10 });

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchHotPaths, hotPathLines } from './hot-paths.js';
+import { benchScale, scaleLines } from './scale.js';
 import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 10);
@@ -55,7 +56,9 @@ for (const [sig, code] of [
 }
 // Hard ceiling on the whole run: startup + warm-up + load per target, plus slack.
 // Portcullis adds five runs: delivery API (static token, dynamic token, no token), gateway, direct upstream.
-const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 + 200 : 0);
+const budgetS =
+  (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) +
+  (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 + 200 + (process.env.BENCH_SCALE === '0' ? 0 : 1200) : 0);
 setTimeout(() => {
   log(`overall time limit (${budgetS} s) exceeded; aborting`);
   process.exit(3);
@@ -541,6 +544,13 @@ if (SELECTED.includes('portcullis')) {
     log(`hot paths: FAILED: ${err.message}`);
     return { error: err.message };
   });
+  // Cost as the work grows (bench/scale.js); BENCH_SCALE=0 skips it.
+  if (process.env.BENCH_SCALE !== '0') {
+    hot.scale = await benchScale({ log }).catch((err) => {
+      log(`scale: FAILED: ${err.message}`);
+      return { error: err.message };
+    });
+  }
 }
 const byId = Object.fromEntries(results.map((r) => [r.id, r]));
 const table = rows(results);
@@ -555,6 +565,7 @@ const header =
   `${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up, loopback`;
 console.log(`\n${header}\n\n${textTable(HEAD, table)}\n\n${textTable(goalHead, goals)}`);
 console.log(`\n${hotPathLines(byId.portcullis?.hotPaths).join('\n')}`);
+console.log(`\n${scaleLines(byId.portcullis?.scale).join('\n')}`);
 if (notes.length) console.log(`\nNOISE:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
 console.log(problems.length ? `\nPROBLEMS:\n${problems.map((p) => `  - ${p}`).join('\n')}` : '\nAll runs: 0 non-2xx, 0 errors.');
 
@@ -571,6 +582,8 @@ const md = [
   mdTable(goalHead, goals),
   '',
   ...hotPathLines(byId.portcullis?.hotPaths).map((l) => `    ${l}`),
+  '',
+  ...scaleLines(byId.portcullis?.scale).map((l) => `    ${l}`),
   '',
   notes.length ? `## Noise\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '',
   problems.length ? `## Problems\n\n${problems.map((p) => `- ${p}`).join('\n')}` : 'All runs: 0 non-2xx, 0 errors.',
