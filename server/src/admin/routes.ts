@@ -62,9 +62,10 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
     return reply.code(201).send(applicationView(created));
   });
 
-  app.get<{ Params: Ids }>('/organizations/:orgId/applications', async (request) =>
-    (await directory.listApplications(pathId(request.params.orgId, 'orgId'))).map(applicationView),
-  );
+  app.get<{ Params: Ids }>('/organizations/:orgId/applications', async (request, reply) => {
+    const page = pageQuery(request.query);
+    return sendPage(reply, (await directory.listApplications(pathId(request.params.orgId, 'orgId'), page)).map(applicationView), page);
+  });
 
   app.get<{ Params: Ids }>('/applications/:appId', async (request) => applicationView(await directory.application(pathId(request.params.appId, 'appId'))));
 

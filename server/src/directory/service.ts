@@ -140,9 +140,10 @@ export class Directory {
     return app;
   }
 
-  async listApplications(organizationId: number): Promise<Application[]> {
+  /** A page of the organization's applications (the first 1000 unless a page is given). */
+  async listApplications(organizationId: number, page = { limit: 1000, after: 0 }): Promise<Application[]> {
     await this.organization(organizationId);
-    return this.store.applications.listByOrganization(organizationId);
+    return this.store.applications.listByOrganization(organizationId, page.limit, page.after);
   }
 
   async updateApplication(id: number, input: { name?: unknown; description?: unknown; scopes?: unknown }, who: Actor): Promise<Application> {

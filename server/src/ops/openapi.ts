@@ -420,7 +420,7 @@ export function openApiDocument(serverUrl: string): Json {
       },
       '/admin/v1/organizations/{orgId}': { get: operator('Read an organization', ref('Organization'), { parameters: [ORG] }) },
       '/admin/v1/organizations/{orgId}/applications': {
-        get: operator('List an organization’s applications', listOf('Application'), { parameters: [ORG] }),
+        get: operator('List an organization’s applications, a page at a time (X-Next-Cursor)', listOf('Application'), { parameters: [ORG, ...PAGE_PARAMS] }),
         post: operator('Create an application', ref('Application'), {
           status: '201',
           parameters: [ORG],
@@ -502,7 +502,9 @@ export function openApiDocument(serverUrl: string): Json {
         delete: operator('Unlink an application, effective at once', ref('Partner'), { parameters: [PARTNER, APP] }),
       },
       '/admin/v1/partners/{partnerId}/static-tokens': {
-        get: operator('The partner’s static tokens, without the token', listOf('StaticToken'), { parameters: [PARTNER] }),
+        get: operator('The partner’s static tokens, without the token, a page at a time (X-Next-Cursor)', listOf('StaticToken'), {
+          parameters: [PARTNER, ...PAGE_PARAMS],
+        }),
         post: operator('Create a static token: the only time the pct_… token is shown', ref('NewStaticToken'), {
           status: '201',
           parameters: [PARTNER],

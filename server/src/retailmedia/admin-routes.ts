@@ -58,7 +58,10 @@ export async function retailMediaAdminRoutes(app: FastifyInstance, opts: RetailM
       .send(await retail.createStaticToken(id, body, actor(request)));
   });
 
-  app.get<{ Params: Ids }>('/partners/:partnerId/static-tokens', async (request) => retail.listStaticTokens(partnerId(request)));
+  app.get<{ Params: Ids }>('/partners/:partnerId/static-tokens', async (request, reply) => {
+    const page = pageQuery(request.query);
+    return sendPage(reply, await retail.listStaticTokens(partnerId(request), page), page);
+  });
 
   app.delete<{ Params: Ids }>('/partners/:partnerId/static-tokens/:tokenId', async (request) =>
     retail.revokeStaticToken(partnerId(request), pathId(request.params.tokenId, 'tokenId'), actor(request)),

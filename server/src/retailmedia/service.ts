@@ -213,10 +213,10 @@ export class RetailMedia {
     return { ...this.tokenView(created), token };
   }
 
-  async listStaticTokens(partnerId: number): Promise<StaticTokenView[]> {
+  async listStaticTokens(partnerId: number, page: Page = { limit: 1000, after: 0 }): Promise<StaticTokenView[]> {
     await this.partner(partnerId);
     await this.staticTokens.flush();
-    return (await this.store.staticTokens.listByPartner(partnerId)).map((t) => this.tokenView(t));
+    return (await this.store.staticTokens.listByPartner(partnerId, page.limit, page.after)).map((t) => this.tokenView(t));
   }
 
   /** Revokes at once: the bus drops the cached token on every node. */
