@@ -255,6 +255,7 @@ const STEPS = [
     async ({ server, size, adminToken, dataDir }) =>
       run({ url: `${server.base}/admin/v1/organizations?limit=100&cursor=${Math.max(1, size.orgs - 100)}`, headers: bearer(adminToken) }, dataDir),
   ],
+  ['partnersFirst', async ({ server, adminToken, dataDir }) => run({ url: `${server.base}/admin/v1/partners?limit=100`, headers: bearer(adminToken) }, dataDir)],
   [
     'partnersLate',
     async ({ server, size, adminToken, dataDir }) =>
@@ -305,8 +306,9 @@ export function scaleLines(scale) {
     row(`delivery, ${sizes.PARTNERS} partners spread (warm) vs 1`, s.deliverySpreadWarm, l.deliverySpreadWarm),
     row(`GET /me, ${sizes.TOKENS} distinct tokens once each vs 1 token`, s.verify, l.verify),
     row(`operator organizations, first page, ${sizes.ORGS} orgs vs 1`, s.orgsFirst, l.orgsFirst),
-    row(`operator organizations, last page (cursor), ${sizes.ORGS} orgs vs 1`, s.orgsLate, l.orgsLate),
-    row(`operator partners, last page (cursor), ${sizes.PARTNERS} partners vs 1`, s.partnersLate, l.partnersLate),
+    row(`operator organizations, a page near the end vs the first, ${sizes.ORGS} orgs`, l.orgsFirst, l.orgsLate),
+    row(`operator partners, first page, ${sizes.PARTNERS} partners vs 1`, s.partnersFirst, l.partnersFirst),
+    row(`operator partners, a page near the end vs the first, ${sizes.PARTNERS} partners`, l.partnersFirst, l.partnersLate),
     `  memory (RSS MB): small start ${f(s.rssStartMb, 0)}, end ${f(s.rssEndMb, 0)}; large start ${f(l.rssStartMb, 0)}, after cold token pass ${f(l.rssAfterColdMb, 0)}, end ${f(l.rssEndMb, 0)}`,
     `  credentials cached after the cold pass: ${l.credentialsCached}; about ${f(perCred, 1)} MB RSS per 100,000 cached credentials (RSS growth over the cold pass, scaled)`,
     `  verification: RSS grew ${f(l.verify.rssGrowthMb, 1)} MB over ${sizes.TOKENS} distinct tokens (verified-token cache bound 10,000, FIFO; hit ratio 0 by construction); credentials cache hit ratio ${f(l.credentialHitRatio, 3)}`,
