@@ -315,7 +315,7 @@ export function scaleLines(scale) {
   ];
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const scale = await benchScale();
   console.log(scaleLines(scale).join('\n'));
 }
