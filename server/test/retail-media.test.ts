@@ -397,6 +397,17 @@ describe('retail media: partners, static tokens and the delivery API', () => {
     );
   });
 
+  test('a changed placement is served changed at once, even within the same millisecond', async () => {
+    await server.admin('PUT', '/partners/451', { name: 'Changes' });
+    const put = (ids: string[]) =>
+      server.admin('PUT', '/partners/451/placements/viewHome/Top', { format: 'f', products: ids.map((ProductId) => ({ ProductId })) });
+    const order = async () => (await deliver({ ...HOME, 'criteo-partner-id': '451' })).body.placements[0]['viewHome_API_desktop-Top'][0].products_order;
+    await put(['a', 'b']);
+    assert.deepEqual(await order(), ['a', 'b']);
+    await put(['c']);
+    assert.deepEqual(await order(), ['c'], 'the clock has not moved, the answer has');
+  });
+
   test('a beacon is refused with 410 beacon-expired once its impression has expired, and counts nothing', async () => {
     await server.admin('PUT', '/partners/445', { name: 'Expiry' });
     await server.admin('PUT', '/partners/445/placements/viewHome/Top', { format: 'f', products: [{ ProductId: 'p-1' }] });

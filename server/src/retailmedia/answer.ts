@@ -11,6 +11,9 @@ interface ProductTemplate {
 
 /** Everything of a placement's answer that is the same for every response, as JSON text. */
 interface PlacementTemplate {
+  /** The cached placement it was made from, and what it was made of (to reuse it for a reloaded copy). */
+  source: Placement;
+  made: string;
   slotKey: string;
   format: string;
   parts: Record<BeaconKind, string>;
@@ -18,19 +21,23 @@ interface PlacementTemplate {
   rendering: string;
 }
 
+/** Everything a template depends on: a reloaded placement with the same text reuses its template. */
+const madeOf = (p: Placement) => JSON.stringify([p.partnerId, p.eventType, p.slot, p.format, p.products, p.rendering]);
+
 /** JSON string content without its quotes. */
 const inner = (text: string) => JSON.stringify(text).slice(1, -1);
 
+/** Templates kept at most; past it they are dropped together and rebuilt as asked for. */
+export const MAX_TEMPLATES = 100_000;
+
 /**
- * Writes the delivery API's answer as JSON text from templates kept per cached placement (and
- * per cached partner): all that changes per response is the page id, the impression part of the
- * beacon URLs and the page of products, so a response costs one signature and string joins.
- * Templates live as long as the cached objects they hang from (WeakMaps), so they need no bound
- * of their own.
+ * Writes the delivery API's answer as JSON text from templates kept per placement (by id; a cache
+ * refresh that reloads an unchanged placement reuses its template) and per partner: all that changes per response is the page id, the impression part of the beacon URLs
+ * and the page of products, so a response costs one signature and string joins.
  */
 export class DeliveryAnswers {
-  private readonly placements = new WeakMap<Placement, PlacementTemplate>();
-  private readonly pages = new WeakMap<PartnerAccess, string>();
+  private readonly placements = new Map<number, PlacementTemplate>();
+  private readonly pages = new Map<number, string>();
   private readonly prefix: string;
 
   constructor(private readonly beacons: Beacons) {
@@ -38,13 +45,20 @@ export class DeliveryAnswers {
   }
 
   private placementTemplate(p: Placement): PlacementTemplate {
-    let template = this.placements.get(p);
-    if (template) return template;
+    let template = this.placements.get(p.id);
+    if (template?.source === p) return template;
+    const made = madeOf(p);
+    if (template && template.made === made) {
+      template.source = p;
+      return template;
+    }
     const parts = (productId: string) => {
       const part = (kind: BeaconKind) => this.beacons.beaconPart({ partnerId: p.partnerId, placementId: p.id, eventType: p.eventType, productId, kind });
       return { load: part('load'), view: part('view'), click: part('click') };
     };
     template = {
+      source: p,
+      made,
       slotKey: inner(`-${p.slot}`),
       format: JSON.stringify(p.format),
       parts: parts(''),
@@ -55,15 +69,17 @@ export class DeliveryAnswers {
       })),
       rendering: JSON.stringify(p.rendering),
     };
-    this.placements.set(p, template);
+    if (this.placements.size >= MAX_TEMPLATES) this.placements.clear();
+    this.placements.set(p.id, template);
     return template;
   }
 
   private pagePart(partner: PartnerAccess): string {
-    let part = this.pages.get(partner);
+    let part = this.pages.get(partner.id);
     if (part === undefined) {
       part = this.beacons.beaconPart({ partnerId: partner.id, placementId: 0, eventType: '', productId: '', kind: 'load' });
-      this.pages.set(partner, part);
+      if (this.pages.size >= MAX_TEMPLATES) this.pages.clear();
+      this.pages.set(partner.id, part);
     }
     return part;
   }

@@ -32,7 +32,7 @@ const SIGNATURE_LENGTH = 22; // 128 bits of HMAC-SHA-256, base64url
 export const BEACON_TTL_SECONDS = 3_600;
 const EVENT_TYPE = /^[A-Za-z]{1,40}$/;
 const IMPRESSION_ID = /^[A-Za-z0-9_-]{1,40}$/;
-const MAX_KNOWN_BEACONS = 100_000;
+const MAX_KNOWN_BEACONS = 50_000;
 /** The router's maxParamLength must allow this (app.ts). */
 export const MAX_BEACON_PART = 512;
 
