@@ -1,13 +1,27 @@
 // Load generator, run as its own process so it never shares an event loop with
 // the server under test. Takes autocannon options as JSON in env BENCH_LOAD_OPTS
 // and prints a compact JSON summary on stdout.
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
 const opts = JSON.parse(process.env.BENCH_LOAD_OPTS ?? '{}');
 if (process.send) process.on('disconnect', () => process.exit(1));
 
+// `cycleFile`: the requests cycle through its lines, one per request, as the path, the body or the
+// bearer token (`cycle`): distinct beacon URLs, credentials or tokens. With `amount`, each line once.
+const { cycleFile, cycle = 'path', ...rest } = opts;
+const items = cycleFile ? readFileSync(cycleFile, 'utf8').split('\n').filter(Boolean) : undefined;
+let next = 0;
+const vary = (req, item) =>
+  cycle === 'body'
+    ? { ...req, body: item }
+    : cycle === 'bearer'
+      ? { ...req, headers: { ...req.headers, authorization: `Bearer ${item}` } }
+      : { ...req, path: item };
+const requests = items?.length ? [{ setupRequest: (req) => vary(req, items[next++ % items.length]) }] : undefined;
+
 const cpuStart = process.cpuUsage();
-const r = await autocannon({ ...opts, timeout: opts.timeout ?? 10 });
+const r = await autocannon({ ...rest, ...(requests ? { requests } : {}), timeout: opts.timeout ?? 10 });
 const cpu = process.cpuUsage(cpuStart);
 const summary = {
   url: opts.url,

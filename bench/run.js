@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { floodLines, signupFloodRun } from './signup-flood.js';
 import { interleavedLines, interleavedTokenRun } from './interleaved.js';
 import { benchResourceServer } from './resource-server.js';
+import { benchHotPaths, hotPathLines } from './hot-paths.js';
+import { benchScale, scaleLines } from './scale.js';
 import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 10);
@@ -59,7 +61,10 @@ for (const [sig, code] of [
 }
 // Hard ceiling on the whole run: startup + warm-up + load per target, plus slack.
 // Portcullis adds five runs: delivery API (static token, dynamic token, no token), gateway, direct upstream.
-const budgetS = (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) + 90 + (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 : 0);
+const budgetS =
+  (SELECTED.length + 1) * (WARMUP + 2 * DURATION + 45) +
+  90 +
+  (SELECTED.includes('portcullis') ? 5 * (WARMUP + 2 * DURATION) + 20 + 200 + (process.env.BENCH_SCALE === '0' ? 0 : 1200) : 0);
 setTimeout(() => {
   log(`overall time limit (${budgetS} s) exceeded; aborting`);
   process.exit(3);
@@ -168,6 +173,7 @@ async function startPortcullis(extraEnv = {}) {
     const org = await admin('/admin/v1/organizations', { name: 'Bench' });
     const app = await admin(`/admin/v1/organizations/${org.id}/applications`, {
       name: 'bench-app',
+      scopes: ['retail-media'],
     });
     const cred = await admin(`/admin/v1/applications/${app.id}/credentials`, {
       name: 'bench',
@@ -193,6 +199,7 @@ async function startPortcullis(extraEnv = {}) {
       clientId: cred.client_id,
       clientSecret: cred.client_secret,
       staticToken: staticToken.token,
+      appId: app.id,
       admin,
     };
   } catch (err) {
@@ -558,6 +565,22 @@ for (const [id, run, lines] of [
 const resourceServer = SELECTED.includes('portcullis')
   ? await benchResourceServer(log).catch((err) => ({ rows: [], problems: [`resource server: ${err.message}`] }))
   : undefined;
+// Hot paths at the default log level (info), on a server of their own.
+if (SELECTED.includes('portcullis')) {
+  const hot = results.find((r) => r.id === 'portcullis');
+  const measureFor = async (opts, _pid, seconds) => (await load(opts, 1)) && load(opts, seconds);
+  hot.hotPaths = await benchHotPaths({ start: () => startPortcullis({ LOG_LEVEL: 'info' }), measure: measureFor, log }).catch((err) => {
+    log(`hot paths: FAILED: ${err.message}`);
+    return { error: err.message };
+  });
+  // Cost as the work grows (bench/scale.js); BENCH_SCALE=0 skips it.
+  if (process.env.BENCH_SCALE !== '0') {
+    hot.scale = await benchScale({ log }).catch((err) => {
+      log(`scale: FAILED: ${err.message}`);
+      return { error: err.message };
+    });
+  }
+}
 const byId = Object.fromEntries(results.map((r) => [r.id, r]));
 const table = rows(results);
 const goals = checks(byId);
@@ -572,6 +595,8 @@ const header =
 console.log(`\n${header}\n\n${textTable(HEAD, table)}\n\n${textTable(goalHead, goals)}`);
 if (sectionLines.length) console.log(`\n${sectionLines.join('\n')}`);
 if (resourceServer?.rows.length) console.log(`\n${textTable(['resource server', 'value', 'ratio'], resourceServer.rows)}`);
+console.log(`\n${hotPathLines(byId.portcullis?.hotPaths).join('\n')}`);
+console.log(`\n${scaleLines(byId.portcullis?.scale).join('\n')}`);
 if (notes.length) console.log(`\nNOISE:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
 console.log(problems.length ? `\nPROBLEMS:\n${problems.map((p) => `  - ${p}`).join('\n')}` : '\nAll runs: 0 non-2xx, 0 errors.');
 
@@ -589,6 +614,10 @@ const md = [
   '',
   sectionLines.length ? `\`\`\`\n${sectionLines.join('\n')}\`\`\`\n` : '',
   resourceServer?.rows.length ? `## Resource server\n\n${mdTable(['measure', 'value', 'ratio'], resourceServer.rows)}\n` : '',
+  ...hotPathLines(byId.portcullis?.hotPaths).map((l) => `    ${l}`),
+  '',
+  ...scaleLines(byId.portcullis?.scale).map((l) => `    ${l}`),
+  '',
   notes.length ? `## Noise\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '',
   problems.length ? `## Problems\n\n${problems.map((p) => `- ${p}`).join('\n')}` : 'All runs: 0 non-2xx, 0 errors.',
   '',

@@ -485,9 +485,9 @@ describe('hostile input: the operator API', () => {
     await assertAlive(server);
   });
 
-  test('a path parameter over 200 characters or with a bad percent-escape gets the errors shape, not the framework body', async () => {
+  test('a path parameter over 512 characters (the router limit) or with a bad percent-escape gets the errors shape, not the framework body', async () => {
     const auth: [string, string][] = [['Authorization', `Bearer ${ADMIN_TOKEN}`]];
-    const long = await rawRequest(server.url, { method: 'GET', target: `/admin/v1/applications/${'1'.repeat(201)}`, headers: auth });
+    const long = await rawRequest(server.url, { method: 'GET', target: `/admin/v1/applications/${'1'.repeat(513)}`, headers: auth });
     assert.equal(long.status, 414);
     assertApiErrors(long, 'long id');
     assert.equal((long.json as any).errors[0].code, 'path-too-long');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { describe } from './helpers/dialects.js';
@@ -8,6 +9,18 @@ import { ManualClock } from '../src/domain/clock.js';
 import { curl, curlAvailable } from './helpers/curl.js';
 import { runCli } from './helpers/process.js';
 import { ADMIN_TOKEN, ISSUER_FOR_TESTS, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
+
+/** A GET from a chosen local address (any 127.0.0.0/8 address reaches a loopback server); resolves the status. */
+function localRequest(base: string, path: string, localAddress: string): Promise<number> {
+  const target = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: target.hostname, port: target.port, path, localAddress, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+}
 
 const UNAUTHORIZED = '{"Status Message":"Unauthorized"}';
 const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/91.0.4472.124 Safari/537.36';
@@ -232,7 +245,7 @@ describe('retail media: partners, static tokens and the delivery API', () => {
   });
 
   test('unlinking an application stops its dynamic tokens at once', async () => {
-    const other = await server.newCredential();
+    const other = await server.newCredential({ scopes: ['retail-media'] });
     const token = await server.accessToken(other.clientId, other.clientSecret);
     await server.admin('POST', '/partners/12345/applications', { application_id: other.appId });
     assert.equal((await deliver(HOME, bearer(token))).status, 200);
@@ -315,8 +328,13 @@ describe('retail media: partners, static tokens and the delivery API', () => {
     const { token } = (await server.admin('POST', '/partners/12345/static-tokens', { name: 'beacons' })).body;
     const res = await deliver(HOME, bearer(token));
     assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.match(String(res.headers.get('content-type')), /^application\/json/);
     const placement = res.body.placements[0]['viewHome_API_desktop-Top'][0];
+    assert.deepEqual(placement.products_order, ['sku-1', 'sku-2']);
+    assert.deepEqual(placement.rendering, { title: 'Sponsored' });
     const product = placement.products[0];
+    assert.equal(product.ProductName, 'Kettle');
+    assert.equal(product.ParentSKU, 'parent-1');
     for (const url of [
       res.body.onLoadBeacon,
       placement.OnLoadBeacon,
@@ -329,12 +347,15 @@ describe('retail media: partners, static tokens and the delivery API', () => {
     }
     const hit = (url: string, method = 'GET') => fetch(server.url + new URL(url).pathname, { method });
     assert.equal((await hit(product.OnClickBeacon)).status, 204);
-    assert.equal((await hit(product.OnClickBeacon, 'POST')).status, 204);
-    assert.equal((await hit(placement.OnViewBeacon)).status, 204);
+    assert.equal((await hit(placement.OnViewBeacon, 'POST')).status, 204);
     const forged = `${product.OnClickBeacon.slice(0, -3)}AAA`;
     const refused = await hit(forged);
     assert.equal(refused.status, 404);
     errorOf(await refused.json());
+    // A beacon of another response is another impression: it counts again.
+    const again = (await deliver(HOME, bearer(token))).body.placements[0]['viewHome_API_desktop-Top'][0].products[0];
+    assert.notEqual(again.OnClickBeacon, product.OnClickBeacon);
+    assert.equal((await hit(again.OnClickBeacon)).status, 204);
     const counts = (await server.admin('GET', '/partners/12345/beacon-counts')).body;
     const placementId = (await server.admin('GET', '/partners/12345/placements')).body[0].id;
     assert.deepEqual(
@@ -344,6 +365,94 @@ describe('retail media: partners, static tokens and the delivery API', () => {
         { placement_id: placementId, product_id: 'sku-1', kind: 'click', count: 2 },
       ],
     );
+  });
+
+  test('a replayed beacon answers 204 and counts once per impression', async () => {
+    await server.admin('PUT', '/partners/444', { name: 'Replays' });
+    await server.admin('PUT', '/partners/444/placements/viewHome/Top', { format: 'f', products: [{ ProductId: 'p-1' }] });
+    const res = await deliver({ ...HOME, 'criteo-partner-id': '444' });
+    const click = res.body.placements[0]['viewHome_API_desktop-Top'][0].products[0].OnClickBeacon;
+    const path = server.url + new URL(click).pathname;
+    const statuses = [];
+    for (let i = 0; i < 10; i++) statuses.push((await fetch(path, { method: i % 2 ? 'POST' : 'GET' })).status);
+    assert.deepEqual(statuses, Array(10).fill(204));
+    const counts = (await server.admin('GET', '/partners/444/beacon-counts')).body;
+    assert.deepEqual(
+      counts.map((c: any) => [c.product_id, c.kind, c.count]),
+      [['p-1', 'click', 1]],
+    );
+  });
+
+  test('a beacon of a product with the longest, non-ASCII ProductId is served and counted', async () => {
+    const id = '\u{1F600}é|'.repeat(25);
+    await server.admin('PUT', '/partners/450', { name: 'Long ids' });
+    const put = await server.admin('PUT', '/partners/450/placements/viewHome/Top', { format: 'f', products: [{ ProductId: id }] });
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    const res = await deliver({ ...HOME, 'criteo-partner-id': '450' });
+    const click = res.body.placements[0]['viewHome_API_desktop-Top'][0].products[0].OnClickBeacon;
+    assert.equal((await fetch(server.url + new URL(click).pathname)).status, 204);
+    const counts = (await server.admin('GET', '/partners/450/beacon-counts')).body;
+    assert.deepEqual(
+      counts.map((c: any) => [c.product_id, c.kind, c.count]),
+      [[id, 'click', 1]],
+    );
+  });
+
+  test('a changed placement is served changed at once, even within the same millisecond', async () => {
+    await server.admin('PUT', '/partners/451', { name: 'Changes' });
+    const put = (ids: string[]) =>
+      server.admin('PUT', '/partners/451/placements/viewHome/Top', { format: 'f', products: ids.map((ProductId) => ({ ProductId })) });
+    const order = async () => (await deliver({ ...HOME, 'criteo-partner-id': '451' })).body.placements[0]['viewHome_API_desktop-Top'][0].products_order;
+    await put(['a', 'b']);
+    assert.deepEqual(await order(), ['a', 'b']);
+    await put(['c']);
+    assert.deepEqual(await order(), ['c'], 'the clock has not moved, the answer has');
+  });
+
+  test('a beacon is refused with 410 beacon-expired once its impression has expired, and counts nothing', async () => {
+    await server.admin('PUT', '/partners/445', { name: 'Expiry' });
+    await server.admin('PUT', '/partners/445/placements/viewHome/Top', { format: 'f', products: [{ ProductId: 'p-1' }] });
+    const res = await deliver({ ...HOME, 'criteo-partner-id': '445' });
+    const view = res.body.placements[0]['viewHome_API_desktop-Top'][0].products[0].OnViewBeacon;
+    clock.advance(3600);
+    const late = await fetch(server.url + new URL(view).pathname);
+    assert.equal(late.status, 410);
+    const e = errorOf(await late.json());
+    assert.equal(e.code, 'beacon-expired');
+    assert.deepEqual((await server.admin('GET', '/partners/445/beacon-counts')).body, []);
+  });
+
+  test("a beacon of one partner's impression cannot be counted under another impression's partner", async () => {
+    await server.admin('PUT', '/partners/446', { name: 'Mix A' });
+    await server.admin('PUT', '/partners/447', { name: 'Mix B' });
+    for (const id of [446, 447]) await server.admin('PUT', `/partners/${id}/placements/viewHome/Top`, { format: 'f', products: [{ ProductId: 'p' }] });
+    const a = (await deliver({ ...HOME, 'criteo-partner-id': '446' })).body.placements[0]['viewHome_API_desktop-Top'][0].OnClickBeacon;
+    const b = (await deliver({ ...HOME, 'criteo-partner-id': '447' })).body.placements[0]['viewHome_API_desktop-Top'][0].OnClickBeacon;
+    const [impressionA] = new URL(a).pathname.split('/').slice(3);
+    const [, beaconB] = new URL(b).pathname.split('/').slice(3);
+    assert.equal((await fetch(`${server.url}/delivery/beacons/${impressionA}/${beaconB}`)).status, 404);
+  });
+
+  test('a dynamic token without the retail-media scope is 403 insufficient_scope; a partner may name its own scope', async () => {
+    const narrow = await server.newCredential({ scopes: ['orders:read'] });
+    await server.admin('POST', '/partners/12345/applications', { application_id: narrow.appId });
+    const token = await server.accessToken(narrow.clientId, narrow.clientSecret);
+    const refused = await deliver(HOME, bearer(token));
+    assert.equal(refused.status, 403);
+    assert.equal(refused.text, '{"Status Message":"Forbidden"}');
+    assert.equal(refused.headers.get('www-authenticate'), 'Bearer realm="portcullis", error="insufficient_scope", scope="retail-media"');
+    // A partner that names another scope: that one is needed, retail-media alone is not enough.
+    const own = await server.admin('PUT', '/partners/448', { name: 'Own scope', require_token: true, required_scope: 'orders:read' });
+    assert.equal(own.body.required_scope, 'orders:read');
+    await server.admin('POST', '/partners/448/applications', { application_id: narrow.appId });
+    await server.admin('POST', '/partners/448/applications', { application_id: app.appId });
+    assert.equal((await deliver({ ...HOME, 'criteo-partner-id': '448' }, bearer(token))).status, 200);
+    const retailOnly = await server.accessToken(app.clientId, app.clientSecret);
+    assert.equal((await deliver({ ...HOME, 'criteo-partner-id': '448' }, bearer(retailOnly))).status, 403);
+    // Static tokens are the partner's own and carry no scopes: unaffected.
+    const { token: st } = (await server.admin('POST', '/partners/448/static-tokens', { name: 's' })).body;
+    assert.equal((await deliver({ ...HOME, 'criteo-partner-id': '448' }, bearer(st))).status, 200);
+    assert.equal((await server.admin('PUT', '/partners/449', { name: 'Bad', required_scope: 'two words' })).status, 400);
   });
 
   test('list-size and page-number page through a placement’s products', async () => {
@@ -362,6 +471,45 @@ describe('retail media: partners, static tokens and the delivery API', () => {
     });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.body.placements[0]['viewSearchResult_API_desktop-Grid'][0].products_order, ['c']);
+  });
+
+  test('partner, placement and organization lists come a page at a time: limit, cursor and X-Next-Cursor', async () => {
+    for (const id of [9001, 9002, 9003]) await server.admin('PUT', `/partners/${id}`, { name: `Paged ${id}` });
+    const walk = async (path: string) => {
+      const seen: number[] = [];
+      let cursor: string | null = '';
+      let pages = 0;
+      while (cursor !== null && pages < 1000) {
+        const res = await server.admin('GET', `${path}${path.includes('?') ? '&' : '?'}limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        assert.equal(res.status, 200);
+        assert.ok(res.body.length <= 2);
+        seen.push(...res.body.map((x: any) => x.id));
+        cursor = res.headers.get('x-next-cursor');
+        pages++;
+      }
+      return seen;
+    };
+    const partners = await walk('/partners');
+    assert.deepEqual(
+      partners.filter((id) => id >= 9001 && id <= 9003),
+      [9001, 9002, 9003],
+    );
+    assert.deepEqual(
+      [...partners].sort((x, y) => x - y),
+      partners,
+      'in id order, each once',
+    );
+    assert.equal(new Set(partners).size, partners.length);
+    const all = (await server.admin('GET', '/partners?limit=1000')).body.map((p: any) => p.id);
+    assert.deepEqual(partners, all);
+    const orgs = await walk('/organizations');
+    assert.deepEqual(
+      orgs,
+      (await server.admin('GET', '/organizations?limit=1000')).body.map((o: any) => o.id),
+    );
+    assert.equal((await server.admin('GET', '/partners?limit=0')).status, 400);
+    assert.equal((await server.admin('GET', '/partners?cursor=x')).status, 400);
+    assert.equal((await server.admin('GET', '/partners?limit=5000')).status, 200, 'capped at 1000, not refused');
   });
 
   test('every partner, link, static-token and catalogue change is audited', async () => {
@@ -440,8 +588,8 @@ describe('retail media: rate limits', () => {
 
   test('a partner and an application can each set their own limit; applications and static tokens count apart', async () => {
     await server.admin('PUT', '/partners/2', { name: 'Partner limit', require_token: true, rate_limit_per_minute: 2 });
-    const a = await server.newCredential();
-    const b = await server.newCredential();
+    const a = await server.newCredential({ scopes: ['retail-media'] });
+    const b = await server.newCredential({ scopes: ['retail-media'] });
     for (const c of [a, b]) await server.admin('POST', '/partners/2/applications', { application_id: c.appId });
     await server.admin('PUT', `/applications/${b.appId}/rate-limit`, { per_minute: 3 });
     assert.deepEqual((await server.admin('GET', `/applications/${b.appId}/rate-limit`)).body, { application_id: b.appId, per_minute: 3 });
@@ -459,9 +607,13 @@ describe('retail media: rate limits', () => {
     assert.equal((await call(2, ta)).headers.get('x-ratelimit-limit'), '2');
   });
 
-  test('calls without a token to a partner that has not opted in share one counter per partner', async () => {
+  test('calls without a token are counted per client address: one caller over its limit does not block another', async () => {
     await server.admin('PUT', '/partners/3', { name: 'Open', rate_limit_per_minute: 2 });
-    assert.deepEqual([(await call(3)).status, (await call(3)).status, (await call(3)).status], [200, 200, 429]);
+    const target = `/delivery/retailmedia?${new URLSearchParams({ ...HOME, 'criteo-partner-id': '3' })}`;
+    // Loopback answers from every 127.0.0.0/8 address: two callers, two client addresses.
+    const from = (localAddress: string) => localRequest(server.url, target, localAddress);
+    assert.deepEqual([await from('127.0.0.1'), await from('127.0.0.1'), await from('127.0.0.1')], [200, 200, 429]);
+    assert.deepEqual([await from('127.0.0.2'), await from('127.0.0.2'), await from('127.0.0.2')], [200, 200, 429]);
   });
 });
 
@@ -496,8 +648,13 @@ describe('retail media: shopper context and the CLI', () => {
       const first = await fetch(`${url}/delivery/retailmedia?${new URLSearchParams(HOME)}`, { headers: { ...headers, 'x-forwarded-for': '123.456.789.012' } });
       assert.equal(first.status, 200);
       await fetch(`${url}/delivery/retailmedia?${new URLSearchParams(HOME)}`, { headers: { ...headers, 'x-forwarded-for': '198.51.100.7, 10.0.0.1' } });
-      const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'delivery request');
-      assert.equal(logged.length, 2);
+      const all = lines.map((l) => JSON.parse(l));
+      const logged = all.filter((l) => l.req?.url === '/delivery/retailmedia');
+      assert.equal(logged.length, 2, 'one access line per delivery call');
+      assert.equal(logged[0].msg, 'request completed');
+      assert.equal(logged[0].res.statusCode, 200);
+      assert.equal(logged[0].partner_id, 12345);
+      assert.equal(all.filter((l) => l.msg === 'incoming request').length, 0, "Fastify's own request lines are off");
       assert.deepEqual(logged[0].shopper, { ip: '123.456.789.012', ip_valid: false, user_agent: UA, referer: 'www.criteo.com' });
       assert.deepEqual(logged[1].shopper.ip, '198.51.100.7');
       assert.equal(logged[1].shopper.ip_valid, true);

@@ -243,16 +243,18 @@ for (const dialect of dialects.filter((d) => (DIALECTS as readonly string[]).inc
     test('partners: concurrent upserts of a new id create it once, then replace it with the settings before', async (t) => {
       if (!(await ready(t))) return;
       const results = await Promise.all(
-        Array.from({ length: 8 }, (_, i) => store.partners.upsert({ id: 4242, name: `P${i}`, requireToken: false, rateLimitPerMinute: null }, now + i)),
+        Array.from({ length: 8 }, (_, i) =>
+          store.partners.upsert({ id: 4242, name: `P${i}`, requireToken: false, rateLimitPerMinute: null, requiredScope: null }, now + i),
+        ),
       );
       assert.equal(results.filter((r) => r.created).length, 1);
       assert.ok(results.filter((r) => !r.created).every((r) => r.before !== undefined));
-      const replaced = await store.partners.upsert({ id: 4242, name: 'Final', requireToken: true, rateLimitPerMinute: 30 }, now + 100);
+      const replaced = await store.partners.upsert({ id: 4242, name: 'Final', requireToken: true, rateLimitPerMinute: 30, requiredScope: null }, now + 100);
       assert.equal(replaced.created, false);
       assert.deepEqual([replaced.partner.name, replaced.partner.requireToken, replaced.partner.rateLimitPerMinute], ['Final', true, 30]);
       assert.equal(replaced.partner.updatedAt, now + 100);
       assert.equal(replaced.partner.createdAt, results.find((r) => r.created)!.partner.createdAt);
-      assert.deepEqual((await store.partners.list()).filter((p) => p.id === 4242).length, 1);
+      assert.deepEqual((await store.partners.list(1000)).filter((p) => p.id === 4242).length, 1);
       assert.equal(await store.partners.get(4243), undefined);
     });
 
@@ -260,7 +262,7 @@ for (const dialect of dialects.filter((d) => (DIALECTS as readonly string[]).inc
       if (!(await ready(t))) return;
       const o = await org('Links');
       const app = await store.applications.create({ organizationId: o.id, name: 'Linked', description: '', scopes: [] }, now);
-      await store.partners.upsert({ id: 5151, name: 'Linker', requireToken: false, rateLimitPerMinute: null }, now);
+      await store.partners.upsert({ id: 5151, name: 'Linker', requireToken: false, rateLimitPerMinute: null, requiredScope: null }, now);
       assert.equal(await store.partners.link(5151, app.id, now), true);
       assert.equal(await store.partners.link(5151, app.id, now), false);
       assert.deepEqual((await store.partners.access(5151))?.applicationIds, [app.id]);
@@ -278,7 +280,7 @@ for (const dialect of dialects.filter((d) => (DIALECTS as readonly string[]).inc
 
     test('static tokens: found by hash, listed until revoked, revoked once, last use never moves backwards', async (t) => {
       if (!(await ready(t))) return;
-      await store.partners.upsert({ id: 6161, name: 'Static', requireToken: true, rateLimitPerMinute: null }, now);
+      await store.partners.upsert({ id: 6161, name: 'Static', requireToken: true, rateLimitPerMinute: null, requiredScope: null }, now);
       const a = await store.staticTokens.create({ partnerId: 6161, name: 'a', tokenHash: `hash-a-${dialect.name}`, createdAt: now, expiresAt: null });
       const b = await store.staticTokens.create({ partnerId: 6161, name: 'b', tokenHash: `hash-b-${dialect.name}`, createdAt: now, expiresAt: now + 5 });
       assert.deepEqual(await store.staticTokens.byHash(`hash-a-${dialect.name}`), a);
@@ -300,7 +302,7 @@ for (const dialect of dialects.filter((d) => (DIALECTS as readonly string[]).inc
 
     test('placements: concurrent upserts of a new slot create one row; remove answers it; beacon counts add up', async (t) => {
       if (!(await ready(t))) return;
-      await store.partners.upsert({ id: 7171, name: 'Catalogue', requireToken: false, rateLimitPerMinute: null }, now);
+      await store.partners.upsert({ id: 7171, name: 'Catalogue', requireToken: false, rateLimitPerMinute: null, requiredScope: null }, now);
       const input = (i: number) => ({
         partnerId: 7171,
         eventType: 'viewHome',

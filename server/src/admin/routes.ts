@@ -10,6 +10,7 @@ import type { Organization } from '../store/organizations.js';
 import { problem, sendApiError, useApiErrors } from '../http/errors.js';
 import { jsonObject, pathId } from '../http/json-body.js';
 import type { AdminAuth } from './auth.js';
+import { pageQuery, sendPage } from '../http/paging.js';
 
 export interface AdminRouteOptions {
   directory: Directory;
@@ -64,7 +65,10 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
     return reply.code(201).send(organizationView(org));
   });
 
-  app.get('/organizations', async () => (await directory.listOrganizations()).map(organizationView));
+  app.get('/organizations', async (request, reply) => {
+    const page = pageQuery(request.query);
+    return sendPage(reply, (await directory.listOrganizations(page)).map(organizationView), page);
+  });
 
   app.get<{ Params: Ids }>('/organizations/:orgId', async (request) => organizationView(await directory.organization(pathId(request.params.orgId, 'orgId'))));
 
@@ -75,9 +79,10 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
     return reply.code(201).send(applicationView(created));
   });
 
-  app.get<{ Params: Ids }>('/organizations/:orgId/applications', async (request) =>
-    (await directory.listApplications(pathId(request.params.orgId, 'orgId'))).map(applicationView),
-  );
+  app.get<{ Params: Ids }>('/organizations/:orgId/applications', async (request, reply) => {
+    const page = pageQuery(request.query);
+    return sendPage(reply, (await directory.listApplications(pathId(request.params.orgId, 'orgId'), page)).map(applicationView), page);
+  });
 
   app.get<{ Params: Ids }>('/applications/:appId', async (request) => applicationView(await directory.application(pathId(request.params.appId, 'appId'))));
 

@@ -116,8 +116,9 @@ export class Directory {
     return org;
   }
 
-  listOrganizations(): Promise<Organization[]> {
-    return this.store.organizations.list();
+  /** A page of organizations in id order after the cursor `after` (an organization id). */
+  listOrganizations(page: { limit: number; after: number }): Promise<Organization[]> {
+    return this.store.organizations.list(page.limit, page.after);
   }
 
   async createApplication(organizationId: number, input: { name: unknown; description?: unknown; scopes?: unknown }, who: Actor): Promise<Application> {
@@ -138,9 +139,10 @@ export class Directory {
     return app;
   }
 
-  async listApplications(organizationId: number): Promise<Application[]> {
+  /** A page of the organization's applications (the first 1000 unless a page is given). */
+  async listApplications(organizationId: number, page = { limit: 1000, after: 0 }): Promise<Application[]> {
     await this.organization(organizationId);
-    return this.store.applications.listByOrganization(organizationId);
+    return this.store.applications.listByOrganization(organizationId, page.limit, page.after);
   }
 
   async updateApplication(id: number, input: { name?: unknown; description?: unknown; scopes?: unknown }, who: Actor): Promise<Application> {

@@ -101,7 +101,7 @@ export function nginxConfig(opts: NginxOptions): string {
     '    default_type application/json;',
     '    add_header WWW-Authenticate $portcullis_www_authenticate always;',
     '    add_header Cache-Control no-store always;',
-    `    return 403 '{"Status Message":"Forbidden","error":"insufficient_scope"}';`,
+    `    return 403 '{"Status Message":"Forbidden"}';`,
     '}',
   ];
   routes.forEach((route, i) => {

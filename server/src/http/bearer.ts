@@ -23,7 +23,7 @@ export function sendInsufficientScope(reply: FastifyReply, needed: readonly stri
     .header('www-authenticate', `Bearer realm="portcullis", error="insufficient_scope", scope="${needed.join(' ')}"`)
     .header('cache-control', 'no-store')
     .type('application/json')
-    .send('{"Status Message":"Forbidden","error":"insufficient_scope"}');
+    .send('{"Status Message":"Forbidden"}');
 }
 
 /** The token of an `Authorization: Bearer …` header (RFC 6750 §2.1), or undefined. */

@@ -1,5 +1,12 @@
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Fields a route adds to its request's log line (the delivery API's shopper context). */
+    accessLog?: Record<string, unknown>;
+  }
+}
+
 /**
  * The path a log line names: no query string (the delivery API's carries shoppers' ids) and no
  * invitation token (it is the secret of an invitation link).
@@ -17,8 +24,9 @@ export function requestForLog(request: FastifyRequest) {
 }
 
 /**
- * One line per finished request, instead of Fastify's two: method, path, status, time, the caller
- * or the reason it was refused. Answers below 400 are logged at the `sample` rate
+ * One line per finished request, instead of Fastify's two, in their shape ("request completed"
+ * with `req`, `res` and `responseTime`): the caller or the reason it was refused, and what the
+ * route added (`request.accessLog`). Answers below 400 are logged at the `sample` rate
  * (PORTCULLIS_LOG_SAMPLE); refusals and errors always are.
  */
 export class RequestLog extends LogController {
@@ -31,13 +39,7 @@ export class RequestLog extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const status = reply.statusCode;
     if (!error && status < 400 && (this.sample <= 0 || (this.sample < 1 && Math.random() >= this.sample))) return;
-    const line: Record<string, unknown> = {
-      method: request.method,
-      url: loggedPath(request),
-      status,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-      ip: request.ip,
-    };
+    const line: Record<string, unknown> = { req: request, res: { statusCode: status }, responseTime: Math.round(reply.elapsedTime * 10) / 10 };
     const caller = request.caller;
     if (caller) {
       line.caller =
@@ -46,7 +48,8 @@ export class RequestLog extends LogController {
           : { static_token_id: caller.token.id };
     }
     if (request.refusal) line.refusal = request.refusal;
+    if (request.accessLog) Object.assign(line, request.accessLog);
     if (error) request.log.error({ ...line, err: error }, 'request failed');
-    else request.log.info(line, 'request');
+    else request.log.info(line, 'request completed');
   }
 }

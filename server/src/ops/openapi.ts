@@ -226,12 +226,13 @@ const schemas: Json = {
   }),
   Partner: {
     type: 'object',
-    required: ['id', 'name', 'require_token', 'rate_limit_per_minute', 'application_ids'],
+    required: ['id', 'name', 'require_token', 'rate_limit_per_minute', 'required_scope', 'application_ids'],
     properties: {
       id: int,
       name: str,
       require_token: { type: 'boolean' },
       rate_limit_per_minute: { type: ['integer', 'null'] },
+      required_scope: { type: 'string', description: 'the scope a dynamic token needs for this partner (retail-media unless set)' },
       application_ids: { type: 'array', items: int },
     },
   },
@@ -308,6 +309,25 @@ const schemas: Json = {
 
 const anyObject = { type: 'object' };
 const listOf = (name: string) => ({ type: 'array', items: ref(name) });
+const BEACON_PARAMS = [
+  pathParam('impression', 'the signed impression (one per delivery response, with its expiry)', str),
+  pathParam('beacon', 'the signed beacon', str),
+];
+const BEACON_ANSWERS = {
+  '204': { description: 'Counted, or a replay (counted before for this impression)' },
+  '404': answer('Not a beacon this server signed', ref('ApiErrors')),
+  '410': answer('The impression has expired (code beacon-expired)', ref('ApiErrors')),
+};
+const PAGE_PARAMS = [
+  { name: 'limit', in: 'query', required: false, description: 'at most this many items (default 100, at most 1000)', schema: { type: 'integer', minimum: 1 } },
+  {
+    name: 'cursor',
+    in: 'query',
+    required: false,
+    description: 'the X-Next-Cursor header of the previous page: items after it',
+    schema: { type: 'integer', minimum: 1 },
+  },
+];
 
 const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
@@ -453,22 +473,23 @@ export function openApiDocument(serverUrl: string): Json {
             }),
             '400': answer('A missing, repeated or invalid parameter', ref('ApiErrors')),
             '401': answer('A token is needed, or the one sent is not valid for this partner', ref('Unauthorized')),
+            '403': answer('A dynamic token without the partner’s scope (retail-media unless the partner names another): insufficient_scope', anyObject),
             '429': answer('Over the rate limit; see Retry-After', anyObject),
           },
         },
       },
-      '/delivery/beacons/{beacon}': {
+      '/delivery/beacons/{impression}/{beacon}': {
         get: {
           tags: ['resource'],
-          summary: 'Count a load, view or click beacon handed out by the delivery API',
-          parameters: [pathParam('beacon', 'the signed beacon', str)],
-          responses: { '204': { description: 'Counted' }, '404': answer('Not a beacon this server signed', ref('ApiErrors')) },
+          summary: 'Count a load, view or click beacon handed out by the delivery API (once per impression; a replay is 204 and counts nothing)',
+          parameters: BEACON_PARAMS,
+          responses: BEACON_ANSWERS,
         },
         post: {
           tags: ['resource'],
           summary: 'Count a beacon (POST, as navigator.sendBeacon does)',
-          parameters: [pathParam('beacon', 'the signed beacon', str)],
-          responses: { '204': { description: 'Counted' }, '404': answer('Not a beacon this server signed', ref('ApiErrors')) },
+          parameters: BEACON_PARAMS,
+          responses: BEACON_ANSWERS,
         },
       },
       '/healthz': {
@@ -506,12 +527,12 @@ export function openApiDocument(serverUrl: string): Json {
       '/openapi.json': { get: { tags: ['operations'], summary: 'This document', responses: { '200': answer('OpenAPI 3.1', anyObject) } } },
 
       '/admin/v1/organizations': {
-        get: operator('List organizations', listOf('Organization')),
+        get: operator('List organizations, a page at a time (X-Next-Cursor)', listOf('Organization'), { parameters: PAGE_PARAMS }),
         post: operator('Create an organization', ref('Organization'), { status: '201', body: obj({ name: str }) }),
       },
       '/admin/v1/organizations/{orgId}': { get: operator('Read an organization', ref('Organization'), { parameters: [ORG] }) },
       '/admin/v1/organizations/{orgId}/applications': {
-        get: operator('List an organization’s applications', listOf('Application'), { parameters: [ORG] }),
+        get: operator('List an organization’s applications, a page at a time (X-Next-Cursor)', listOf('Application'), { parameters: [ORG, ...PAGE_PARAMS] }),
         post: operator('Create an application', ref('Application'), {
           status: '201',
           parameters: [ORG],
@@ -593,12 +614,22 @@ export function openApiDocument(serverUrl: string): Json {
         post: operator('Grant a portal account the operator role (the operator console)', ref('PortalUser'), { body: obj({ email: str }) }),
       },
       '/admin/v1/operators/revoke': { post: operator('Take back the operator role', ref('PortalUser'), { body: obj({ email: str }) }) },
-      '/admin/v1/partners': { get: operator('List partners and their linked applications', listOf('Partner')) },
+      '/admin/v1/partners': {
+        get: operator('List partners and their linked applications, a page at a time (X-Next-Cursor)', listOf('Partner'), { parameters: PAGE_PARAMS }),
+      },
       '/admin/v1/partners/{partnerId}': {
         get: operator('Read a partner', ref('Partner'), { parameters: [PARTNER] }),
         put: operator('Create (201) or replace (200) a partner', ref('Partner'), {
           parameters: [PARTNER],
-          body: obj({ name: str, require_token: { type: 'boolean' }, rate_limit_per_minute: { type: ['integer', 'null'] } }, ['name']),
+          body: obj(
+            {
+              name: str,
+              require_token: { type: 'boolean' },
+              rate_limit_per_minute: { type: ['integer', 'null'] },
+              required_scope: { type: ['string', 'null'] },
+            },
+            ['name'],
+          ),
           more: { '201': answer('Created', ref('Partner')) },
         }),
       },
@@ -613,7 +644,9 @@ export function openApiDocument(serverUrl: string): Json {
         delete: operator('Unlink an application, effective at once', ref('Partner'), { parameters: [PARTNER, APP] }),
       },
       '/admin/v1/partners/{partnerId}/static-tokens': {
-        get: operator('The partner’s static tokens, without the token', listOf('StaticToken'), { parameters: [PARTNER] }),
+        get: operator('The partner’s static tokens, without the token, a page at a time (X-Next-Cursor)', listOf('StaticToken'), {
+          parameters: [PARTNER, ...PAGE_PARAMS],
+        }),
         post: operator('Create a static token: the only time the pct_… token is shown', ref('NewStaticToken'), {
           status: '201',
           parameters: [PARTNER],
@@ -624,7 +657,11 @@ export function openApiDocument(serverUrl: string): Json {
         delete: operator('Revoke a static token at once', anyObject, { parameters: [PARTNER, pathParam('tokenId', 'static token id')] }),
       },
       '/admin/v1/partners/{partnerId}/placements': {
-        get: operator('The partner’s placement catalogue', { type: 'array', items: anyObject }, { parameters: [PARTNER] }),
+        get: operator(
+          'The partner’s placement catalogue, a page at a time (X-Next-Cursor)',
+          { type: 'array', items: anyObject },
+          { parameters: [PARTNER, ...PAGE_PARAMS] },
+        ),
       },
       '/admin/v1/partners/{partnerId}/placements/{eventType}/{slot}': {
         put: operator('Set a slot of a page type with its products', anyObject, {

@@ -49,19 +49,25 @@ export function operatorConsoleRoutes(app: FastifyInstance, opts: OperatorConsol
       .toLowerCase()
       .slice(0, 100);
     const found = [];
-    for (const org of await directory.listOrganizations()) {
-      const apps = (await directory.listApplications(org.id)).map(applicationView);
-      const orgMatches = search === '' || org.name.toLowerCase().includes(search) || String(org.id) === search;
-      const matching = orgMatches ? apps : apps.filter((a) => a.name.toLowerCase().includes(search) || String(a.id) === search);
-      if (orgMatches || matching.length > 0) found.push({ id: org.id, name: org.name, created_at: iso(org.createdAt), applications: matching });
-      if (found.length >= 200) break;
+    // Page by page, so the search holds one page of organizations at a time; it stops at 200 matches.
+    for (let after = 0; found.length < 200; ) {
+      const page = await directory.listOrganizations({ limit: 1000, after });
+      for (const org of page) {
+        const apps = (await directory.listApplications(org.id)).map(applicationView);
+        const orgMatches = search === '' || org.name.toLowerCase().includes(search) || String(org.id) === search;
+        const matching = orgMatches ? apps : apps.filter((a) => a.name.toLowerCase().includes(search) || String(a.id) === search);
+        if (orgMatches || matching.length > 0) found.push({ id: org.id, name: org.name, created_at: iso(org.createdAt), applications: matching });
+        if (found.length >= 200) break;
+      }
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.id;
     }
     return found;
   });
 
   app.get('/operator/partners', async (request) => {
     operator(request);
-    return retail.listPartners();
+    return retail.listPartners({ limit: 1000, after: 0 });
   });
 
   app.put<{ Params: Ids }>('/operator/partners/:partnerId', async (request, reply) => {

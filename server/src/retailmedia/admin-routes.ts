@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { pageQuery, sendPage } from '../http/paging.js';
 import type { Actor } from '../directory/service.js';
 import { jsonObject, pathId } from '../http/json-body.js';
 import type { Store } from '../store/index.js';
@@ -19,13 +20,16 @@ export async function retailMediaAdminRoutes(app: FastifyInstance, opts: RetailM
   const actor = (request: FastifyRequest): Actor => ({ actor: 'operator', ip: request.ip });
   const partnerId = (request: FastifyRequest<{ Params: Ids }>) => pathId(request.params.partnerId, 'partnerId');
 
-  app.get('/partners', async () => retail.listPartners());
+  app.get('/partners', async (request, reply) => {
+    const page = pageQuery(request.query);
+    return sendPage(reply, await retail.listPartners(page), page);
+  });
 
   app.get<{ Params: Ids }>('/partners/:partnerId', async (request) => retail.partnerView(partnerId(request)));
 
   app.put<{ Params: Ids }>('/partners/:partnerId', async (request, reply) => {
     const id = partnerId(request);
-    const body = jsonObject(request.body, ['name', 'require_token', 'rate_limit_per_minute'], ['name']);
+    const body = jsonObject(request.body, ['name', 'require_token', 'rate_limit_per_minute', 'required_scope'], ['name']);
     const { created, partner } = await retail.putPartner(id, body, actor(request));
     return reply.code(created ? 201 : 200).send(partner);
   });
@@ -50,13 +54,19 @@ export async function retailMediaAdminRoutes(app: FastifyInstance, opts: RetailM
       .send(await retail.createStaticToken(id, body, actor(request)));
   });
 
-  app.get<{ Params: Ids }>('/partners/:partnerId/static-tokens', async (request) => retail.listStaticTokens(partnerId(request)));
+  app.get<{ Params: Ids }>('/partners/:partnerId/static-tokens', async (request, reply) => {
+    const page = pageQuery(request.query);
+    return sendPage(reply, await retail.listStaticTokens(partnerId(request), page), page);
+  });
 
   app.delete<{ Params: Ids }>('/partners/:partnerId/static-tokens/:tokenId', async (request) =>
     retail.revokeStaticToken(partnerId(request), pathId(request.params.tokenId, 'tokenId'), actor(request)),
   );
 
-  app.get<{ Params: Ids }>('/partners/:partnerId/placements', async (request) => retail.listPlacements(partnerId(request)));
+  app.get<{ Params: Ids }>('/partners/:partnerId/placements', async (request, reply) => {
+    const page = pageQuery(request.query);
+    return sendPage(reply, await retail.listPlacements(partnerId(request), page), page);
+  });
 
   app.put<{ Params: Ids }>('/partners/:partnerId/placements/:eventType/:slot', async (request, reply) => {
     const id = partnerId(request);

@@ -1,4 +1,5 @@
 import { nameProblem } from '../domain/names.js';
+import type { Placement } from '../store/placements.js';
 
 /** The page types of the delivery API and the parameter each one needs besides the common ones. */
 export const EVENT_TYPES: Record<string, string | undefined> = {
@@ -59,4 +60,17 @@ export function checkPlacement(body: Record<string, unknown>): { problem: string
     return { problem: 'rendering must be a JSON object', field: 'rendering' };
   if (JSON.stringify(rendering).length > 10_000) return { problem: 'rendering must be at most 10000 characters of JSON', field: 'rendering' };
   return { value: { format: (body.format as string).trim(), products: clean, rendering: rendering as Record<string, unknown> } };
+}
+
+/** A partner's placements by event type (each list in slot order): a delivery call reads one list. */
+export type Catalogue = ReadonlyMap<string, readonly Placement[]>;
+
+export function catalogueOf(placements: Placement[]): Catalogue {
+  const byEvent = new Map<string, Placement[]>();
+  for (const p of placements) {
+    const list = byEvent.get(p.eventType);
+    if (list) list.push(p);
+    else byEvent.set(p.eventType, [p]);
+  }
+  return byEvent;
 }

@@ -1,13 +1,13 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../domain/errors.js';
-import { type BearerAuthentication, sendUnauthorized } from '../http/bearer.js';
+import { type BearerAuthentication, missingScopes, sendInsufficientScope, sendUnauthorized } from '../http/bearer.js';
 import { problem, sendApiError } from '../http/errors.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { PartnerAccess } from '../store/partners.js';
-import type { Placement } from '../store/placements.js';
+import { DeliveryAnswers } from './answer.js';
 import type { Beacons } from './beacons.js';
-import { type DeliveryParams, deliveryParams, mergeParameters } from './params.js';
+import { deliveryParams, mergeParameters } from './params.js';
 import type { RetailMedia } from './service.js';
 
 export interface DeliveryRouteOptions {
@@ -21,7 +21,7 @@ export interface DeliveryRouteOptions {
 /** Who is calling the delivery API, once its token (if any) has been checked against the partner. */
 export type DeliveryCaller =
   | { kind: 'static_token'; tokenId: number }
-  | { kind: 'application'; applicationId: number; organizationId: number; clientId: string }
+  | { kind: 'application'; applicationId: number; organizationId: number; clientId: string; scope: string }
   | { kind: 'anonymous' };
 
 const DELIVERY_BODY_LIMIT = 16 * 1024;
@@ -68,52 +68,32 @@ function shopperContext(request: FastifyRequest) {
 /** GET /delivery/retailmedia (the reference product's ad delivery API) and its beacons. */
 export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOptions): Promise<void> {
   const { retail, bearer, beacons, limiter } = opts;
+  const answers = new DeliveryAnswers(beacons);
 
-  /** The caller, or undefined for a 401: a token given is always checked, and a partner that opted in needs one. */
+  /**
+   * Bearer verification for the delivery API: the caller, or undefined for a 401. A token given
+   * is always checked, and a partner that opted in needs one. (The one place to swap for a shared
+   * bearer step.)
+   */
   async function caller(request: FastifyRequest, partner: PartnerAccess): Promise<DeliveryCaller | undefined> {
     if (request.headers.authorization === undefined && !partner.requireToken) return { kind: 'anonymous' };
     const who = await bearer.authenticate(request, 'delivery', partner.id);
     if (who === undefined) return undefined;
     if (who.kind === 'static_token') return { kind: 'static_token', tokenId: who.token.id };
-    const { application_id: applicationId, organization_id: organizationId, client_id: clientId } = who.claims;
+    const { application_id: applicationId, organization_id: organizationId, client_id: clientId, scope } = who.claims;
     if (!partner.applicationIds.includes(applicationId)) return bearer.refuse(request, 'delivery', 'application_not_linked');
-    return { kind: 'application', applicationId, organizationId, clientId };
+    return { kind: 'application', applicationId, organizationId, clientId, scope: scope ?? '' };
   }
 
-  /** Per partner: per application (its own limit, else the partner's, else the default), per static token, or for anonymous calls together. */
-  async function rateLimit(partner: PartnerAccess, who: DeliveryCaller) {
+  /** Per partner: per application (its own limit, else the partner's, else the default), per static token, or per client address without a token. */
+  async function rateLimit(partner: PartnerAccess, who: DeliveryCaller, ip: string) {
     const partnerLimit = partner.rateLimitPerMinute ?? opts.defaultRateLimit;
     if (who.kind === 'application') {
       const own = (await retail.applicationLimits.get(who.applicationId))?.perMinute ?? null;
       return limiter.take(`delivery:${partner.id}:app:${who.applicationId}`, own ?? partnerLimit);
     }
     if (who.kind === 'static_token') return limiter.take(`delivery:${partner.id}:static:${who.tokenId}`, partnerLimit);
-    return limiter.take(`delivery:${partner.id}:anonymous`, partnerLimit);
-  }
-
-  function placementBody(params: DeliveryParams, placement: Placement) {
-    const beacon = (kind: 'load' | 'view' | 'click', productId = '') =>
-      beacons.url({ partnerId: placement.partnerId, placementId: placement.id, productId, kind });
-    const size = params.listSize;
-    const products = size === undefined ? placement.products : placement.products.slice((params.pageNumber - 1) * size, params.pageNumber * size);
-    return {
-      [`${params.pageId}-${placement.slot}`]: [
-        {
-          format: placement.format,
-          OnLoadBeacon: beacon('load'),
-          OnViewBeacon: beacon('view'),
-          OnClickBeacon: beacon('click'),
-          products: products.map((p) => ({
-            ...p,
-            OnLoadBeacon: beacon('load', p.ProductId),
-            OnViewBeacon: beacon('view', p.ProductId),
-            OnClickBeacon: beacon('click', p.ProductId),
-          })),
-          products_order: products.map((p) => p.ProductId),
-          rendering: placement.rendering,
-        },
-      ],
-    };
+    return limiter.take(`delivery:${partner.id}:anonymous:${ip}`, partnerLimit);
   }
 
   app.get('/delivery/retailmedia', async (request, reply) => {
@@ -126,13 +106,22 @@ export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOp
     }
     const who = await caller(request, partner);
     if (who === undefined) return sendUnauthorized(reply);
-    const limit = await rateLimit(partner, who);
+    // Static tokens are the partner's own; a dynamic token needs the partner's scope.
+    if (who.kind === 'application' && missingScopes(who.scope, [partner.requiredScope]).length > 0) {
+      bearer.refuse(request, 'delivery', 'insufficient_scope');
+      return sendInsufficientScope(reply, [partner.requiredScope]);
+    }
+    const limit = await rateLimit(partner, who, request.ip);
     limiter.headers(reply, limit);
-    const shopper = shopperContext(request);
-    request.log.info(
-      { partner_id: partner.id, event_type: params.eventType, page_id: params.pageId, caller: who, shopper, allowed: limit.allowed },
-      'delivery request',
-    );
+    // The shopper's context goes in the request's one access-log line.
+    request.accessLog = {
+      partner_id: partner.id,
+      event_type: params.eventType,
+      page_id: params.pageId,
+      caller: who,
+      shopper: shopperContext(request),
+      allowed: limit.allowed,
+    };
     if (!limit.allowed) {
       return sendApiError(
         reply,
@@ -140,12 +129,13 @@ export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOp
         problem('rateLimitExceeded', `at most ${limit.limit} calls per minute; try again after ${new Date(limit.resetAt).toISOString()}`),
       );
     }
-    const placements = ((await retail.catalogue.get(partner.id)) ?? []).filter((p) => p.eventType === params.eventType);
-    return reply.header('cache-control', 'no-store').send({
-      status: 'OK',
-      onLoadBeacon: beacons.url({ partnerId: partner.id, placementId: 0, productId: '', kind: 'load' }),
-      placements: placements.map((p) => placementBody(params, p)),
-    });
+    const placements = (await retail.catalogue.get(partner.id))?.get(params.eventType) ?? [];
+    const size = params.listSize;
+    const first = size === undefined ? 0 : (params.pageNumber - 1) * size;
+    return reply
+      .header('cache-control', 'no-store')
+      .type('application/json; charset=utf-8')
+      .send(answers.render(partner, params.eventType, params.pageId, placements, first, size));
   });
 
   // Beacons may come as image requests (GET) or navigator.sendBeacon (POST, any body, ignored).
@@ -156,13 +146,23 @@ export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOp
       payload.on('end', () => done(null, undefined));
       payload.on('error', done);
     });
-    const count = async (request: FastifyRequest<{ Params: { beacon: string } }>, reply: FastifyReply) => {
-      const beacon = beacons.read(request.params.beacon);
-      if (!beacon) throw ApiError.notFound('beacon');
-      beacons.count(beacon);
+    const count = async (request: FastifyRequest<{ Params: { impression: string; beacon: string } }>, reply: FastifyReply) => {
+      const hit = await beacons.hit(request.params.impression, request.params.beacon);
+      if (!hit.ok && hit.reason === 'expired') {
+        throw new ApiError(
+          410,
+          'validation',
+          'beacon-expired',
+          'Beacon expired',
+          `beacons count for ${beacons.ttlSeconds} seconds after their delivery response; this one has expired`,
+        );
+      }
+      if (!hit.ok) throw ApiError.notFound('beacon');
+      // A replay is answered like the first hit, and counts nothing.
+      request.accessLog = { beacon_counted: hit.counted };
       return reply.code(204).header('cache-control', 'no-store').send();
     };
-    scope.get('/delivery/beacons/:beacon', count);
-    scope.post('/delivery/beacons/:beacon', count);
+    scope.get('/delivery/beacons/:impression/:beacon', count);
+    scope.post('/delivery/beacons/:impression/:beacon', count);
   });
 }

@@ -3,14 +3,14 @@ import type { Actor, Directory } from '../directory/service.js';
 import { ReadThroughCache } from '../directory/cache.js';
 import type { Clock } from '../domain/clock.js';
 import { ApiError } from '../domain/errors.js';
-import { nameProblem } from '../domain/names.js';
+import { nameProblem, scopeProblem } from '../domain/names.js';
 import { generateSecret, SECRET_PREFIX } from '../domain/secrets.js';
 import { staticTokenUsable, type StaticTokenVerifier } from '../access/static-tokens.js';
 import type { Store } from '../store/index.js';
 import type { Partner, PartnerAccess } from '../store/partners.js';
 import type { Placement } from '../store/placements.js';
 import type { StaticToken } from '../store/static-tokens.js';
-import { checkPlacement, EVENT_TYPES, SLOT } from './catalogue.js';
+import { type Catalogue, catalogueOf, checkPlacement, EVENT_TYPES, SLOT } from './catalogue.js';
 
 export const MAX_RATE_LIMIT = 1_000_000;
 
@@ -32,6 +32,23 @@ function checkName(value: unknown): string {
   return (value as string).trim();
 }
 
+/** The scope a partner's delivery API asks of dynamic tokens: a scope name, or null for retail-media. */
+function checkRequiredScope(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (scopeProblem([value]))
+    throw ApiError.validation(
+      'invalid-required_scope',
+      'required_scope must be one scope name (1 to 64 printable ASCII characters without spaces, quotes or backslashes), or null for retail-media',
+    );
+  return value as string;
+}
+
+/** One page of a list: at most `limit` items after the cursor `after` (an id; 0 for the first page). */
+export interface Page {
+  limit: number;
+  after: number;
+}
+
 /** A per-minute limit: a whole number from 1 to MAX_RATE_LIMIT, or null for the default. */
 export function checkRateLimit(value: unknown, field: string): number | null {
   if (value === undefined || value === null) return null;
@@ -48,7 +65,8 @@ export function checkRateLimit(value: unknown, field: string): number | null {
  */
 export class RetailMedia {
   readonly partners: ReadThroughCache<number, PartnerAccess>;
-  readonly catalogue: ReadThroughCache<number, Placement[]>;
+  /** Per partner: its placements by event type, in slot order. */
+  readonly catalogue: ReadThroughCache<number, Catalogue>;
   /** Per-application rate-limit overrides, `{ perMinute: null }` when there is none. */
   readonly applicationLimits: ReadThroughCache<number, { perMinute: number | null }>;
 
@@ -62,7 +80,11 @@ export class RetailMedia {
     const options = { negativeMs: 5_000, maxEntries: 100_000 };
     const byPartner = { 'partner.changed': (e: { partnerId: number }) => ({ key: e.partnerId }) };
     this.partners = bus.caches.register('partners', new ReadThroughCache((id: number) => store.partners.access(id), clock, options), byPartner);
-    this.catalogue = bus.caches.register('placements', new ReadThroughCache((id: number) => store.placements.listByPartner(id), clock, options), byPartner);
+    this.catalogue = bus.caches.register(
+      'placements',
+      new ReadThroughCache(async (id: number) => catalogueOf(await store.placements.listByPartner(id)), clock, options),
+      byPartner,
+    );
     this.applicationLimits = bus.caches.register(
       'application_rate_limits',
       new ReadThroughCache(async (id: number) => ({ perMinute: await store.partners.applicationRateLimit(id) }), clock, options),
@@ -94,9 +116,11 @@ export class RetailMedia {
     return this.view(partner, await this.store.partners.linkedApplications(id));
   }
 
-  async listPartners() {
-    const partners = await this.store.partners.list();
-    return Promise.all(partners.map(async (p) => this.view(p, await this.store.partners.linkedApplications(p.id))));
+  /** A page of partners in id order after the cursor (a partner id), with their links read in one query. */
+  async listPartners(page: Page) {
+    const partners = await this.store.partners.list(page.limit, page.after);
+    const links = await this.store.partners.linkedApplicationsOf(partners.map((p) => p.id));
+    return partners.map((p) => this.view(p, links.get(p.id) ?? []));
   }
 
   view(p: Partner, applicationIds: number[]) {
@@ -105,6 +129,7 @@ export class RetailMedia {
       name: p.name,
       require_token: p.requireToken,
       rate_limit_per_minute: p.rateLimitPerMinute,
+      required_scope: p.requiredScope,
       application_ids: applicationIds,
       created_at: iso(p.createdAt),
       updated_at: iso(p.updatedAt),
@@ -112,21 +137,32 @@ export class RetailMedia {
   }
 
   /** PUT semantics: the body replaces the settings; require_token is off unless given (partners opt in). */
-  async putPartner(id: number, input: { name?: unknown; require_token?: unknown; rate_limit_per_minute?: unknown }, who: Actor) {
+  async putPartner(id: number, input: { name?: unknown; require_token?: unknown; rate_limit_per_minute?: unknown; required_scope?: unknown }, who: Actor) {
     const name = checkName(input.name);
     if (input.require_token !== undefined && typeof input.require_token !== 'boolean') {
       throw ApiError.validation('invalid-require_token', 'require_token must be true or false');
     }
     const requireToken = input.require_token === true;
     const rateLimitPerMinute = checkRateLimit(input.rate_limit_per_minute, 'rate_limit_per_minute');
+    const requiredScope = checkRequiredScope(input.required_scope);
     const { partner, created } = await this.store.transaction(async (tx) => {
-      const result = await tx.partners.upsert({ id, name, requireToken, rateLimitPerMinute }, this.clock.now());
+      const result = await tx.partners.upsert({ id, name, requireToken, rateLimitPerMinute, requiredScope }, this.clock.now());
       const { before } = result;
       await this.audit(tx, who, result.created ? 'partner.created' : 'partner.updated', 'partner', id, {
         name,
         require_token: requireToken,
         rate_limit_per_minute: rateLimitPerMinute,
-        ...(before ? { before: { name: before.name, require_token: before.requireToken, rate_limit_per_minute: before.rateLimitPerMinute } } : {}),
+        required_scope: result.partner.requiredScope,
+        ...(before
+          ? {
+              before: {
+                name: before.name,
+                require_token: before.requireToken,
+                rate_limit_per_minute: before.rateLimitPerMinute,
+                required_scope: before.requiredScope,
+              },
+            }
+          : {}),
       });
       return result;
     });
@@ -186,10 +222,10 @@ export class RetailMedia {
     return { ...this.tokenView(created), token };
   }
 
-  async listStaticTokens(partnerId: number): Promise<StaticTokenView[]> {
+  async listStaticTokens(partnerId: number, page: Page = { limit: 1000, after: 0 }): Promise<StaticTokenView[]> {
     await this.partner(partnerId);
     await this.staticTokens.flush();
-    return (await this.store.staticTokens.listByPartner(partnerId)).map((t) => this.tokenView(t));
+    return (await this.store.staticTokens.listByPartner(partnerId, page.limit, page.after)).map((t) => this.tokenView(t));
   }
 
   /** Revokes at once: the bus drops the cached token on every node. */
@@ -254,9 +290,10 @@ export class RetailMedia {
     return { created, placement: this.placementView(placement) };
   }
 
-  async listPlacements(partnerId: number) {
+  /** A page of a partner's placements in id order after the cursor (a placement id). */
+  async listPlacements(partnerId: number, page: Page) {
     await this.partner(partnerId);
-    return (await this.store.placements.listByPartner(partnerId)).map((p) => this.placementView(p));
+    return (await this.store.placements.pageOfPartner(partnerId, page.limit, page.after)).map((p) => this.placementView(p));
   }
 
   async deletePlacement(partnerId: number, eventType: string, slot: string, who: Actor) {

@@ -42,8 +42,16 @@ export class ApplicationRepository {
     return row && toApplication(row);
   }
 
-  async listByOrganization(organizationId: number): Promise<Application[]> {
-    const rows = await this.db.selectFrom('applications').selectAll().where('organization_id', '=', organizationId).orderBy('id').execute();
+  /** A page in id order: at most `limit` applications of the organization after the id `after`. */
+  async listByOrganization(organizationId: number, limit = 1000, after = 0): Promise<Application[]> {
+    const rows = await this.db
+      .selectFrom('applications')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
     return rows.map(toApplication);
   }
 

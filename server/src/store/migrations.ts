@@ -329,6 +329,13 @@ migrations['0010_portal_key_usage'] = {
   },
 };
 
+// A partner may name the scope a dynamic token needs for its delivery API (null: retail-media).
+migrations['0011_partner_required_scope'] = {
+  async up(db: Db) {
+    await db.schema.alterTable('partners').addColumn('required_scope', 'text').execute();
+  },
+};
+
 /** This release's migrations, by name; tests add synthetic later ones to play the next release. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = migrations;
 

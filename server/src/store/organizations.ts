@@ -22,8 +22,9 @@ export class OrganizationRepository {
     return row && toOrganization(row);
   }
 
-  async list(): Promise<Organization[]> {
-    const rows = await this.db.selectFrom('organizations').selectAll().orderBy('id').execute();
+  /** A page in id order: at most `limit` organizations after the id `after`. */
+  async list(limit: number, after = 0): Promise<Organization[]> {
+    const rows = await this.db.selectFrom('organizations').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute();
     return rows.map(toOrganization);
   }
 }

@@ -5,6 +5,8 @@ export interface Partner {
   name: string;
   requireToken: boolean;
   rateLimitPerMinute: number | null;
+  /** The scope a dynamic token must carry for this partner's delivery API. */
+  requiredScope: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -14,12 +16,23 @@ export interface PartnerAccess extends Partner {
   applicationIds: number[];
 }
 
-type Row = { id: number; name: string; require_token: number; rate_limit_per_minute: number | null; created_at: number; updated_at: number };
+export const DEFAULT_DELIVERY_SCOPE = 'retail-media';
+
+type Row = {
+  id: number;
+  name: string;
+  require_token: number;
+  rate_limit_per_minute: number | null;
+  required_scope: string | null;
+  created_at: number;
+  updated_at: number;
+};
 const toPartner = (r: Row): Partner => ({
   id: Number(r.id),
   name: r.name,
   requireToken: Number(r.require_token) === 1,
   rateLimitPerMinute: r.rate_limit_per_minute === null ? null : Number(r.rate_limit_per_minute),
+  requiredScope: r.required_scope ?? DEFAULT_DELIVERY_SCOPE,
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
 });
@@ -33,11 +46,17 @@ export class PartnerRepository {
    * concurrent insert of the same id to commit), then the row it met is locked and updated.
    */
   async upsert(
-    input: { id: number; name: string; requireToken: boolean; rateLimitPerMinute: number | null },
+    input: { id: number; name: string; requireToken: boolean; rateLimitPerMinute: number | null; requiredScope: string | null },
     now: number,
   ): Promise<{ partner: Partner; created: boolean; before?: Partner }> {
     return inTransaction(this.db, async (trx) => {
-      const values = { name: input.name, require_token: input.requireToken ? 1 : 0, rate_limit_per_minute: input.rateLimitPerMinute, updated_at: now };
+      const values = {
+        name: input.name,
+        require_token: input.requireToken ? 1 : 0,
+        rate_limit_per_minute: input.rateLimitPerMinute,
+        required_scope: input.requiredScope,
+        updated_at: now,
+      };
       const inserted = await trx
         .insertInto('partners')
         .values({ id: input.id, created_at: now, ...values })
@@ -57,8 +76,24 @@ export class PartnerRepository {
     return row && toPartner(row);
   }
 
-  async list(): Promise<Partner[]> {
-    return (await this.db.selectFrom('partners').selectAll().orderBy('id').execute()).map(toPartner);
+  /** A page of partners in id order, after the partner `after` (a cursor), at most `limit`. */
+  async list(limit: number, after = 0): Promise<Partner[]> {
+    return (await this.db.selectFrom('partners').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute()).map(toPartner);
+  }
+
+  /** The linked application ids of several partners, in one query. */
+  async linkedApplicationsOf(partnerIds: number[]): Promise<Map<number, number[]>> {
+    const out = new Map<number, number[]>(partnerIds.map((id) => [id, []]));
+    if (partnerIds.length === 0) return out;
+    const rows = await this.db
+      .selectFrom('partner_applications')
+      .select(['partner_id', 'application_id'])
+      .where('partner_id', 'in', partnerIds)
+      .orderBy('partner_id')
+      .orderBy('application_id')
+      .execute();
+    for (const r of rows) out.get(Number(r.partner_id))?.push(Number(r.application_id));
+    return out;
   }
 
   async access(id: number): Promise<PartnerAccess | undefined> {

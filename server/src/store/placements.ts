@@ -68,6 +68,19 @@ export class PlacementRepository {
     return rows.map(toPlacement);
   }
 
+  /** A page of a partner's placements in id order, after the placement id `after`. */
+  async pageOfPartner(partnerId: number, limit: number, after = 0): Promise<Placement[]> {
+    const rows = await this.db
+      .selectFrom('placements')
+      .selectAll()
+      .where('partner_id', '=', partnerId)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toPlacement);
+  }
+
   async remove(partnerId: number, eventType: string, slot: string): Promise<Placement | undefined> {
     const row = await this.db
       .deleteFrom('placements')

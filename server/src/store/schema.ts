@@ -71,6 +71,8 @@ export interface PartnersTable {
   /** 0 or 1: whether delivery calls must carry a token of this partner. */
   require_token: number;
   rate_limit_per_minute: number | null;
+  /** The scope a dynamic token needs for this partner's delivery API; null means retail-media. */
+  required_scope: string | null;
   created_at: number;
   updated_at: number;
 }

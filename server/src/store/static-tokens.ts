@@ -56,13 +56,16 @@ export class StaticTokenRepository {
   }
 
   /** A partner's tokens that are not revoked, oldest first (expired ones included, marked by the caller). */
-  async listByPartner(partnerId: number): Promise<StaticToken[]> {
+  /** A page in id order: at most `limit` unrevoked tokens of the partner after the id `after`. */
+  async listByPartner(partnerId: number, limit = 1000, after = 0): Promise<StaticToken[]> {
     const rows = await this.db
       .selectFrom('static_tokens')
       .selectAll()
       .where('partner_id', '=', partnerId)
       .where('revoked_at', 'is', null)
+      .where('id', '>', after)
       .orderBy('id')
+      .limit(limit)
       .execute();
     return rows.map(toStaticToken);
   }
