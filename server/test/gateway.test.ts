@@ -477,14 +477,14 @@ describe('gateway request logs', () => {
         assert.equal((await fetch(`${server.url}/orders/1`)).status, 401);
         await new Promise((r) => setTimeout(r, 50)); // the line is written when the response finishes
         const parsed = lines.map((l) => JSON.parse(l));
-        const proxied = parsed.filter((l) => l.status === 200);
-        const refused = parsed.filter((l) => l.status === 401);
+        const proxied = parsed.filter((l) => l.res?.statusCode === 200);
+        const refused = parsed.filter((l) => l.res?.statusCode === 401);
         assert.equal(proxied.length, sample === '1' ? 1 : 0, JSON.stringify(parsed));
         assert.equal(refused.length, 1, 'a refusal is always logged');
         assert.equal(refused[0].refusal, 'missing');
         assert.equal(parsed.length, proxied.length + refused.length, 'nothing else is logged for them');
         if (sample === '1') {
-          assert.equal(proxied[0].url, '/orders/1', 'no query string');
+          assert.equal(proxied[0].req.url, '/orders/1', 'no query string');
           assert.equal(proxied[0].caller.client_id, cred.clientId);
         }
       } finally {
