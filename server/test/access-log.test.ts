@@ -1,40 +1,13 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { buildApp, createServices, stopServices } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { ConfigError } from '../src/config.js';
-import { ADMIN_TOKEN, ISSUER_FOR_TESTS, MASTER_KEY, tempDir } from './helpers/server.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { startTestServer, tempDir } from './helpers/server.js';
 
 /** A server logging at info into memory; `env` adds settings. */
 async function loggingServer(env: Record<string, string> = {}) {
   const lines: any[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-      done();
-    },
-  });
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    PORTCULLIS_DATA_DIR: tempDir(),
-    PORTCULLIS_MASTER_KEY: MASTER_KEY,
-    PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN,
-    PORTCULLIS_ISSUER: ISSUER_FOR_TESTS,
-    ...env,
-  });
-  const services = await createServices(config);
-  const app = buildApp(services, { level: 'info', stream });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    url,
-    lines,
-    stop: async () => {
-      await app.close();
-      await stopServices(services);
-    },
-  };
+  const server = await startTestServer(env, { logLines: lines, dialect: 'sqlite' });
+  return { url: server.url, lines, stop: () => server.stop() };
 }
 
 test('every request writes exactly one access line, with its status and time, and no query string', async () => {

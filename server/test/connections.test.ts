@@ -3,32 +3,13 @@
 // request body is not reported as a database outage.
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { loadConfig } from '../src/config.js';
-import { type RunningServer, startServer } from '../src/main.js';
-import { ADMIN_TOKEN, ISSUER_FOR_TESTS, MASTER_KEY, startTestServer, tempDir } from './helpers/server.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
 
-/** A server whose log lines are kept in memory, to check what it says. */
-async function serverWithLog(env: Record<string, string>): Promise<{ server: RunningServer; lines: Array<Record<string, unknown>> }> {
+/** A server whose log lines (debug and up) are kept in memory, to check what it says. */
+async function serverWithLog(env: Record<string, string>): Promise<{ server: TestServer; lines: Array<Record<string, unknown>> }> {
   const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    PORTCULLIS_DATA_DIR: tempDir(),
-    PORTCULLIS_MASTER_KEY: MASTER_KEY,
-    PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN,
-    PORTCULLIS_ISSUER: ISSUER_FOR_TESTS,
-    LOG_LEVEL: 'debug',
-    ...env,
-  });
-  const server = await startServer(config, { logger: { stream } });
+  const server = await startTestServer({ LOG_LEVEL: 'debug', ...env }, { logLines: lines, dialect: 'sqlite' });
   return { server, lines };
 }
 

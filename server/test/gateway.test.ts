@@ -467,7 +467,7 @@ describe('gateway request logs', () => {
     const file = path.join(tempDir(), 'routes.json');
     writeFileSync(file, JSON.stringify([{ prefix: '/orders', upstream: upstream.url }]));
     for (const sample of ['1', '0']) {
-      const lines: string[] = [];
+      const lines: Array<Record<string, any>> = [];
       const server = await startTestServer({ PORTCULLIS_ROUTES: file, LOG_LEVEL: 'info', PORTCULLIS_LOG_SAMPLE: sample }, { logLines: lines });
       try {
         const cred = await server.newCredential();
@@ -476,16 +476,16 @@ describe('gateway request logs', () => {
         assert.equal((await fetch(`${server.url}/orders/1?secret=x`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
         assert.equal((await fetch(`${server.url}/orders/1`)).status, 401);
         await new Promise((r) => setTimeout(r, 50)); // the line is written when the response finishes
-        const parsed = lines.map((l) => JSON.parse(l));
+        const parsed = lines;
         const proxied = parsed.filter((l) => l.res?.statusCode === 200);
         const refused = parsed.filter((l) => l.res?.statusCode === 401);
         assert.equal(proxied.length, sample === '1' ? 1 : 0, JSON.stringify(parsed));
         assert.equal(refused.length, 1, 'a refusal is always logged');
-        assert.equal(refused[0].refusal, 'missing');
+        assert.equal(refused[0]!.refusal, 'missing');
         assert.equal(parsed.length, proxied.length + refused.length, 'nothing else is logged for them');
         if (sample === '1') {
-          assert.equal(proxied[0].req.url, '/orders/1', 'no query string');
-          assert.equal(proxied[0].caller.client_id, cred.clientId);
+          assert.equal(proxied[0]!.req.url, '/orders/1', 'no query string');
+          assert.equal(proxied[0]!.caller.client_id, cred.clientId);
         }
       } finally {
         await server.stop();

@@ -7,7 +7,7 @@ import { type BrowserContext, chromium, type Locator, type Page } from 'playwrig
 import { createRequire } from 'node:module';
 import { hotp } from '../src/domain/totp.js';
 import { fromBase32 } from './helpers/base32.js';
-import { curl, curlAvailable } from './helpers/curl.js';
+import { curl, curlAvailable, referenceDeliveryCurl } from './helpers/curl.js';
 import { linkIn, MailSink } from './helpers/mail.js';
 import { PortalClient } from './helpers/portal.js';
 import { recordSecret } from './helpers/secrets.js';
@@ -508,25 +508,7 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await checkAccessibility(page, 'operator partners', axeFound);
 
       // The reference page's static-token and dynamic-token curls, as written, against the delivery API.
-      const delivery = (token: string) => [
-        '-X',
-        'GET',
-        `${server.url}/delivery/retailmedia`,
-        '--data-urlencode',
-        'criteo-partner-id=12345',
-        '--data-urlencode',
-        'retailer-visitor-id=123',
-        '--data-urlencode',
-        'customer-id=456',
-        '--data-urlencode',
-        'event-type=viewHome',
-        '--data-urlencode',
-        'page-id=viewHome_API_desktop',
-        '-H',
-        `Authorization: Bearer ${token}`,
-        '-H',
-        'Referer: www.criteo.com',
-      ];
+      const delivery = (token: string) => referenceDeliveryCurl(server.url, token);
       const withStatic = await curl(delivery(staticToken));
       assert.equal(withStatic.status, 200, withStatic.text);
       const tokenAnswer = await curl([

@@ -6,7 +6,7 @@ import { describe } from './helpers/dialects.js';
 import { buildApp, createServices, stopServices } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { ManualClock } from '../src/domain/clock.js';
-import { curl, curlAvailable } from './helpers/curl.js';
+import { curl, curlAvailable, referenceDeliveryCurl } from './helpers/curl.js';
 import { runCli } from './helpers/process.js';
 import { ADMIN_TOKEN, ISSUER_FOR_TESTS, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
@@ -26,29 +26,7 @@ const UNAUTHORIZED = '{"Status Message":"Unauthorized"}';
 const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/91.0.4472.124 Safari/537.36';
 
 /** The reference page's curl command, as written, with only the host and the token changed. */
-const referenceCurl = (base: string, token: string) => [
-  '-X',
-  'GET',
-  `${base}/delivery/retailmedia`,
-  '--data-urlencode',
-  'criteo-partner-id=12345',
-  '--data-urlencode',
-  'retailer-visitor-id=123',
-  '--data-urlencode',
-  'customer-id=456',
-  '--data-urlencode',
-  'event-type=viewHome',
-  '--data-urlencode',
-  'page-id=viewHome_API_desktop',
-  '-H',
-  `Authorization: Bearer ${token}`,
-  '-H',
-  'Referer: www.criteo.com',
-  '-H',
-  'X-Forwarded-For: 123.456.789.012',
-  '-H',
-  `User-Agent: ${UA}`,
-];
+const referenceCurl = (base: string, token: string) => referenceDeliveryCurl(base, token, ['X-Forwarded-For: 123.456.789.012', `User-Agent: ${UA}`]);
 
 const HOME = { 'criteo-partner-id': '12345', 'retailer-visitor-id': '123', 'customer-id': '456', 'event-type': 'viewHome', 'page-id': 'viewHome_API_desktop' };
 

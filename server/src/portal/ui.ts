@@ -80,18 +80,5 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { dir?: string
   });
   const page = (reply: import('fastify').FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(index);
   // Only the single-page app's own paths: every other path keeps its API's answer (and its 404).
-  const pages = [
-    '/',
-    '/signin',
-    '/signup',
-    '/forgot-password',
-    '/reset-password',
-    '/verify-email',
-    '/account',
-    '/orgs/*',
-    '/invitations/*',
-    '/operator',
-    '/operator/*',
-  ];
-  for (const url of pages) app.get(url, async (_request, reply) => page(reply));
+  for (const url of DASHBOARD_PAGES) app.get(url, async (_request, reply) => page(reply));
 }

@@ -31,3 +31,31 @@ export function curl(args: string[]): Promise<{ status: number; text: string; bo
     });
   });
 }
+
+/**
+ * The reference page's delivery curl command, as written, with only the host and the token changed;
+ * `headers` adds more `-H` lines (a shopper's address and browser).
+ */
+export function referenceDeliveryCurl(base: string, token: string, headers: string[] = []): string[] {
+  const args = [
+    '-X',
+    'GET',
+    `${base}/delivery/retailmedia`,
+    '--data-urlencode',
+    'criteo-partner-id=12345',
+    '--data-urlencode',
+    'retailer-visitor-id=123',
+    '--data-urlencode',
+    'customer-id=456',
+    '--data-urlencode',
+    'event-type=viewHome',
+    '--data-urlencode',
+    'page-id=viewHome_API_desktop',
+    '-H',
+    `Authorization: Bearer ${token}`,
+    '-H',
+    'Referer: www.criteo.com',
+  ];
+  for (const header of headers) args.push('-H', header);
+  return args;
+}

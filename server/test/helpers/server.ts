@@ -43,7 +43,7 @@ export function tempDir(prefix = 'portcullis-test-'): string {
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { clock?: Clock; dataDir?: string; db?: Db; dialect?: Dialect; logLines?: string[] } = {},
+  options: { clock?: Clock; dataDir?: string; db?: Db; dialect?: Dialect; logLines?: Array<Record<string, any>> } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
   // A given `db` or DATABASE_URL wins over the suite's dialect.
@@ -77,8 +77,15 @@ export async function startTestServer(
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.db ? { db: options.db } : {}),
     ...(log ? { logger: log.logger } : {}),
-    // A test that reads the info-level lines gets them in its array (instead of the trace file).
-    ...(options.logLines ? { logger: { level: 'info', stream: { write: (line: string) => options.logLines?.push(line) } } } : {}),
+    // A test that reads the log gets its lines parsed in its array (instead of the trace file), at env's LOG_LEVEL or info.
+    ...(options.logLines
+      ? {
+          logger: {
+            level: env.LOG_LEVEL && env.LOG_LEVEL !== 'silent' ? env.LOG_LEVEL : 'info',
+            stream: { write: (line: string) => options.logLines?.push(JSON.parse(line)) },
+          },
+        }
+      : {}),
   }).catch(async (err: unknown) => {
     log?.close();
     await database?.drop();
