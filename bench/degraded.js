@@ -3,12 +3,9 @@
 // PostgreSQL before use). Reports the ratios of the two runs. Run alone with
 // `node bench/degraded.js`, or from run.js when the portcullis-pg target is selected.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { positiveIntEnv, ROOT, runLoad, startServer } from './lib/proc.js';
+import { createBenchDatabase, createClient, startPortcullis } from './lib/portcullis.js';
+import { positiveIntEnv, runLoad } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 8);
 const CONNECTIONS = positiveIntEnv('BENCH_CONNECTIONS', 32);
@@ -31,56 +28,24 @@ async function privateRedis() {
 }
 
 export async function benchDegraded(log = (m) => process.stderr.write(`[degraded] ${m}\n`)) {
-  const { default: pg } = await import('pg');
-  const name = `portcullis_bench_${randomBytes(4).toString('hex')}`;
-  const adminDb = async (statement) => {
-    const client = new pg.Client({ connectionString: PG, connectionTimeoutMillis: 3000 });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
-  await adminDb(`create database ${name}`);
-  const url = new URL(PG);
-  url.pathname = `/${name}`;
+  const db = await createBenchDatabase(PG);
   const redis = await privateRedis();
-  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
-  const adminToken = randomBytes(24).toString('base64url');
   let server;
   try {
-    server = await startServer({
+    let admin;
+    ({ server, admin } = await startPortcullis({
       name: 'portcullis-degraded',
-      script: join(ROOT, 'server/bin/portcullis.cjs'),
-      args: ['serve'],
       env: {
-        HOST: '127.0.0.1',
-        PORTCULLIS_DATA_DIR: dataDir,
-        PORTCULLIS_MASTER_KEY: randomBytes(32).toString('hex'),
-        PORTCULLIS_ADMIN_TOKEN: adminToken,
-        DATABASE_URL: url.toString(),
+        DATABASE_URL: db.url,
         REDIS_URL: redis.url,
         PORTCULLIS_TOKEN_LIMIT_PER_CLIENT: '100000000',
         PORTCULLIS_TOKEN_LIMIT_PER_IP: '100000000',
         PORTCULLIS_DRAIN_SECONDS: '0',
         LOG_LEVEL: 'error',
       },
-      readyPath: '/healthz',
-      ipc: false,
-    });
-    const admin = async (path, body) => {
-      const res = await fetch(server.base + path, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      return res.json();
-    };
-    const org = await admin('/admin/v1/organizations', { name: 'Bench' });
-    const app = await admin(`/admin/v1/organizations/${org.id}/applications`, { name: 'bench-app' });
-    const cred = await admin(`/admin/v1/applications/${app.id}/credentials`, { name: 'bench' });
-    const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: cred.client_id, client_secret: cred.client_secret }).toString();
+    }));
+    const cred = await createClient(admin);
+    const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: cred.clientId, client_secret: cred.clientSecret }).toString();
     const issued = await (
       await fetch(`${server.base}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })
     ).json();
@@ -126,8 +91,7 @@ export async function benchDegraded(log = (m) => process.stderr.write(`[degraded
   } finally {
     await server?.stop();
     redis.kill();
-    rmSync(dataDir, { recursive: true, force: true });
-    await adminDb(`drop database if exists ${name} with (force)`).catch(() => {});
+    await db.drop().catch(() => {});
   }
 }
 

@@ -4,11 +4,11 @@
 // every target alike. Run alone with `node bench/gateway.js`; `npm run bench` runs it last.
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { createClient, startPortcullis } from './lib/portcullis.js';
 import { killAll, positiveIntEnv, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const NGINX = '/usr/sbin/nginx';
@@ -93,16 +93,9 @@ export async function runGatewayPeers() {
     cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const routes = join(dataDir, 'routes.json');
     writeFileSync(routes, JSON.stringify([{ prefix: '/bench', upstream: upstream.base, scopes: ['bench:read'] }]));
-    const adminToken = randomBytes(24).toString('base64url');
-    const portcullis = await startServer({
-      name: 'portcullis',
-      script: join(ROOT, 'server/bin/portcullis.cjs'),
-      args: ['serve'],
+    const started = await startPortcullis({
+      dataDir,
       env: {
-        HOST: '127.0.0.1',
-        PORTCULLIS_DATA_DIR: dataDir,
-        PORTCULLIS_MASTER_KEY: randomBytes(32).toString('hex'),
-        PORTCULLIS_ADMIN_TOKEN: adminToken,
         PORTCULLIS_ROUTES: routes,
         PORTCULLIS_RATE_LIMIT: '1000000',
         // Production-like logging: info, with one successful request in a hundred logged (refusals always are).
@@ -111,24 +104,15 @@ export async function runGatewayPeers() {
       },
       // BENCH_GATEWAY_PROFILE=DIR writes a CPU profile of the Portcullis process there when it stops.
       nodeArgs: process.env.BENCH_GATEWAY_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_GATEWAY_PROFILE}`] : [],
-      readyPath: '/healthz',
-      ipc: false,
     });
+    const { server: portcullis, adminToken } = started;
     cleanup.push(portcullis.stop);
-    const admin = (path, body) =>
-      fetch(portcullis.base + path, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-    const org = await json(await admin('/admin/v1/organizations', { name: 'bench' }), 201, 'organization');
-    const app = await json(await admin(`/admin/v1/organizations/${org.id}/applications`, { name: 'bench', scopes: ['bench:read'] }), 201, 'application');
-    const cred = await json(await admin(`/admin/v1/applications/${app.id}/credentials`, { name: 'bench' }), 201, 'credential');
+    const cred = await createClient(started.admin, ['bench:read']);
     const issued = await json(
       await fetch(`${portcullis.base}/oauth2/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: cred.client_id, client_secret: cred.client_secret }),
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: cred.clientId, client_secret: cred.clientSecret }),
       }),
       200,
       'token',

@@ -56,23 +56,11 @@ for (const node of profile.nodes) {
 // Inclusive time per function of the server's own code (and Fastify's), counted once per stack.
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const inclusive = new Map();
-const walk = (node, seen) => {
-  const f = node.callFrame;
-  const key =
-    f.url.includes('/server/dist/') || f.url.includes('/fastify/') || f.url.includes('/pino/')
-      ? `${f.functionName || '(anonymous)'} ${relative(ROOT, f.url.replace(/^file:\/\//, ''))}:${f.lineNumber + 1}`
-      : undefined;
-  const fresh = key !== undefined && !seen.has(key);
-  if (fresh) seen.add(key);
-  let t = dt.get(node.id) ?? 0;
-  for (const child of node.children ?? []) t += walk(byId.get(child), seen);
-  if (fresh) {
-    inclusive.set(key, (inclusive.get(key) ?? 0) + 0);
-    seen.delete(key);
-  }
-  return t;
-};
-// A second pass adds each node's subtree time to the first frame of each key on its stack.
+const ownKey = (f) =>
+  f.url.includes('/server/dist/') || f.url.includes('/fastify/') || f.url.includes('/pino/')
+    ? `${f.functionName || '(anonymous)'} ${relative(ROOT, f.url.replace(/^file:\/\//, ''))}:${f.lineNumber + 1}`
+    : undefined;
+// Each node's subtree time goes to the first frame of each key on its stack.
 const subtree = new Map();
 const sizeOf = (node) => {
   let t = dt.get(node.id) ?? 0;
@@ -82,11 +70,7 @@ const sizeOf = (node) => {
 };
 sizeOf(profile.nodes[0]);
 const climb = (node, seen) => {
-  const f = node.callFrame;
-  const key =
-    f.url.includes('/server/dist/') || f.url.includes('/fastify/') || f.url.includes('/pino/')
-      ? `${f.functionName || '(anonymous)'} ${relative(ROOT, f.url.replace(/^file:\/\//, ''))}:${f.lineNumber + 1}`
-      : undefined;
+  const key = ownKey(node.callFrame);
   const fresh = key !== undefined && !seen.has(key);
   if (fresh) {
     seen.add(key);
@@ -95,7 +79,6 @@ const climb = (node, seen) => {
   for (const child of node.children ?? []) climb(byId.get(child), seen);
   if (fresh) seen.delete(key);
 };
-void walk;
 climb(profile.nodes[0], new Set());
 if (process.env.PROFILE_INCLUSIVE === '1') {
   console.log('inclusive time (server code, fastify, pino):');

@@ -6,12 +6,12 @@
 //     requests per second and the service's CPU per request.
 //  3. GET /oauth2/revocations with 200 revoked tokens and 5 revoked credentials: the issuer's CPU
 //     per poll when unchanged (If-None-Match → 304) and when the body is sent (200).
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createClient, startPortcullis } from './lib/portcullis.js';
 import { positiveIntEnv, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_RS_DURATION', 5);
@@ -48,40 +48,19 @@ async function loadRun(opts, pid) {
 }
 
 async function startIssuer(dataDir) {
-  const adminToken = randomBytes(24).toString('base64url');
-  const server = await startServer({
-    name: 'portcullis',
-    script: join(ROOT, 'server/bin/portcullis.cjs'),
-    args: ['serve'],
+  const started = await startPortcullis({
+    dataDir,
     env: {
-      HOST: '127.0.0.1',
-      PORTCULLIS_DATA_DIR: dataDir,
-      PORTCULLIS_MASTER_KEY: randomBytes(32).toString('hex'),
-      PORTCULLIS_ADMIN_TOKEN: adminToken,
       PORTCULLIS_TOKEN_LIMIT_PER_CLIENT: '0',
       PORTCULLIS_TOKEN_LIMIT_PER_IP: '0',
       PORTCULLIS_AUTH_FAILURE_LIMIT_PER_CLIENT: '0',
       PORTCULLIS_AUTH_FAILURE_LIMIT_PER_IP: '0',
       LOG_LEVEL: 'warn',
     },
-    readyPath: '/healthz',
-    ipc: false,
   });
-  const admin = async (method, path, body) => {
-    const res = await fetch(`${server.base}/admin/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
-    return res.json();
-  };
-  const credential = async () => {
-    const org = await admin('POST', '/organizations', { name: 'Bench' });
-    const app = await admin('POST', `/organizations/${org.id}/applications`, { name: 'bench', scopes: ['reports'] });
-    const cred = await admin('POST', `/applications/${app.id}/credentials`, { name: 'bench' });
-    return { appId: app.id, clientId: cred.client_id, clientSecret: cred.client_secret };
-  };
+  const { server } = started;
+  const admin = (method, path, body) => started.admin(method, `/admin/v1${path}`, body);
+  const credential = () => createClient(started.admin, ['reports']);
   const token = async (cred) => {
     const res = await fetch(`${server.base}/oauth2/token`, {
       method: 'POST',

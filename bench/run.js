@@ -1,7 +1,7 @@
 // Benchmark orchestrator: Portcullis vs a bare node:http ceiling vs
 // oidc-provider, same load, one run. See bench/README.md.
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { floodLines, signupFloodRun } from './signup-flood.js';
@@ -9,6 +9,7 @@ import { interleavedLines, interleavedTokenRun } from './interleaved.js';
 import { benchResourceServer } from './resource-server.js';
 import { benchHotPaths, hotPathLines } from './hot-paths.js';
 import { benchScale, scaleLines } from './scale.js';
+import { createBenchDatabase, createClient, startPortcullis as launchPortcullis } from './lib/portcullis.js';
 import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 10);
@@ -99,23 +100,10 @@ const BENCH_PG = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.
 const BENCH_REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 async function startFleetPortcullis(workers) {
-  const { default: pg } = await import('pg');
-  const name = `portcullis_bench_${randomBytes(4).toString('hex')}`;
-  const adminDb = async (statement) => {
-    const client = new pg.Client({ connectionString: BENCH_PG, connectionTimeoutMillis: 3000 });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
-  await adminDb(`create database ${name}`);
-  const url = new URL(BENCH_PG);
-  url.pathname = `/${name}`;
-  const drop = () => adminDb(`drop database if exists ${name} with (force)`).catch((err) => log(`could not drop ${name}: ${err.message}`));
+  const db = await createBenchDatabase(BENCH_PG);
+  const drop = () => db.drop().catch((err) => log(`could not drop ${db.name}: ${err.message}`));
   try {
-    const handle = await startPortcullis({ DATABASE_URL: url.toString(), REDIS_URL: BENCH_REDIS, PORTCULLIS_WORKERS: String(workers) });
+    const handle = await startPortcullis({ DATABASE_URL: db.url, REDIS_URL: BENCH_REDIS, PORTCULLIS_WORKERS: String(workers) });
     const stop = handle.server.stop.bind(handle.server);
     handle.server.stop = async () => {
       await stop();
@@ -129,20 +117,11 @@ async function startFleetPortcullis(workers) {
 }
 
 async function startPortcullis(extraEnv = {}) {
-  const cli = join(ROOT, process.env.BENCH_PORTCULLIS_CLI ?? 'server/bin/portcullis.cjs');
-  if (!existsSync(cli)) throw new Error(`${cli} not found (run npm run build)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   tempDirs.push(dataDir);
-  const adminToken = randomBytes(24).toString('base64url');
-  const server = await startServer({
-    name: 'portcullis',
-    script: cli,
-    args: ['serve'],
+  const started = await launchPortcullis({
+    dataDir,
     env: {
-      HOST: '127.0.0.1',
-      PORTCULLIS_DATA_DIR: dataDir,
-      PORTCULLIS_MASTER_KEY: randomBytes(32).toString('hex'),
-      PORTCULLIS_ADMIN_TOKEN: adminToken,
       // The delivery and gateway runs measure authentication, not the 250/min default limit.
       PORTCULLIS_RATE_LIMIT: '1000000',
       // One client sends thousands of token requests a second here: limits high enough never to
@@ -152,32 +131,11 @@ async function startPortcullis(extraEnv = {}) {
       LOG_LEVEL: 'warn',
       ...extraEnv,
     },
-    readyPath: '/healthz',
-    ipc: false,
   });
-  const admin = async (path, body, method = 'POST', status = 201) =>
-    expectJson(
-      await fetch(server.base + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${adminToken}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(5000),
-      }),
-      status,
-      `${method} ${path}`,
-    );
+  const { server } = started;
+  const admin = (path, body, method = 'POST', status = 201) => started.admin(method, path, body, status);
   try {
-    const org = await admin('/admin/v1/organizations', { name: 'Bench' });
-    const app = await admin(`/admin/v1/organizations/${org.id}/applications`, {
-      name: 'bench-app',
-      scopes: ['retail-media'],
-    });
-    const cred = await admin(`/admin/v1/applications/${app.id}/credentials`, {
-      name: 'bench',
-    });
+    const cred = await createClient(started.admin, ['retail-media']);
     // Retail media: partner 1 requires tokens (a static token, and the app linked for dynamic
     // tokens), partner 2 does not; both serve the same placement.
     const placement = {
@@ -192,14 +150,14 @@ async function startPortcullis(extraEnv = {}) {
       await admin(`/admin/v1/partners/${id}`, { name: `partner ${id}`, require_token: requireToken }, 'PUT');
       await admin(`/admin/v1/partners/${id}/placements/viewHome/Top`, placement, 'PUT');
     }
-    await admin('/admin/v1/partners/1/applications', { application_id: app.id });
+    await admin('/admin/v1/partners/1/applications', { application_id: cred.appId });
     const staticToken = await admin('/admin/v1/partners/1/static-tokens', { name: 'bench' });
     return {
       server,
-      clientId: cred.client_id,
-      clientSecret: cred.client_secret,
+      clientId: cred.clientId,
+      clientSecret: cred.clientSecret,
       staticToken: staticToken.token,
-      appId: app.id,
+      appId: cred.appId,
       admin,
     };
   } catch (err) {

@@ -1,57 +1,105 @@
-// Starts a Portcullis server (SQLite, temporary data dir) with one organization, application and
-// credential, for the bench sections that need one of their own.
+// Starts a Portcullis server (temporary data dir, random master key and admin token) for the bench
+// sections that need one of their own; each caller brings its own limits and log settings.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startServer } from './proc.js';
 
-export async function startPortcullisClient(extraEnv = {}) {
+/**
+ * `env` is added to the base settings (and may override them); `dataDir` is created when not given
+ * and removed by `server.stop()` either way. `admin(method, path, body, status)` calls the operator
+ * API and throws unless the answer is `status` (any 2xx when omitted); it resolves the JSON body.
+ */
+export async function startPortcullis({ name = 'portcullis', env = {}, dataDir, nodeArgs = [] } = {}) {
   const cli = join(ROOT, process.env.BENCH_PORTCULLIS_CLI ?? 'server/bin/portcullis.cjs');
   if (!existsSync(cli)) throw new Error(`${cli} not found (run npm run build)`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   const adminToken = randomBytes(24).toString('base64url');
-  let server;
+  let started;
   try {
-    server = await startServer({
-      name: 'portcullis',
+    started = await startServer({
+      name,
       script: cli,
       args: ['serve'],
       env: {
         HOST: '127.0.0.1',
-        PORTCULLIS_DATA_DIR: dataDir,
+        PORTCULLIS_DATA_DIR: dir,
         PORTCULLIS_MASTER_KEY: randomBytes(32).toString('hex'),
         PORTCULLIS_ADMIN_TOKEN: adminToken,
-        PORTCULLIS_TOKEN_LIMIT_PER_CLIENT: '100000000',
-        PORTCULLIS_TOKEN_LIMIT_PER_IP: '100000000',
-        LOG_LEVEL: 'warn',
-        ...extraEnv,
+        ...env,
       },
+      nodeArgs,
       readyPath: '/healthz',
       ipc: false,
     });
-    const admin = async (path, body) => {
-      const res = await fetch(server.base + path, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(5000),
-      });
-      const json = await res.json();
-      if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    };
-    const org = await admin('/admin/v1/organizations', { name: 'Bench' });
-    const app = await admin(`/admin/v1/organizations/${org.id}/applications`, { name: 'bench-app' });
-    const cred = await admin(`/admin/v1/applications/${app.id}/credentials`, { name: 'bench' });
-    const stop = async () => {
-      await server.stop();
-      rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
-    };
-    return { server: { ...server, stop }, clientId: cred.client_id, clientSecret: cred.client_secret };
   } catch (err) {
-    await server?.stop();
-    rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
+    removeDir();
+    throw err;
+  }
+  const server = {
+    ...started,
+    stop: async () => {
+      await started.stop();
+      removeDir();
+    },
+  };
+  const admin = async (method, path, body, status) => {
+    const res = await fetch(server.base + path, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (status === undefined ? !res.ok : res.status !== status) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  return { server, adminToken, dataDir: dir, admin };
+}
+
+/** One organization, application (with `scopes` when given) and credential through the operator API. */
+export async function createClient(admin, scopes) {
+  const org = await admin('POST', '/admin/v1/organizations', { name: 'Bench' }, 201);
+  const app = await admin('POST', `/admin/v1/organizations/${org.id}/applications`, { name: 'bench-app', ...(scopes ? { scopes } : {}) }, 201);
+  const cred = await admin('POST', `/admin/v1/applications/${app.id}/credentials`, { name: 'bench' }, 201);
+  return { appId: app.id, clientId: cred.client_id, clientSecret: cred.client_secret };
+}
+
+/** A fresh PostgreSQL database beside the one `baseUrl` names: its URL, and `drop()` (rejects on failure). */
+export async function createBenchDatabase(baseUrl) {
+  const { default: pg } = await import('pg');
+  const name = `portcullis_bench_${randomBytes(4).toString('hex')}`;
+  const adminDb = async (statement) => {
+    const client = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 3000 });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await adminDb(`create database ${name}`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString(), drop: () => adminDb(`drop database if exists ${name} with (force)`) };
+}
+
+export async function startPortcullisClient(extraEnv = {}) {
+  const { server, admin } = await startPortcullis({
+    env: {
+      PORTCULLIS_TOKEN_LIMIT_PER_CLIENT: '100000000',
+      PORTCULLIS_TOKEN_LIMIT_PER_IP: '100000000',
+      LOG_LEVEL: 'warn',
+      ...extraEnv,
+    },
+  });
+  try {
+    const { clientId, clientSecret } = await createClient(admin);
+    return { server, clientId, clientSecret };
+  } catch (err) {
+    await server.stop();
     throw err;
   }
 }
