@@ -214,7 +214,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     mailer,
     portalUrl: config.issuer,
   });
-  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer, usage);
+  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer, usage, config.portalAppScopes);
   // Sealed under a key derived from the pepper, which a master-key rotation keeps.
   const secondFactor = new SecondFactor(
     store.portalUsers,

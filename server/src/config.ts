@@ -1,3 +1,4 @@
+import { scopeProblem } from './domain/names.js';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
@@ -60,6 +61,8 @@ export interface Config {
   routesFile: string | undefined;
   /** How long the gateway waits for an upstream's headers, and between body chunks. */
   gatewayTimeoutMs: number;
+  /** The scopes an application created in the portal gets (an operator still links it to a partner). */
+  portalAppScopes: string[];
   /** After SIGTERM: seconds of answering 503 on /readyz while still serving, before closing. */
   drainSeconds: number;
   /** The portal's mail server (smtp: or smtps: URL); when absent no email is sent and the portal says so. */
@@ -211,6 +214,7 @@ export function loadConfig(env: Env = process.env): Config {
     routes,
     routesFile: routesFile || undefined,
     gatewayTimeoutMs: integer(env, 'PORTCULLIS_GATEWAY_TIMEOUT_MS', 30_000, 1, 600_000),
+    portalAppScopes: scopeList(env, 'PORTCULLIS_PORTAL_APP_SCOPES', ['retail-media']),
     drainSeconds: integer(env, 'PORTCULLIS_DRAIN_SECONDS', 5, 0, 300),
     tokenLimits: {
       perClient: integer(env, 'PORTCULLIS_TOKEN_LIMIT_PER_CLIENT', 1200, 0, 100_000_000),
@@ -234,6 +238,19 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: trustedProxies(env.PORTCULLIS_TRUST_PROXY),
   };
+}
+
+/** A comma-separated list of scopes (empty for none), each a valid RFC 6749 scope-token. */
+function scopeList(env: Env, name: string, fallback: string[]): string[] {
+  const raw = env[name];
+  if (raw === undefined) return fallback;
+  const scopes = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const problem = scopeProblem(scopes);
+  if (problem) throw new ConfigError(`${name}: ${problem}`);
+  return scopes;
 }
 
 function fraction(env: Env, name: string, fallback: number): number {

@@ -120,7 +120,8 @@ describe('nginx with the generated configuration', { skip: missing ? 'nginx is n
     const narrow = await token('other');
     const res = await fetch(`${base}/orders/1`, { headers: { authorization: `Bearer ${narrow}` } });
     assert.equal(res.status, 403);
-    assert.match(await res.text(), /insufficient_scope/);
+    assert.equal(await res.text(), '{"Status Message":"Forbidden"}', 'the body every checkpoint gives');
+    assert.match(res.headers.get('www-authenticate') ?? '', /error="insufficient_scope"/);
   });
 
   test('a revoked token is refused within 5 s, cached decisions included', async () => {

@@ -229,6 +229,9 @@ describe('portal organizations, apps and credentials', () => {
     const token = await server.accessToken(key.client_id, key.client_secret);
     const me = await server.me(token);
     assert.equal(me.body.data.attributes.organizationId, org.id);
+    // A self-service app gets PORTCULLIS_PORTAL_APP_SCOPES (retail-media by default), so it can call a partner's API once linked.
+    assert.deepEqual(app.scopes, ['retail-media']);
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).scope, 'retail-media');
     const list = await client.call('GET', `/orgs/${org.id}/apps/${app.id}/credentials`);
     assert.deepEqual(
       list.body.map((c: any) => [c.name, c.client_id, c.status]),

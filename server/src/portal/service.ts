@@ -33,6 +33,8 @@ export class Portal {
     private readonly tokenCounts: TokenCounter,
     private readonly mailer: Mailer,
     private readonly failures: { flush(): Promise<void> },
+    /** The scopes an app created here gets (PORTCULLIS_PORTAL_APP_SCOPES); linking it to a partner stays the operator's. */
+    private readonly appScopes: readonly string[] = [],
   ) {}
 
   async createOrganization(userId: number, input: { name: unknown }, who: Actor) {
@@ -72,7 +74,9 @@ export class Portal {
 
   async createApplication(orgId: number, userId: number, input: { name: unknown; description?: unknown }, who: Actor) {
     await this.members.access(orgId, userId, 'manageApps');
-    return applicationView(await this.directory.createApplication(orgId, { name: input.name, description: input.description }, who));
+    return applicationView(
+      await this.directory.createApplication(orgId, { name: input.name, description: input.description, scopes: [...this.appScopes] }, who),
+    );
   }
 
   async updateApplication(orgId: number, appId: number, userId: number, input: { name?: unknown; description?: unknown }, who: Actor) {
