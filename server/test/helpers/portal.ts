@@ -81,7 +81,7 @@ export class PortalClient {
   async createApp(orgId: number, name = 'Shop') {
     const res = await this.call('POST', `/orgs/${orgId}/apps`, { name });
     if (res.status !== 201) throw new Error(`app failed: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body as { id: number; name: string };
+    return res.body as { id: number; name: string; scopes: string[] };
   }
 
   async createKey(orgId: number, appId: number, name = 'Production Credentials') {
