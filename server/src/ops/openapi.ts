@@ -272,6 +272,11 @@ const schemas: Json = {
       identifier: { type: 'string', format: 'uri', description: 'absolute http(s) URI without fragment; the aud of its tokens' },
       name: str,
       scopes: { type: 'array', items: str },
+      self_service_scopes: {
+        type: 'array',
+        items: str,
+        description: 'the scopes an organization owner or admin may grant its own apps in the developer portal (default none)',
+      },
       created_at: { type: 'string', format: 'date-time', readOnly: true },
     },
   },
@@ -688,6 +693,10 @@ export function openApiDocument(serverUrl: string): Json {
         }),
       },
       '/admin/v1/apis/{apiId}': {
+        patch: operator('Set which of the API’s scopes apps created in the developer portal may take', ref('Api'), {
+          parameters: [pathParam('apiId', 'API id')],
+          body: { type: 'object', required: ['self_service_scopes'], properties: { self_service_scopes: { type: 'array', items: str } } },
+        }),
         delete: operator('Delete an API and every grant of it', anyObject, { parameters: [pathParam('apiId', 'API id')] }),
       },
       '/admin/v1/applications/{appId}/apis': {

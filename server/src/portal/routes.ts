@@ -26,7 +26,7 @@ export interface PortalRouteOptions {
   operator: Omit<OperatorConsoleOptions, 'portal'>;
 }
 
-type Ids = { orgId: string; appId: string; clientId: string; userId: string; invitationId: string; token: string };
+type Ids = { orgId: string; appId: string; clientId: string; userId: string; invitationId: string; token: string; apiId: string };
 
 /** What the session list shows as a session's id: derived from the row id, so it is not the row id itself. */
 const publicSessionId = (rowId: string) => sha256(`session-list:${rowId}`).slice(0, 24);
@@ -286,6 +286,26 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     const { user } = current(request);
     const body = jsonObject(request.body, ['name', 'description']);
     return portal.updateApplication(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), user.id, body, actor(request));
+  });
+
+  app.get('/apis', async (request) => {
+    current(request);
+    return portal.publishedApis();
+  });
+
+  app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId/apis', async (request) =>
+    portal.applicationApis(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), current(request).user.id),
+  );
+
+  app.put<{ Params: Ids }>('/orgs/:orgId/apps/:appId/apis/:apiId', async (request) => {
+    const body = jsonObject(request.body, ['scopes'], ['scopes']);
+    const ids = [pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), pathId(request.params.apiId, 'apiId')] as const;
+    return portal.grantApi(...ids, current(request).user.id, body, actor(request));
+  });
+
+  app.delete<{ Params: Ids }>('/orgs/:orgId/apps/:appId/apis/:apiId', async (request) => {
+    const ids = [pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), pathId(request.params.apiId, 'apiId')] as const;
+    return portal.grantApi(...ids, current(request).user.id, { scopes: [] }, actor(request));
   });
 
   app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials', async (request) =>

@@ -1,3 +1,5 @@
+import type { ApiRegistry } from '../apis/service.js';
+import { apiView, grantView } from '../apis/views.js';
 import type { Actor, CredentialView, Directory } from '../directory/service.js';
 import { ApiError } from '../domain/errors.js';
 import type { Application } from '../store/applications.js';
@@ -33,6 +35,7 @@ export class Portal {
     private readonly tokenCounts: TokenCounter,
     private readonly mailer: Mailer,
     private readonly failures: { flush(): Promise<void> },
+    private readonly apis: ApiRegistry,
   ) {}
 
   async createOrganization(userId: number, input: { name: unknown }, who: Actor) {
@@ -135,6 +138,28 @@ export class Portal {
     );
     void Promise.allSettled(notices);
     return { client_id: clientId, status: 'deactivated' as const, deactivates_at: result.deactivates_at };
+  }
+
+  /** The APIs published to the portal, each with only the scopes self-service apps may take. */
+  async publishedApis() {
+    return (await this.apis.published()).map((a) => {
+      const { id, identifier, name, self_service_scopes } = apiView(a);
+      return { id, identifier, name, scopes: self_service_scopes };
+    });
+  }
+
+  async applicationApis(orgId: number, appId: number, userId: number) {
+    await this.members.access(orgId, userId, 'view');
+    await this.application(orgId, appId);
+    return (await this.apis.grantsOf(appId)).map(grantView);
+  }
+
+  /** An owner or admin sets which self-service scopes of a published API the app has (none removes them). */
+  async grantApi(orgId: number, appId: number, apiId: number, userId: number, input: { scopes?: unknown }, who: Actor) {
+    await this.members.access(orgId, userId, 'manageApps');
+    await this.application(orgId, appId);
+    const grant = await this.apis.grantSelfService(appId, apiId, input, who);
+    return grant ? grantView(grant) : { api_id: apiId, scopes: [] as string[], revoked: true };
   }
 
   /** One key's tokens issued and failed authentications (wrong secret, deactivated) per day, last 30 days. */
