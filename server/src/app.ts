@@ -214,7 +214,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     mailer,
     portalUrl: config.issuer,
   });
-  const apis = new ApiRegistry(store, bus, clock);
+  const apis = new ApiRegistry(store, bus, clock, config.audience);
   const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer, usage, apis);
   // Sealed under a key derived from the pepper, which a master-key rotation keeps.
   const secondFactor = new SecondFactor(

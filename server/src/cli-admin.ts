@@ -32,7 +32,8 @@ const USAGE = `Usage: portcullis admin <resource> <action> [options]
   routes remove --id ID
   apis create --identifier URI --name NAME [--scopes a,b] [--self-service a,b]
                                                   register an API: tokens asked with resource=URI get aud=URI
-  apis self-service --id API-ID --scopes a,b      the scopes portal apps may take themselves ("" for none)
+  apis self-service --id API-ID --scopes a,b      the scopes portal apps may take themselves ("" for none;
+                                                  --id default: the app's own scopes, tokens without resource)
   apis list
   apis delete --id ID
   apis grant --app ID --id API-ID [--scopes a,b]  let the application ask tokens for the API (all its scopes by default)
@@ -334,6 +335,14 @@ function plan(resource: string | undefined, action: string | undefined, v: Value
       };
     case 'apis self-service':
       if (v.scopes === undefined) throw new UsageError('apis self-service needs --scopes (a comma-separated list, "" for none)');
+      if (v.id === 'default') {
+        return {
+          method: 'PATCH',
+          path: '/default-audience',
+          body: { self_service_scopes: scopeList(v.scopes) },
+          show: (a) => `default audience ${a.audience}: portal apps may take ${a.self_service_scopes.join(' ') || '(no scopes)'}\n`,
+        };
+      }
       return {
         method: 'PATCH',
         path: `/apis/${e(need(v, 'id'))}`,

@@ -6,7 +6,7 @@ import { ManualClock } from '../src/domain/clock.js';
 import { openPostgres } from '../src/store/db.js';
 import { PortalClient } from './helpers/portal.js';
 import { recordSecret } from './helpers/secrets.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { ISSUER_FOR_TESTS, startTestServer, type TestServer } from './helpers/server.js';
 import { createTestDatabase, needService, postgresAvailable } from './helpers/services.js';
 
 const PASSWORD = 'a sturdy passphrase 42';
@@ -739,6 +739,44 @@ describe('portal: apps take the scopes the operator opens to self-service on pub
     const path = `/orgs/${org.id}/apps/${app.id}/apis/${ordersId}`;
     assert.deepEqual((await owner.call('PUT', path, { scopes: ['orders:read'] })).body.scopes, ['orders:read', 'orders:write']);
     assert.deepEqual((await owner.call('DELETE', path)).body.scopes, ['orders:write']);
+  });
+
+  test("the app's own scopes (default audience, no resource): an owner takes one the operator opened, which tokens without resource then carry; others are 403", async () => {
+    const owner = new PortalClient(server.url);
+    await owner.signUp(email('platform'));
+    const org = await owner.createOrg('Platform users');
+    const app = await owner.createApp(org.id);
+    const key = await owner.createKey(org.id, app.id);
+    recordSecret(key.client_secret);
+    const path = `/orgs/${org.id}/apps/${app.id}/apis/default`;
+    assertError(await owner.call('PUT', path, { scopes: ['retail-media'] }), 403, 'scope-not-self-service');
+    const opened = await server.admin('PATCH', '/default-audience', { self_service_scopes: ['retail-media'] });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    assert.equal(opened.body.audience, ISSUER_FOR_TESTS);
+    assert.deepEqual((await owner.call('GET', '/apis')).body[0], {
+      id: 'default',
+      identifier: ISSUER_FOR_TESTS,
+      name: 'This platform (tokens without resource)',
+      scopes: ['retail-media'],
+    });
+    const granted = await owner.call('PUT', path, { scopes: ['retail-media'] });
+    assert.equal(granted.status, 200, JSON.stringify(granted.body));
+    assert.deepEqual(granted.body.scopes, ['retail-media']);
+    assert.deepEqual((await owner.call('GET', `/orgs/${org.id}/apps/${app.id}`)).body.scopes, ['retail-media']);
+    assertError(await owner.call('PUT', path, { scopes: ['retail-media', 'admin'] }), 403, 'scope-not-self-service');
+    const ask = () => server.token({ grant_type: 'client_credentials', client_id: key.client_id, client_secret: key.client_secret });
+    const deadline = Date.now() + 10_000;
+    let res = await ask();
+    while (decodeJwt(res.body.access_token).scope !== 'retail-media' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      res = await ask();
+    }
+    recordSecret(res.body.access_token);
+    assert.equal(decodeJwt(res.body.access_token).scope, 'retail-media');
+    assert.equal(decodeJwt(res.body.access_token).aud, ISSUER_FOR_TESTS);
+    assert.equal((await owner.call('DELETE', path)).status, 200);
+    assert.deepEqual((await owner.call('GET', `/orgs/${org.id}/apps/${app.id}`)).body.scopes, []);
+    assert.equal((await server.admin('PATCH', '/default-audience', { self_service_scopes: [] })).status, 200);
   });
 
   test('a developer sees the app’s APIs but cannot grant or remove them (403)', async () => {

@@ -507,6 +507,12 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await shot(page, '11-operator-partners');
       await checkAccessibility(page, 'operator partners', axeFound);
 
+      // A portal app has no scopes of its own: the operator opens retail-media to self-service and the
+      // customer's owner takes it, so the dynamic token may call the delivery API.
+      await operatorClient.operator('PATCH', '/default-audience', { self_service_scopes: ['retail-media'] });
+      const took = await customer.call('PUT', `/orgs/${org.id}/apps/${app.id}/apis/default`, { scopes: ['retail-media'] });
+      assert.equal(took.status, 200, JSON.stringify(took.body));
+
       // The reference page's static-token and dynamic-token curls, as written, against the delivery API.
       const delivery = (token: string) => referenceDeliveryCurl(server.url, token);
       const withStatic = await curl(delivery(staticToken));
@@ -571,8 +577,11 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByLabel('Email address').fill('dev@retailer.example');
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
       await page.goto(`${server.url}/orgs/${org.id}/apps/${app.id}`);
       await page.getByRole('heading', { name: 'APIs' }).waitFor();
+      await page.getByText('This platform (tokens without resource) http://portcullis.test with retail-media').waitFor();
+      await page.getByLabel('API', { exact: true }).selectOption({ label: 'Catalog (https://catalog.retailer.example)' });
       await page.getByLabel('catalog:read').check();
       await page.getByRole('button', { name: 'Save scopes' }).click();
       await page.getByText('The app may now ask tokens for https://catalog.retailer.example with catalog:read.').waitFor();

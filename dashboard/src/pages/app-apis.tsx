@@ -4,13 +4,14 @@ import { BusyButton, ErrorMessage, Loading, useBusy } from '../components.js';
 
 /** An API published to the portal, with the scopes self-service apps may take. */
 interface PublishedApi {
-  id: number;
+  /** `default`: the platform's own audience (tokens without resource), whose scopes are the app's own. */
+  id: number | 'default';
   identifier: string;
   name: string;
   scopes: string[];
 }
 interface ApiGrant {
-  api_id: number;
+  api_id: number | 'default';
   identifier: string;
   name: string;
   scopes: string[];
@@ -79,7 +80,8 @@ export function AppApis({ orgId, appId, canManage }: { orgId: number; appId: num
     <section aria-labelledby="apis-heading">
       <h2 id="apis-heading">APIs</h2>
       <p className="muted">
-        Each API is its own token audience: ask for a token with <code>resource=&lt;identifier&gt;</code> to call it.
+        Each API is its own token audience: ask for a token with <code>resource=&lt;identifier&gt;</code> to call it. The app's own scopes (“This platform”)
+        come with tokens asked for without <code>resource</code>.
       </p>
       <ErrorMessage message={error} />
       {notice && (

@@ -655,8 +655,62 @@ function Apis() {
           Register API
         </BusyButton>
       </form>
+      <DefaultAudience />
       <ApiGrants apis={items ?? []} />
     </section>
+  );
+}
+
+/** The scopes of the default audience (tokens without resource) that apps created in the portal may take as their own. */
+function DefaultAudience() {
+  const [audience, setAudience] = useState<string>();
+  const [scopes, setScopes] = useState('');
+  const [failure, setFailure] = useState<string>();
+  const [notice, setNotice] = useState<string>();
+  const [busy, run] = useBusy();
+  useEffect(() => {
+    api<{ audience: string; self_service_scopes: string[] }>('GET', '/operator/default-audience').then(
+      (d) => {
+        setAudience(d.audience);
+        setScopes(d.self_service_scopes.join(' '));
+      },
+      (err) => setFailure(messageOf(err)),
+    );
+  }, []);
+  const save = (event: FormEvent) => {
+    event.preventDefault();
+    void run(async () => {
+      setFailure(undefined);
+      setNotice(undefined);
+      try {
+        const d = await api<{ self_service_scopes: string[] }>('PATCH', '/operator/default-audience', { self_service_scopes: scopeWords(scopes) });
+        setNotice(
+          d.self_service_scopes.length > 0 ? `Portal apps may take ${d.self_service_scopes.join(' ')}.` : 'Portal apps may take no scope of their own.',
+        );
+      } catch (err) {
+        setFailure(messageOf(err));
+      }
+    });
+  };
+  return (
+    <form onSubmit={save} className="card" noValidate>
+      <h3>The platform's own audience</h3>
+      <p className="muted">
+        Tokens asked for without <code>resource</code> carry <code>{audience ?? '…'}</code> and the app's own scopes. Owners and admins may give their apps
+        these scopes in the portal:
+      </p>
+      <ErrorMessage message={failure} />
+      {notice && (
+        <p role="status" className="notice">
+          {notice}
+        </p>
+      )}
+      <label htmlFor="default-self-service">Self-service scopes of the platform</label>
+      <input id="default-self-service" value={scopes} onChange={(e) => setScopes(e.target.value)} placeholder="retail-media" />
+      <BusyButton type="submit" busy={busy} busyLabel="Saving…">
+        Save
+      </BusyButton>
+    </form>
   );
 }
 

@@ -25,6 +25,14 @@ export async function apiAdminRoutes(app: FastifyInstance, opts: { apis: ApiRegi
     ...apiView(await opts.apis.remove(pathId(request.params.apiId, 'apiId'), who(request.ip))),
     deleted: true,
   }));
+  app.get('/default-audience', async () => ({
+    audience: opts.apis.defaultAudience,
+    self_service_scopes: await opts.apis.defaultSelfServiceScopes(),
+  }));
+  app.patch('/default-audience', async (request) => {
+    const body = jsonObject(request.body, ['self_service_scopes'], ['self_service_scopes']);
+    return { audience: opts.apis.defaultAudience, self_service_scopes: await opts.apis.setDefaultSelfServiceScopes(body, who(request.ip)) };
+  });
   app.get<{ Params: { appId: string } }>('/applications/:appId/apis', async (request) =>
     (await opts.apis.grantsOf(pathId(request.params.appId, 'appId'))).map(grantView),
   );

@@ -23,6 +23,20 @@ export function identifierProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+/** The setting holding the default audience's scopes open to self-service (a JSON array). */
+const DEFAULT_SELF_SERVICE_SETTING = 'self_service_default_scopes';
+
+/** A scope asked for in the portal that the operator did not open to self-service. */
+export function notSelfService(scope: string, of: string): ApiError {
+  return new ApiError(
+    403,
+    'authorization',
+    'scope-not-self-service',
+    'Not allowed',
+    `the scope ${JSON.stringify(scope)} of ${of} is not open to self-service apps; ask an operator to grant it`,
+  );
+}
+
 /** The self-service scopes asked for, when they are valid scopes of the API; else a 400. */
 function selfServiceProblemOrScopes(value: unknown, apiScopes: string[]): string[] {
   const problem = scopeProblem(value);
@@ -45,6 +59,8 @@ export class ApiRegistry {
     private readonly store: Store,
     private readonly bus: Bus,
     private readonly clock: Clock,
+    /** The `aud` of tokens asked for without `resource`. */
+    readonly defaultAudience: string,
   ) {
     this.grants = bus.caches.register(
       'api_grants',
@@ -97,6 +113,24 @@ export class ApiRegistry {
     });
   }
 
+  /** The scopes of the default audience (tokens without `resource`) that portal apps may take themselves. */
+  async defaultSelfServiceScopes(): Promise<string[]> {
+    return JSON.parse((await this.store.settings.get(DEFAULT_SELF_SERVICE_SETTING)) ?? '[]') as string[];
+  }
+
+  async setDefaultSelfServiceScopes(input: { self_service_scopes?: unknown }, who: Actor): Promise<string[]> {
+    const problem = scopeProblem(input.self_service_scopes);
+    if (problem) throw ApiError.validation('invalid-self_service_scopes', problem.replace(/^scopes/, 'self_service_scopes'));
+    const scopes = input.self_service_scopes as string[];
+    await this.store.transaction(async (tx) => {
+      await tx.settings.set(DEFAULT_SELF_SERVICE_SETTING, JSON.stringify(scopes));
+      await tx.audit.recordChange(this.clock.now(), who, 'default_audience.self_service_changed', { type: 'audience', id: this.defaultAudience }, null, {
+        self_service_scopes: scopes,
+      });
+    });
+    return scopes;
+  }
+
   /** The APIs published to the portal: those with at least one scope open to self-service apps. */
   async published(): Promise<Api[]> {
     return (await this.store.apis.list()).filter((a) => a.selfServiceScopes.length > 0);
@@ -115,15 +149,7 @@ export class ApiRegistry {
     // An API not published to the portal is unknown there, though its self-service scopes can still be dropped.
     if (!api || (api.selfServiceScopes.length === 0 && chosen.length > 0)) throw ApiError.notFound(`API ${apiId}`);
     const closed = chosen.find((s) => !api.selfServiceScopes.includes(s));
-    if (closed !== undefined) {
-      throw new ApiError(
-        403,
-        'authorization',
-        'scope-not-self-service',
-        'Not allowed',
-        `the scope ${JSON.stringify(closed)} of ${api.identifier} is not open to self-service apps; ask an operator to grant it`,
-      );
-    }
+    if (closed !== undefined) throw notSelfService(closed, api.identifier);
     const current = (await this.store.apis.grantsOf(applicationId)).find((g) => g.apiId === apiId);
     const kept = (current?.scopes ?? []).filter((s) => !api.selfServiceScopes.includes(s));
     const scopes = api.scopes.filter((s) => kept.includes(s) || chosen.includes(s));

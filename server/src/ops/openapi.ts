@@ -280,6 +280,10 @@ const schemas: Json = {
       created_at: { type: 'string', format: 'date-time', readOnly: true },
     },
   },
+  DefaultAudience: {
+    type: 'object',
+    properties: { audience: str, self_service_scopes: { type: 'array', items: str } },
+  },
   ApiGrant: {
     type: 'object',
     properties: { api_id: { type: 'integer' }, identifier: str, name: str, scopes: { type: 'array', items: str } },
@@ -698,6 +702,12 @@ export function openApiDocument(serverUrl: string): Json {
           body: { type: 'object', required: ['self_service_scopes'], properties: { self_service_scopes: { type: 'array', items: str } } },
         }),
         delete: operator('Delete an API and every grant of it', anyObject, { parameters: [pathParam('apiId', 'API id')] }),
+      },
+      '/admin/v1/default-audience': {
+        get: operator('The default audience (tokens without resource) and its scopes apps created in the portal may take', ref('DefaultAudience')),
+        patch: operator('Set which scopes of the default audience apps created in the portal may take (their own scopes)', ref('DefaultAudience'), {
+          body: { type: 'object', required: ['self_service_scopes'], properties: { self_service_scopes: { type: 'array', items: str } } },
+        }),
       },
       '/admin/v1/applications/{appId}/apis': {
         get: operator('The APIs an application is granted, with their scopes', { type: 'array', items: ref('ApiGrant') }, { parameters: [APP] }),

@@ -164,6 +164,17 @@ export function operatorConsoleRoutes(app: FastifyInstance, opts: OperatorConsol
     return { ...apiView(await apis.remove(apiId(request), who)), deleted: true };
   });
 
+  app.get('/operator/default-audience', async (request) => {
+    operator(request);
+    return { audience: apis.defaultAudience, self_service_scopes: await apis.defaultSelfServiceScopes() };
+  });
+
+  app.patch('/operator/default-audience', async (request) => {
+    const who = operator(request);
+    const body = jsonObject(request.body, ['self_service_scopes'], ['self_service_scopes']);
+    return { audience: apis.defaultAudience, self_service_scopes: await apis.setDefaultSelfServiceScopes(body, who) };
+  });
+
   app.get<{ Params: Ids }>('/operator/applications/:appId/apis', async (request) => {
     operator(request);
     return (await apis.grantsOf(pathId(request.params.appId, 'appId'))).map(grantView);

@@ -288,6 +288,9 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     return portal.updateApplication(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), user.id, body, actor(request));
   });
 
+  // `default` names the default audience: the app's own scopes, for tokens asked for without resource.
+  const apiIds = (p: Ids) =>
+    [pathId(p.orgId, 'orgId'), pathId(p.appId, 'appId'), p.apiId === 'default' ? ('default' as const) : pathId(p.apiId, 'apiId')] as const;
   app.get('/apis', async (request) => {
     current(request);
     return portal.publishedApis();
@@ -299,13 +302,11 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
 
   app.put<{ Params: Ids }>('/orgs/:orgId/apps/:appId/apis/:apiId', async (request) => {
     const body = jsonObject(request.body, ['scopes'], ['scopes']);
-    const ids = [pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), pathId(request.params.apiId, 'apiId')] as const;
-    return portal.grantApi(...ids, current(request).user.id, body, actor(request));
+    return portal.grantApi(...apiIds(request.params), current(request).user.id, body, actor(request));
   });
 
   app.delete<{ Params: Ids }>('/orgs/:orgId/apps/:appId/apis/:apiId', async (request) => {
-    const ids = [pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), pathId(request.params.apiId, 'apiId')] as const;
-    return portal.grantApi(...ids, current(request).user.id, { scopes: [] }, actor(request));
+    return portal.grantApi(...apiIds(request.params), current(request).user.id, { scopes: [] }, actor(request));
   });
 
   app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials', async (request) =>
