@@ -553,8 +553,10 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByLabel('Scopes it defines').fill('catalog:read catalog:write');
       await page.getByRole('button', { name: 'Register API' }).click();
       await page.getByText('Registered https://catalog.retailer.example.').waitFor();
-      await page.getByLabel('catalog:read').check();
+      // The box is ticked once the server saved it, so it is clicked rather than checked.
+      await page.getByLabel('catalog:read').click();
       await until(async () => (await operatorClient.operator('GET', '/apis'))[0]?.self_service_scopes?.[0] === 'catalog:read', 'the self-service scope saved');
+      await until(() => page.getByLabel('catalog:read').isChecked(), 'the box shows the saved scope');
       await page.getByLabel('application_id').fill(String(app.id));
       await page.getByLabel("Scopes (blank: all of the API's)").fill('catalog:write');
       await page.getByRole('button', { name: 'Grant', exact: true }).click();
