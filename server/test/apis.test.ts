@@ -153,6 +153,11 @@ describe('APIs with their own audience (RFC 8707 resource)', () => {
     assert.deepEqual((await server.admin('GET', '/apis')).body.find((a: any) => a.id === api.id).self_service_scopes, []);
     assert.equal((await server.admin('PATCH', `/apis/${api.id}`, { self_service_scopes: 'b' })).status, 400);
     assert.equal((await server.admin('PATCH', '/apis/999999', { self_service_scopes: [] })).status, 404);
+    const platform = await runCli(['admin', 'apis', 'self-service', '--id', 'default', '--scopes', 'retail-media'], env);
+    assert.equal(platform.code, 0, platform.stderr);
+    assert.match(platform.stdout, /default audience .*: portal apps may take retail-media/);
+    assert.deepEqual((await server.admin('GET', '/default-audience')).body.self_service_scopes, ['retail-media']);
+    assert.equal((await server.admin('PATCH', '/default-audience', { self_service_scopes: ['bad scope'] })).status, 400);
   });
 });
 

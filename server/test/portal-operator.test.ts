@@ -88,6 +88,10 @@ describe('operator console API (/portal/api/operator)', () => {
     assert.deepEqual(opened.body.self_service_scopes, ['reports:read']);
     assert.deepEqual((await op.call('GET', '/operator/apis')).body.find((a: any) => a.id === apiId).self_service_scopes, ['reports:read']);
 
+    const platform = await op.call('PATCH', '/operator/default-audience', { self_service_scopes: ['retail-media'] });
+    assert.equal(platform.status, 200);
+    assert.deepEqual((await op.call('GET', '/operator/default-audience')).body.self_service_scopes, ['retail-media']);
+
     const grant = await op.call('PUT', `/operator/applications/${application.id}/apis/${apiId}`, { scopes: ['reports:write'] });
     assert.equal(grant.status, 200, JSON.stringify(grant.body));
     assert.deepEqual(grant.body.scopes, ['reports:write']);
@@ -109,6 +113,13 @@ describe('operator console API (/portal/api/operator)', () => {
 
     const events = await server.admin('GET', '/audit-events?limit=20');
     const mine = events.body.filter((e: any) => e.actor === `operator:user:${user.id}`).map((e: any) => e.action);
-    assert.deepEqual(mine.sort(), ['api.created', 'api.deleted', 'api.grant_revoked', 'api.granted', 'api.self_service_changed']);
+    assert.deepEqual(mine.sort(), [
+      'api.created',
+      'api.deleted',
+      'api.grant_revoked',
+      'api.granted',
+      'api.self_service_changed',
+      'default_audience.self_service_changed',
+    ]);
   });
 });
