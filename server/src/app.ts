@@ -214,7 +214,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
     mailer,
     portalUrl: config.issuer,
   });
-  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer, usage, config.portalAppScopes);
+  const apis = new ApiRegistry(store, bus, clock, config.audience);
+  const portal = new Portal(store, directory, new Members(store, clock, mailer), tokenCounts, mailer, usage, apis, config.portalAppScopes);
   // Sealed under a key derived from the pepper, which a master-key rotation keeps.
   const secondFactor = new SecondFactor(
     store.portalUsers,
@@ -244,7 +245,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     limiter,
     gateway,
     idempotency: new Idempotency(store.idempotencyKeys, derived.pepper, clock),
-    apis: new ApiRegistry(store, bus, clock),
+    apis,
     metrics,
     readiness,
     portal: { portal, accounts, sessions, secondFactor, tokenCounts, mailer, passwords },
@@ -388,7 +389,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     ...services.portal,
     baseUrl: config.issuer,
     graceSeconds: config.deactivationGraceSeconds,
-    operator: { directory: services.directory, retail: services.retail, gateway: services.gateway, keys: services.keys },
+    operator: { directory: services.directory, retail: services.retail, gateway: services.gateway, keys: services.keys, apis: services.apis },
   });
   app.register(dashboardRoutes);
   return app;

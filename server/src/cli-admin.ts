@@ -30,8 +30,10 @@ const USAGE = `Usage: portcullis admin <resource> <action> [options]
              [--cors JSON] [--audience URI] [--timeout-ms N]
                                                   e.g. --rules '[{"methods":["GET"],"scopes":["orders:read"]}]'
   routes remove --id ID
-  apis create --identifier URI --name NAME [--scopes a,b]
+  apis create --identifier URI --name NAME [--scopes a,b] [--self-service a,b]
                                                   register an API: tokens asked with resource=URI get aud=URI
+  apis self-service --id API-ID --scopes a,b      the scopes portal apps may take themselves ("" for none;
+                                                  --id default: the app's own scopes, tokens without resource)
   apis list
   apis delete --id ID
   apis grant --app ID --id API-ID [--scopes a,b]  let the application ask tokens for the API (all its scopes by default)
@@ -80,6 +82,7 @@ const OPTIONS = {
   audience: { type: 'string' },
   'timeout-ms': { type: 'string' },
   identifier: { type: 'string' },
+  'self-service': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -322,11 +325,33 @@ function plan(resource: string | undefined, action: string | undefined, v: Value
       return {
         method: 'POST',
         path: '/apis',
-        body: { identifier: need(v, 'identifier'), name: need(v, 'name'), ...(v.scopes !== undefined ? { scopes: scopeList(v.scopes) } : {}) },
+        body: {
+          identifier: need(v, 'identifier'),
+          name: need(v, 'name'),
+          ...(v.scopes !== undefined ? { scopes: scopeList(v.scopes) } : {}),
+          ...(v['self-service'] !== undefined ? { self_service_scopes: scopeList(v['self-service']) } : {}),
+        },
         show: (a) => `API ${a.id} "${a.name}" registered: tokens asked with resource=${a.identifier} carry it as aud\n`,
       };
+    case 'apis self-service':
+      if (v.scopes === undefined) throw new UsageError('apis self-service needs --scopes (a comma-separated list, "" for none)');
+      if (v.id === 'default') {
+        return {
+          method: 'PATCH',
+          path: '/default-audience',
+          body: { self_service_scopes: scopeList(v.scopes) },
+          show: (a) => `default audience ${a.audience}: portal apps may take ${a.self_service_scopes.join(' ') || '(no scopes)'}\n`,
+        };
+      }
+      return {
+        method: 'PATCH',
+        path: `/apis/${e(need(v, 'id'))}`,
+        body: { self_service_scopes: scopeList(v.scopes) },
+        show: (a) => `API ${a.identifier}: portal apps may take ${a.self_service_scopes.join(' ') || '(no scopes)'}
+`,
+      };
     case 'apis list':
-      return { method: 'GET', path: '/apis', show: (list) => table(list, ['id', 'identifier', 'name', 'scopes', 'created_at']) };
+      return { method: 'GET', path: '/apis', show: (list) => table(list, ['id', 'identifier', 'name', 'scopes', 'self_service_scopes', 'created_at']) };
     case 'apis delete':
       return { method: 'DELETE', path: `/apis/${e(need(v, 'id'))}`, show: (a) => `API ${a.id} deleted\n` };
     case 'apis grant':

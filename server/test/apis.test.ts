@@ -132,6 +132,33 @@ describe('APIs with their own audience (RFC 8707 resource)', () => {
     const res = await token({ resource: 'https://cli.example' });
     assert.equal(decodeJwt(res.body.access_token).aud, 'https://cli.example');
   });
+
+  test('portcullis admin apis self-service opens some of an API’s scopes to portal apps, refuses one it does not define, and "" closes them', async () => {
+    const env = { PORTCULLIS_URL: server.url, PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN };
+    const created = await runCli(
+      ['admin', 'apis', 'create', '--identifier', 'https://self.example', '--name', 'Self', '--scopes', 'a,b', '--self-service', 'b', '--json'],
+      env,
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const api = JSON.parse(created.stdout);
+    assert.deepEqual(api.self_service_scopes, ['b']);
+    const opened = await runCli(['admin', 'apis', 'self-service', '--id', String(api.id), '--scopes', 'a,b'], env);
+    assert.equal(opened.code, 0, opened.stderr);
+    assert.match(opened.stdout, /portal apps may take a b/);
+    const foreign = await runCli(['admin', 'apis', 'self-service', '--id', String(api.id), '--scopes', 'c'], env);
+    assert.notEqual(foreign.code, 0);
+    assert.match(foreign.stderr + foreign.stdout, /defines no scope "c"/);
+    const closed = await runCli(['admin', 'apis', 'self-service', '--id', String(api.id), '--scopes', ''], env);
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.deepEqual((await server.admin('GET', '/apis')).body.find((a: any) => a.id === api.id).self_service_scopes, []);
+    assert.equal((await server.admin('PATCH', `/apis/${api.id}`, { self_service_scopes: 'b' })).status, 400);
+    assert.equal((await server.admin('PATCH', '/apis/999999', { self_service_scopes: [] })).status, 404);
+    const platform = await runCli(['admin', 'apis', 'self-service', '--id', 'default', '--scopes', 'retail-media'], env);
+    assert.equal(platform.code, 0, platform.stderr);
+    assert.match(platform.stdout, /default audience .*: portal apps may take retail-media/);
+    assert.deepEqual((await server.admin('GET', '/default-audience')).body.self_service_scopes, ['retail-media']);
+    assert.equal((await server.admin('PATCH', '/default-audience', { self_service_scopes: ['bad scope'] })).status, 400);
+  });
 });
 
 test('decideTarget: no resource keeps the default; one must be granted and be an absolute URI without fragment', () => {

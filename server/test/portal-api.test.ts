@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { describe } from './helpers/dialects.js';
+import { decodeJwt } from 'jose';
 import { ManualClock } from '../src/domain/clock.js';
 import { openPostgres } from '../src/store/db.js';
 import { PortalClient } from './helpers/portal.js';
 import { recordSecret } from './helpers/secrets.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { ISSUER_FOR_TESTS, startTestServer, type TestServer } from './helpers/server.js';
 import { createTestDatabase, needService, postgresAvailable } from './helpers/services.js';
 
 const PASSWORD = 'a sturdy passphrase 42';
@@ -647,5 +648,158 @@ describe('portal on PostgreSQL', () => {
       await server.stop();
       await database.drop();
     }
+  });
+});
+
+describe('portal: apps take the scopes the operator opens to self-service on published APIs', () => {
+  const ORDERS = 'https://orders.example/api';
+  let server: TestServer;
+  let ordersId: number;
+  before(async () => {
+    server = await startTestServer();
+    const api = await server.admin('POST', '/apis', {
+      identifier: ORDERS,
+      name: 'Orders',
+      scopes: ['orders:read', 'orders:write', 'orders:admin'],
+      self_service_scopes: ['orders:read'],
+    });
+    assert.equal(api.status, 201, JSON.stringify(api.body));
+    assert.deepEqual(api.body.self_service_scopes, ['orders:read']);
+    ordersId = api.body.id;
+    // Registered but not published: no scope is open to self-service.
+    assert.equal((await server.admin('POST', '/apis', { identifier: 'https://hidden.example', name: 'Hidden', scopes: ['x'] })).status, 201);
+  });
+  after(() => server.stop());
+
+  test("an owner grants the app a self-service scope; the app's key then gets a token with resource=<identifier>, aud=<identifier> and that scope", async () => {
+    const owner = new PortalClient(server.url);
+    await owner.signUp(email('apiowner'));
+    const org = await owner.createOrg('Shop team');
+    const app = await owner.createApp(org.id);
+    const key = await owner.createKey(org.id, app.id);
+    recordSecret(key.client_secret);
+    const ask = () => server.token({ grant_type: 'client_credentials', client_id: key.client_id, client_secret: key.client_secret, resource: ORDERS });
+    assert.equal((await ask()).body.error, 'invalid_target', 'no grant yet');
+
+    const published = await owner.call('GET', '/apis');
+    assert.equal(published.status, 200);
+    assert.deepEqual(
+      published.body,
+      [{ id: ordersId, identifier: ORDERS, name: 'Orders', scopes: ['orders:read'] }],
+      'only published APIs, only their open scopes',
+    );
+    const granted = await owner.call('PUT', `/orgs/${org.id}/apps/${app.id}/apis/${ordersId}`, { scopes: ['orders:read'] });
+    assert.equal(granted.status, 200, JSON.stringify(granted.body));
+    assert.deepEqual((await owner.call('GET', `/orgs/${org.id}/apps/${app.id}/apis`)).body, [
+      { api_id: ordersId, identifier: ORDERS, name: 'Orders', scopes: ['orders:read'] },
+    ]);
+
+    const res = await ask();
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const claims = decodeJwt(res.body.access_token);
+    assert.equal(claims.aud, ORDERS);
+    assert.equal(claims.scope, 'orders:read');
+
+    const audit = await owner.call('GET', `/orgs/${org.id}/audit?action=api.granted`);
+    assert.ok(
+      audit.body.some((e: any) => e.action === 'api.granted' && e.actor.startsWith('apiowner')),
+      JSON.stringify(audit.body),
+    );
+
+    assert.equal((await owner.call('DELETE', `/orgs/${org.id}/apps/${app.id}/apis/${ordersId}`)).status, 200);
+    assert.deepEqual((await owner.call('GET', `/orgs/${org.id}/apps/${app.id}/apis`)).body, []);
+    const deadline = Date.now() + 10_000;
+    let after = await ask();
+    while (after.status === 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await ask();
+    }
+    assert.equal(after.body.error, 'invalid_target', 'the removed grant no longer yields tokens');
+  });
+
+  test('a scope the operator did not open to self-service is refused with 403 scope-not-self-service; an unpublished API is not found; bad scopes are a 400', async () => {
+    const owner = new PortalClient(server.url);
+    await owner.signUp(email('greedy'));
+    const org = await owner.createOrg('Greedy');
+    const app = await owner.createApp(org.id);
+    const path = `/orgs/${org.id}/apps/${app.id}/apis`;
+    const refused = assertError(await owner.call('PUT', `${path}/${ordersId}`, { scopes: ['orders:read', 'orders:admin'] }), 403, 'scope-not-self-service');
+    assert.match(refused.detail, /orders:admin/);
+    const apis = await server.admin('GET', '/apis');
+    const hidden = apis.body.find((a: any) => a.identifier === 'https://hidden.example').id;
+    assertError(await owner.call('PUT', `${path}/${hidden}`, { scopes: ['x'] }), 404, 'not-found');
+    assertError(await owner.call('PUT', `${path}/${ordersId}`, { scopes: 'orders:read' }), 400, 'invalid-scopes');
+    assertError(await owner.call('PUT', `${path}/${ordersId}`, {}), 400);
+    assert.deepEqual((await owner.call('GET', path)).body, [], 'nothing was granted');
+  });
+
+  test('an operator grant beyond self-service survives the owner changing the self-service part', async () => {
+    const owner = new PortalClient(server.url);
+    await owner.signUp(email('mixed'));
+    const org = await owner.createOrg('Mixed');
+    const app = await owner.createApp(org.id);
+    assert.equal((await server.admin('PUT', `/applications/${app.id}/apis/${ordersId}`, { scopes: ['orders:write'] })).status, 200);
+    const path = `/orgs/${org.id}/apps/${app.id}/apis/${ordersId}`;
+    assert.deepEqual((await owner.call('PUT', path, { scopes: ['orders:read'] })).body.scopes, ['orders:read', 'orders:write']);
+    assert.deepEqual((await owner.call('DELETE', path)).body.scopes, ['orders:write']);
+  });
+
+  test("the app's own scopes (default audience, no resource): an owner takes one the operator opened, which tokens without resource then carry; others are 403", async () => {
+    const owner = new PortalClient(server.url);
+    await owner.signUp(email('platform'));
+    const org = await owner.createOrg('Platform users');
+    const app = await owner.createApp(org.id);
+    const key = await owner.createKey(org.id, app.id);
+    recordSecret(key.client_secret);
+    const path = `/orgs/${org.id}/apps/${app.id}/apis/default`;
+    assertError(await owner.call('PUT', path, { scopes: ['retail-media'] }), 403, 'scope-not-self-service');
+    const opened = await server.admin('PATCH', '/default-audience', { self_service_scopes: ['retail-media'] });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    assert.equal(opened.body.audience, ISSUER_FOR_TESTS);
+    assert.deepEqual((await owner.call('GET', '/apis')).body[0], {
+      id: 'default',
+      identifier: ISSUER_FOR_TESTS,
+      name: 'This platform (tokens without resource)',
+      scopes: ['retail-media'],
+    });
+    const granted = await owner.call('PUT', path, { scopes: ['retail-media'] });
+    assert.equal(granted.status, 200, JSON.stringify(granted.body));
+    assert.deepEqual(granted.body.scopes, ['retail-media']);
+    assert.deepEqual((await owner.call('GET', `/orgs/${org.id}/apps/${app.id}`)).body.scopes, ['retail-media']);
+    assertError(await owner.call('PUT', path, { scopes: ['retail-media', 'admin'] }), 403, 'scope-not-self-service');
+    const ask = () => server.token({ grant_type: 'client_credentials', client_id: key.client_id, client_secret: key.client_secret });
+    const deadline = Date.now() + 10_000;
+    let res = await ask();
+    while (decodeJwt(res.body.access_token).scope !== 'retail-media' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      res = await ask();
+    }
+    recordSecret(res.body.access_token);
+    assert.equal(decodeJwt(res.body.access_token).scope, 'retail-media');
+    assert.equal(decodeJwt(res.body.access_token).aud, ISSUER_FOR_TESTS);
+    assert.equal((await owner.call('DELETE', path)).status, 200);
+    assert.deepEqual((await owner.call('GET', `/orgs/${org.id}/apps/${app.id}`)).body.scopes, []);
+    assert.equal((await server.admin('PATCH', '/default-audience', { self_service_scopes: [] })).status, 200);
+  });
+
+  test('a developer sees the app’s APIs but cannot grant or remove them (403)', async () => {
+    const owner = new PortalClient(server.url);
+    await owner.signUp(email('lead'));
+    const org = await owner.createOrg('Devs');
+    const app = await owner.createApp(org.id);
+    assert.equal((await owner.call('PUT', `/orgs/${org.id}/apps/${app.id}/apis/${ordersId}`, { scopes: ['orders:read'] })).status, 200);
+    const devEmail = email('coder');
+    const invite = await owner.call('POST', `/orgs/${org.id}/invitations`, { email: devEmail, role: 'developer' });
+    const dev = new PortalClient(server.url);
+    await dev.signUp(devEmail);
+    assert.equal((await dev.call('POST', `/invitations/${invite.body.link.split('/').pop()}/accept`)).status, 200);
+    const path = `/orgs/${org.id}/apps/${app.id}/apis`;
+    assert.equal((await dev.call('GET', path)).body.length, 1);
+    assertError(await dev.call('PUT', `${path}/${ordersId}`, { scopes: ['orders:read'] }), 403, 'forbidden');
+    assertError(await dev.call('DELETE', `${path}/${ordersId}`), 403, 'forbidden');
+    assert.deepEqual((await owner.call('GET', path)).body[0].scopes, ['orders:read'], 'unchanged');
+    const stranger = new PortalClient(server.url);
+    await stranger.signUp(email('stranger'));
+    assertError(await stranger.call('PUT', `${path}/${ordersId}`, { scopes: ['orders:read'] }), 404, 'not-found');
   });
 });

@@ -511,6 +511,12 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await shot(page, '11-operator-partners');
       await checkAccessibility(page, 'operator partners', axeFound);
 
+      // A portal app has no scopes of its own: the operator opens retail-media to self-service and the
+      // customer's owner takes it, so the dynamic token may call the delivery API.
+      await operatorClient.operator('PATCH', '/default-audience', { self_service_scopes: ['retail-media'] });
+      const took = await customer.call('PUT', `/orgs/${org.id}/apps/${app.id}/apis/default`, { scopes: ['retail-media'] });
+      assert.equal(took.status, 200, JSON.stringify(took.body));
+
       // The reference page's static-token and dynamic-token curls, as written, against the delivery API.
       const delivery = (token: string) => referenceDeliveryCurl(server.url, token);
       const withStatic = await curl(delivery(staticToken));
@@ -543,6 +549,24 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       await page.getByRole('heading', { name: 'Operator console: Gateway routes' }).waitFor();
       await checkAccessibility(page, 'operator gateway', axeFound);
 
+      // An API registration, one scope opened to self-service, then granted to the customer's app by application_id.
+      await page.getByRole('link', { name: 'API registrations' }).click();
+      await page.getByRole('heading', { name: 'Operator console: API registrations' }).waitFor();
+      await page.getByLabel('Identifier (URI)').fill('https://catalog.retailer.example');
+      await page.getByLabel('Name', { exact: true }).fill('Catalog');
+      await page.getByLabel('Scopes it defines').fill('catalog:read catalog:write');
+      await page.getByRole('button', { name: 'Register API' }).click();
+      await page.getByText('Registered https://catalog.retailer.example.').waitFor();
+      // The box is ticked once the server saved it, so it is clicked rather than checked.
+      await page.getByLabel('catalog:read').click();
+      await until(async () => (await operatorClient.operator('GET', '/apis'))[0]?.self_service_scopes?.[0] === 'catalog:read', 'the self-service scope saved');
+      await until(() => page.getByLabel('catalog:read').isChecked(), 'the box shows the saved scope');
+      await page.getByLabel('application_id').fill(String(app.id));
+      await page.getByLabel("Scopes (blank: all of the API's)").fill('catalog:write');
+      await page.getByRole('button', { name: 'Grant', exact: true }).click();
+      await page.getByText('https://catalog.retailer.example with catalog:write').waitFor();
+      await checkAccessibility(page, 'operator API registrations', axeFound);
+
       // Each action is audited under this operator's own name.
       await page.getByRole('link', { name: 'Audit log' }).click();
       await page.getByRole('heading', { name: 'Audit log, every organization' }).waitFor();
@@ -552,6 +576,33 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       }
       await shot(page, '12-operator-audit');
       await checkAccessibility(page, 'operator audit', axeFound);
+
+      // The customer's owner adds the published scope on the app page; the operator's grant stays.
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await page.getByLabel('Email address').fill('dev@retailer.example');
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
+      await page.goto(`${server.url}/orgs/${org.id}/apps/${app.id}`);
+      await page.getByRole('heading', { name: 'APIs' }).waitFor();
+      await page.getByText('This platform (tokens without resource) http://portcullis.test with retail-media').waitFor();
+      await page.getByLabel('API', { exact: true }).selectOption({ label: 'Catalog (https://catalog.retailer.example)' });
+      await page.getByLabel('catalog:read').check();
+      await page.getByRole('button', { name: 'Save scopes' }).click();
+      await page.getByText('The app may now ask tokens for https://catalog.retailer.example with catalog:read.').waitFor();
+      await page.getByText('https://catalog.retailer.example with catalog:read catalog:write').waitFor();
+      await page.getByRole('region', { name: 'APIs' }).screenshot({ path: path.join(SCREENSHOTS, '13-app-apis.png') });
+      await checkAccessibility(page, 'app APIs', axeFound);
+      const catalogToken = await server.token({
+        grant_type: 'client_credentials',
+        client_id: key.client_id,
+        client_secret: key.client_secret,
+        resource: 'https://catalog.retailer.example',
+      });
+      assert.equal(catalogToken.status, 200, JSON.stringify(catalogToken.body));
+      recordSecret(catalogToken.body.access_token);
+      assert.equal(catalogToken.body.scope, 'catalog:read catalog:write');
       assert.deepEqual(problems, []);
     } finally {
       await browser.close();

@@ -56,4 +56,70 @@ describe('operator console API (/portal/api/operator)', () => {
     assert.equal(search.status, 200);
     assert.deepEqual(search.body, []);
   });
+
+  test('an operator registers an API, opens scopes to self-service, grants and revokes it for an application_id, and deletes it; all audited as that operator', async () => {
+    const op = new PortalClient(server.url);
+    const address = email('apiop');
+    const user = await op.signUp(address);
+    await op.operator('POST', '/operators/grant', { email: address });
+    const org = await op.operator('POST', '/organizations', { name: 'API customers' });
+    const application = await op.operator('POST', `/organizations/${org.id}/applications`, { name: 'Reporter', scopes: [] });
+
+    const created = await op.call('POST', '/operator/apis', {
+      identifier: 'https://reports.console.example',
+      name: 'Reports',
+      scopes: ['reports:read', 'reports:write'],
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.deepEqual(created.body.self_service_scopes, []);
+    const apiId = created.body.id;
+    const dup = await op.call('POST', '/operator/apis', { identifier: 'https://reports.console.example', name: 'Again' });
+    assert.equal(dup.status, 409);
+    assert.equal(dup.body.errors[0].code, 'api-exists');
+    const bad = await op.call('POST', '/operator/apis', { identifier: 'not a uri', name: 'Bad' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.errors[0].code, 'invalid-api');
+
+    const foreign = await op.call('PATCH', `/operator/apis/${apiId}`, { self_service_scopes: ['billing'] });
+    assert.equal(foreign.status, 400);
+    assert.equal(foreign.body.errors[0].code, 'invalid-self_service_scopes');
+    const opened = await op.call('PATCH', `/operator/apis/${apiId}`, { self_service_scopes: ['reports:read'] });
+    assert.equal(opened.status, 200);
+    assert.deepEqual(opened.body.self_service_scopes, ['reports:read']);
+    assert.deepEqual((await op.call('GET', '/operator/apis')).body.find((a: any) => a.id === apiId).self_service_scopes, ['reports:read']);
+
+    const platform = await op.call('PATCH', '/operator/default-audience', { self_service_scopes: ['retail-media'] });
+    assert.equal(platform.status, 200);
+    assert.deepEqual((await op.call('GET', '/operator/default-audience')).body.self_service_scopes, ['retail-media']);
+
+    const grant = await op.call('PUT', `/operator/applications/${application.id}/apis/${apiId}`, { scopes: ['reports:write'] });
+    assert.equal(grant.status, 200, JSON.stringify(grant.body));
+    assert.deepEqual(grant.body.scopes, ['reports:write']);
+    const undefinedScope = await op.call('PUT', `/operator/applications/${application.id}/apis/${apiId}`, { scopes: ['nope'] });
+    assert.equal(undefinedScope.status, 400);
+    assert.equal((await op.call('PUT', `/operator/applications/999999/apis/${apiId}`, {})).status, 404);
+    assert.deepEqual(
+      (await op.call('GET', `/operator/applications/${application.id}/apis`)).body.map((g: any) => g.scopes),
+      [['reports:write']],
+    );
+    assert.equal((await op.call('DELETE', `/operator/applications/${application.id}/apis/${apiId}`)).status, 200);
+    assert.deepEqual((await op.call('GET', `/operator/applications/${application.id}/apis`)).body, []);
+    assert.equal((await op.call('DELETE', `/operator/applications/${application.id}/apis/${apiId}`)).status, 404);
+    assert.equal((await op.call('DELETE', `/operator/apis/${apiId}`)).status, 200);
+    assert.equal(
+      (await op.call('GET', '/operator/apis')).body.some((a: any) => a.id === apiId),
+      false,
+    );
+
+    const events = await server.admin('GET', '/audit-events?limit=20');
+    const mine = events.body.filter((e: any) => e.actor === `operator:user:${user.id}`).map((e: any) => e.action);
+    assert.deepEqual(mine.sort(), [
+      'api.created',
+      'api.deleted',
+      'api.grant_revoked',
+      'api.granted',
+      'api.self_service_changed',
+      'default_audience.self_service_changed',
+    ]);
+  });
 });

@@ -2,6 +2,7 @@ import { type FormEvent, type KeyboardEvent, useCallback, useEffect, useRef, use
 import { type App, api, formatDate, type Key, type Member, messageOf, type NewKey, plural } from '../api.js';
 import { BusyButton, CopyButton, Dialog, ErrorMessage, Loading, PageTitle, useBusy, useNow } from '../components.js';
 import { useSession } from '../session.js';
+import { AppApis } from './app-apis.js';
 import { Breadcrumbs, OrgNav, useOrg } from './org-nav.js';
 import { UsageChart } from './usage.js';
 
@@ -379,6 +380,7 @@ export function AppPage({ orgId, appId }: { orgId: number; appId: number }) {
         )}
       </section>
 
+      <AppApis orgId={orgId} appId={appId} canManage={canManage} />
       <section aria-labelledby="quickstart-heading">
         <h2 id="quickstart-heading">Quickstart</h2>
         <p>

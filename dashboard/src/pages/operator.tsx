@@ -40,12 +40,32 @@ interface Route {
   upstream: string;
   scopes: string[];
 }
+interface RegisteredApi {
+  id: number;
+  identifier: string;
+  name: string;
+  scopes: string[];
+  self_service_scopes: string[];
+}
+interface ApiGrant {
+  api_id: number;
+  identifier: string;
+  name: string;
+  scopes: string[];
+}
+
+const scopeWords = (text: string) =>
+  text
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 const SECTIONS: [string, string][] = [
   ['', 'Organizations and apps'],
   ['partners', 'Partners and static tokens'],
   ['keys', 'Signing keys'],
   ['gateway', 'Gateway routes'],
+  ['apis', 'API registrations'],
   ['audit', 'Audit log'],
 ];
 
@@ -87,6 +107,7 @@ export function OperatorPage({ section }: { section: string }) {
   else if (section === 'partners') body = <Partners />;
   else if (section === 'keys') body = <Keys />;
   else if (section === 'gateway') body = <Gateway />;
+  else if (section === 'apis') body = <Apis />;
   else if (section === 'audit') body = <Audit />;
   else body = <p>There is no such section of the operator console.</p>;
   return (
@@ -518,6 +539,252 @@ function Gateway() {
         </BusyButton>
       </form>
     </section>
+  );
+}
+
+function Apis() {
+  const { items, error, reload } = useList<RegisteredApi>('/operator/apis');
+  const [identifier, setIdentifier] = useState('');
+  const [name, setName] = useState('');
+  const [scopes, setScopes] = useState('');
+  const [selfService, setSelfService] = useState('');
+  const [failure, setFailure] = useState<string>();
+  const [notice, setNotice] = useState<string>();
+  const [busy, run] = useBusy();
+  const attempt = (work: () => Promise<void>) =>
+    run(async () => {
+      setFailure(undefined);
+      setNotice(undefined);
+      try {
+        await work();
+      } catch (err) {
+        setFailure(messageOf(err));
+      }
+    });
+  const create = (event: FormEvent) => {
+    event.preventDefault();
+    void attempt(async () => {
+      await api('POST', '/operator/apis', { identifier, name, scopes: scopeWords(scopes), self_service_scopes: scopeWords(selfService) });
+      setNotice(`Registered ${identifier}.`);
+      setIdentifier('');
+      setName('');
+      setScopes('');
+      setSelfService('');
+      await reload();
+    });
+  };
+  const remove = (a: RegisteredApi) =>
+    attempt(async () => {
+      if (!window.confirm(`Delete the API ${a.identifier} and every application's grant of it?`)) return;
+      await api('DELETE', `/operator/apis/${a.id}`);
+      setNotice(`Deleted ${a.identifier}.`);
+      await reload();
+    });
+  const toggleSelfService = (a: RegisteredApi, scope: string, open: boolean) =>
+    attempt(async () => {
+      const next = a.scopes.filter((s) => (s === scope ? open : a.self_service_scopes.includes(s)));
+      await api('PATCH', `/operator/apis/${a.id}`, { self_service_scopes: next });
+      await reload();
+    });
+  return (
+    <section aria-labelledby="apis-heading">
+      <h2 id="apis-heading">API registrations</h2>
+      <p className="muted">
+        A token asked for with <code>resource=&lt;identifier&gt;</code> carries the identifier as its audience. Scopes marked “self-service” are the ones
+        organization owners and admins may give their own apps in the portal.
+      </p>
+      <ErrorMessage message={error ?? failure} />
+      {notice && (
+        <p role="status" className="notice">
+          {notice}
+        </p>
+      )}
+      {!items && !error && <Loading />}
+      {items && items.length === 0 && <p className="empty">No APIs registered.</p>}
+      {items && items.length > 0 && (
+        <ul className="plain">
+          {items.map((a) => (
+            <li key={a.id} className="card">
+              <strong>{a.name}</strong> <code>{a.identifier}</code> (id {a.id}){' '}
+              <button type="button" className="danger small" aria-label={`Delete the API ${a.identifier}`} disabled={busy} onClick={() => void remove(a)}>
+                Delete
+              </button>
+              {a.scopes.length === 0 ? (
+                <p className="muted">No scopes.</p>
+              ) : (
+                <fieldset>
+                  <legend>Scopes (checked: self-service)</legend>
+                  {a.scopes.map((scope) => (
+                    <p key={scope} className="check">
+                      <input
+                        id={`self-service-${a.id}-${scope}`}
+                        type="checkbox"
+                        checked={a.self_service_scopes.includes(scope)}
+                        disabled={busy}
+                        onChange={(e) => void toggleSelfService(a, scope, e.target.checked)}
+                      />{' '}
+                      <label htmlFor={`self-service-${a.id}-${scope}`} className="inline">
+                        <code>{scope}</code>
+                      </label>
+                    </p>
+                  ))}
+                </fieldset>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      <form onSubmit={create} className="inline-form card" noValidate>
+        <div>
+          <label htmlFor="api-identifier">Identifier (URI)</label>
+          <input id="api-identifier" value={identifier} onChange={(e) => setIdentifier(e.target.value)} placeholder="https://api.example.com/orders" />
+        </div>
+        <div>
+          <label htmlFor="api-name">Name</label>
+          <input id="api-name" value={name} onChange={(e) => setName(e.target.value)} />
+        </div>
+        <div>
+          <label htmlFor="api-scopes">Scopes it defines</label>
+          <input id="api-scopes" value={scopes} onChange={(e) => setScopes(e.target.value)} placeholder="orders:read orders:write" />
+        </div>
+        <div>
+          <label htmlFor="api-self-service">Self-service scopes (optional)</label>
+          <input id="api-self-service" value={selfService} onChange={(e) => setSelfService(e.target.value)} />
+        </div>
+        <BusyButton type="submit" busy={busy} busyLabel="Registering…">
+          Register API
+        </BusyButton>
+      </form>
+      <DefaultAudience />
+      <ApiGrants apis={items ?? []} />
+    </section>
+  );
+}
+
+/** The scopes of the default audience (tokens without resource) that apps created in the portal may take as their own. */
+function DefaultAudience() {
+  const [audience, setAudience] = useState<string>();
+  const [scopes, setScopes] = useState('');
+  const [failure, setFailure] = useState<string>();
+  const [notice, setNotice] = useState<string>();
+  const [busy, run] = useBusy();
+  useEffect(() => {
+    api<{ audience: string; self_service_scopes: string[] }>('GET', '/operator/default-audience').then(
+      (d) => {
+        setAudience(d.audience);
+        setScopes(d.self_service_scopes.join(' '));
+      },
+      (err) => setFailure(messageOf(err)),
+    );
+  }, []);
+  const save = (event: FormEvent) => {
+    event.preventDefault();
+    void run(async () => {
+      setFailure(undefined);
+      setNotice(undefined);
+      try {
+        const d = await api<{ self_service_scopes: string[] }>('PATCH', '/operator/default-audience', { self_service_scopes: scopeWords(scopes) });
+        setNotice(
+          d.self_service_scopes.length > 0 ? `Portal apps may take ${d.self_service_scopes.join(' ')}.` : 'Portal apps may take no scope of their own.',
+        );
+      } catch (err) {
+        setFailure(messageOf(err));
+      }
+    });
+  };
+  return (
+    <form onSubmit={save} className="card" noValidate>
+      <h3>The platform's own audience</h3>
+      <p className="muted">
+        Tokens asked for without <code>resource</code> carry <code>{audience ?? '…'}</code> and the app's own scopes. Owners and admins may give their apps
+        these scopes in the portal:
+      </p>
+      <ErrorMessage message={failure} />
+      {notice && (
+        <p role="status" className="notice">
+          {notice}
+        </p>
+      )}
+      <label htmlFor="default-self-service">Self-service scopes of the platform</label>
+      <input id="default-self-service" value={scopes} onChange={(e) => setScopes(e.target.value)} placeholder="retail-media" />
+      <BusyButton type="submit" busy={busy} busyLabel="Saving…">
+        Save
+      </BusyButton>
+    </form>
+  );
+}
+
+/** Grants and revokes an API for an application, by its application_id. */
+function ApiGrants({ apis }: { apis: RegisteredApi[] }) {
+  const [applicationId, setApplicationId] = useState('');
+  const [apiId, setApiId] = useState('');
+  const [scopes, setScopes] = useState('');
+  const [grants, setGrants] = useState<ApiGrant[]>();
+  const [failure, setFailure] = useState<string>();
+  const [busy, run] = useBusy();
+  const chosen = apiId || String(apis[0]?.id ?? '');
+  const attempt = (work: () => Promise<void>) =>
+    run(async () => {
+      setFailure(undefined);
+      try {
+        await work();
+        setGrants(await api<ApiGrant[]>('GET', `/operator/applications/${encodeURIComponent(applicationId.trim())}/apis`));
+      } catch (err) {
+        setFailure(messageOf(err));
+      }
+    });
+  const grant = (event: FormEvent) => {
+    event.preventDefault();
+    void attempt(async () => {
+      const list = scopeWords(scopes);
+      await api('PUT', `/operator/applications/${encodeURIComponent(applicationId.trim())}/apis/${chosen}`, list.length > 0 ? { scopes: list } : {});
+    });
+  };
+  const revoke = (g: ApiGrant) => attempt(() => api('DELETE', `/operator/applications/${encodeURIComponent(applicationId.trim())}/apis/${g.api_id}`));
+  return (
+    <div className="card">
+      <h3>Grant an API to an application</h3>
+      <ErrorMessage message={failure} />
+      <form onSubmit={grant} className="inline-form" noValidate>
+        <div>
+          <label htmlFor="grant-app">application_id</label>
+          <input id="grant-app" inputMode="numeric" value={applicationId} onChange={(e) => setApplicationId(e.target.value)} />
+        </div>
+        <div>
+          <label htmlFor="grant-api">API</label>
+          <select id="grant-api" value={chosen} onChange={(e) => setApiId(e.target.value)}>
+            {apis.map((a) => (
+              <option key={a.id} value={a.id}>
+                {a.name} ({a.identifier})
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label htmlFor="grant-scopes">Scopes (blank: all of the API's)</label>
+          <input id="grant-scopes" value={scopes} onChange={(e) => setScopes(e.target.value)} />
+        </div>
+        <BusyButton type="submit" busy={busy} busyLabel="Granting…">
+          Grant
+        </BusyButton>
+        <button type="button" disabled={busy || applicationId.trim() === ''} onClick={() => void attempt(async () => {})}>
+          Show grants
+        </button>
+      </form>
+      {grants && grants.length === 0 && <p className="empty">Application {applicationId} is granted no API.</p>}
+      {grants && grants.length > 0 && (
+        <ul className="plain">
+          {grants.map((g) => (
+            <li key={g.api_id}>
+              <code>{g.identifier}</code> with {g.scopes.length > 0 ? g.scopes.join(' ') : 'no scopes'}{' '}
+              <button type="button" className="danger small" disabled={busy} aria-label={`Revoke ${g.identifier}`} onClick={() => void revoke(g)}>
+                Revoke
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }
 

@@ -272,8 +272,17 @@ const schemas: Json = {
       identifier: { type: 'string', format: 'uri', description: 'absolute http(s) URI without fragment; the aud of its tokens' },
       name: str,
       scopes: { type: 'array', items: str },
+      self_service_scopes: {
+        type: 'array',
+        items: str,
+        description: 'the scopes an organization owner or admin may grant its own apps in the developer portal (default none)',
+      },
       created_at: { type: 'string', format: 'date-time', readOnly: true },
     },
+  },
+  DefaultAudience: {
+    type: 'object',
+    properties: { audience: str, self_service_scopes: { type: 'array', items: str } },
   },
   ApiGrant: {
     type: 'object',
@@ -688,7 +697,17 @@ export function openApiDocument(serverUrl: string): Json {
         }),
       },
       '/admin/v1/apis/{apiId}': {
+        patch: operator('Set which of the API’s scopes apps created in the developer portal may take', ref('Api'), {
+          parameters: [pathParam('apiId', 'API id')],
+          body: { type: 'object', required: ['self_service_scopes'], properties: { self_service_scopes: { type: 'array', items: str } } },
+        }),
         delete: operator('Delete an API and every grant of it', anyObject, { parameters: [pathParam('apiId', 'API id')] }),
+      },
+      '/admin/v1/default-audience': {
+        get: operator('The default audience (tokens without resource) and its scopes apps created in the portal may take', ref('DefaultAudience')),
+        patch: operator('Set which scopes of the default audience apps created in the portal may take (their own scopes)', ref('DefaultAudience'), {
+          body: { type: 'object', required: ['self_service_scopes'], properties: { self_service_scopes: { type: 'array', items: str } } },
+        }),
       },
       '/admin/v1/applications/{appId}/apis': {
         get: operator('The APIs an application is granted, with their scopes', { type: 'array', items: ref('ApiGrant') }, { parameters: [APP] }),

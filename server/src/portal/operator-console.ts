@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ApiRegistry } from '../apis/service.js';
+import { apiView, grantView } from '../apis/views.js';
 import { jsonObject, pathId } from '../http/json-body.js';
 import type { Actor, Directory } from '../directory/service.js';
 import { ApiError } from '../domain/errors.js';
@@ -14,6 +16,7 @@ export interface OperatorConsoleOptions {
   retail: RetailMedia;
   gateway: GatewayRoutes;
   keys: KeyRing;
+  apis: ApiRegistry;
   portal: Portal;
 }
 
@@ -27,20 +30,21 @@ const notOperator = () =>
     'the operator console is for accounts granted the operator role (portcullis admin operators grant EMAIL)',
   );
 const routeView = (r: GatewayRoute) => ({ id: r.id, source: r.source, prefix: r.prefix, upstream: r.upstream, scopes: r.scopes, timeout_ms: r.timeoutMs });
-type Ids = { partnerId: string; appId: string; tokenId: string; routeId: string };
+type Ids = { partnerId: string; appId: string; tokenId: string; routeId: string; apiId: string };
 
 /**
  * The operator console's API under /portal/api/operator: the operator API's services, for a
  * signed-in portal user granted the operator role, each change audited as `operator:user:<id>`.
  */
 export function operatorConsoleRoutes(app: FastifyInstance, opts: OperatorConsoleOptions, current: (request: FastifyRequest) => { user: PortalUser }): void {
-  const { directory, retail, gateway, keys } = opts;
+  const { directory, retail, gateway, keys, apis } = opts;
   const operator = (request: FastifyRequest): Actor => {
     const { user } = current(request);
     if (user.operatorSince === null) throw notOperator();
     return { actor: `operator:user:${user.id}`, ip: request.ip };
   };
   const partnerId = (request: FastifyRequest<{ Params: Ids }>) => pathId(request.params.partnerId, 'partnerId');
+  const apiId = (request: FastifyRequest<{ Params: Ids }>) => pathId(request.params.apiId, 'apiId');
 
   app.get<{ Querystring: { search?: string } }>('/operator/organizations', async (request) => {
     operator(request);
@@ -136,6 +140,56 @@ export function operatorConsoleRoutes(app: FastifyInstance, opts: OperatorConsol
   app.delete<{ Params: Ids }>('/operator/gateway/routes/:routeId', async (request) => {
     const who = operator(request);
     return { ...routeView(await gateway.remove(pathId(request.params.routeId, 'routeId'), who)), deleted: true };
+  });
+
+  app.get('/operator/apis', async (request) => {
+    operator(request);
+    return (await apis.list()).map(apiView);
+  });
+
+  app.post('/operator/apis', async (request, reply) => {
+    const who = operator(request);
+    const body = jsonObject(request.body, ['identifier', 'name', 'scopes', 'self_service_scopes'], ['identifier', 'name']);
+    return reply.code(201).send(apiView(await apis.create(body, who)));
+  });
+
+  app.patch<{ Params: Ids }>('/operator/apis/:apiId', async (request) => {
+    const who = operator(request);
+    const body = jsonObject(request.body, ['self_service_scopes'], ['self_service_scopes']);
+    return apiView(await apis.setSelfServiceScopes(apiId(request), body, who));
+  });
+
+  app.delete<{ Params: Ids }>('/operator/apis/:apiId', async (request) => {
+    const who = operator(request);
+    return { ...apiView(await apis.remove(apiId(request), who)), deleted: true };
+  });
+
+  app.get('/operator/default-audience', async (request) => {
+    operator(request);
+    return { audience: apis.defaultAudience, self_service_scopes: await apis.defaultSelfServiceScopes() };
+  });
+
+  app.patch('/operator/default-audience', async (request) => {
+    const who = operator(request);
+    const body = jsonObject(request.body, ['self_service_scopes'], ['self_service_scopes']);
+    return { audience: apis.defaultAudience, self_service_scopes: await apis.setDefaultSelfServiceScopes(body, who) };
+  });
+
+  app.get<{ Params: Ids }>('/operator/applications/:appId/apis', async (request) => {
+    operator(request);
+    return (await apis.grantsOf(pathId(request.params.appId, 'appId'))).map(grantView);
+  });
+
+  app.put<{ Params: Ids }>('/operator/applications/:appId/apis/:apiId', async (request) => {
+    const who = operator(request);
+    const body = jsonObject(request.body, ['scopes']);
+    return grantView(await apis.grant(pathId(request.params.appId, 'appId'), apiId(request), body, who));
+  });
+
+  app.delete<{ Params: Ids }>('/operator/applications/:appId/apis/:apiId', async (request) => {
+    const who = operator(request);
+    await apis.revokeGrant(pathId(request.params.appId, 'appId'), apiId(request), who);
+    return { revoked: true };
   });
 
   app.get<{ Querystring: { limit?: string; before?: string } }>('/operator/audit', async (request) => {

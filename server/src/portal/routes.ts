@@ -26,7 +26,7 @@ export interface PortalRouteOptions {
   operator: Omit<OperatorConsoleOptions, 'portal'>;
 }
 
-type Ids = { orgId: string; appId: string; clientId: string; userId: string; invitationId: string; token: string };
+type Ids = { orgId: string; appId: string; clientId: string; userId: string; invitationId: string; token: string; apiId: string };
 
 /** What the session list shows as a session's id: derived from the row id, so it is not the row id itself. */
 const publicSessionId = (rowId: string) => sha256(`session-list:${rowId}`).slice(0, 24);
@@ -286,6 +286,27 @@ export async function portalRoutes(app: FastifyInstance, opts: PortalRouteOption
     const { user } = current(request);
     const body = jsonObject(request.body, ['name', 'description']);
     return portal.updateApplication(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), user.id, body, actor(request));
+  });
+
+  // `default` names the default audience: the app's own scopes, for tokens asked for without resource.
+  const apiIds = (p: Ids) =>
+    [pathId(p.orgId, 'orgId'), pathId(p.appId, 'appId'), p.apiId === 'default' ? ('default' as const) : pathId(p.apiId, 'apiId')] as const;
+  app.get('/apis', async (request) => {
+    current(request);
+    return portal.publishedApis();
+  });
+
+  app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId/apis', async (request) =>
+    portal.applicationApis(pathId(request.params.orgId, 'orgId'), pathId(request.params.appId, 'appId'), current(request).user.id),
+  );
+
+  app.put<{ Params: Ids }>('/orgs/:orgId/apps/:appId/apis/:apiId', async (request) => {
+    const body = jsonObject(request.body, ['scopes'], ['scopes']);
+    return portal.grantApi(...apiIds(request.params), current(request).user.id, body, actor(request));
+  });
+
+  app.delete<{ Params: Ids }>('/orgs/:orgId/apps/:appId/apis/:apiId', async (request) => {
+    return portal.grantApi(...apiIds(request.params), current(request).user.id, { scopes: [] }, actor(request));
   });
 
   app.get<{ Params: Ids }>('/orgs/:orgId/apps/:appId/credentials', async (request) =>

@@ -1,5 +1,8 @@
+import { type ApiRegistry, notSelfService } from '../apis/service.js';
+import { apiView, grantView } from '../apis/views.js';
 import type { Actor, CredentialView, Directory } from '../directory/service.js';
 import { ApiError } from '../domain/errors.js';
+import { scopeProblem } from '../domain/names.js';
 import type { Application } from '../store/applications.js';
 import type { AuditFilter } from '../store/audit.js';
 import type { Store } from '../store/index.js';
@@ -33,6 +36,7 @@ export class Portal {
     private readonly tokenCounts: TokenCounter,
     private readonly mailer: Mailer,
     private readonly failures: { flush(): Promise<void> },
+    private readonly apis: ApiRegistry,
     /** The scopes an app created here gets (PORTCULLIS_PORTAL_APP_SCOPES); linking it to a partner stays the operator's. */
     private readonly appScopes: readonly string[] = [],
   ) {}
@@ -139,6 +143,54 @@ export class Portal {
     );
     void Promise.allSettled(notices);
     return { client_id: clientId, status: 'deactivated' as const, deactivates_at: result.deactivates_at };
+  }
+
+  /** What the portal calls the default audience (tokens asked for without `resource`): the app's own scopes. */
+  private defaultApi() {
+    return { id: 'default' as const, identifier: this.apis.defaultAudience, name: 'This platform (tokens without resource)' };
+  }
+
+  /** The APIs published to the portal, each with only the scopes self-service apps may take; the default audience first. */
+  async publishedApis() {
+    const defaults = await this.apis.defaultSelfServiceScopes();
+    const published = (await this.apis.published()).map((a) => {
+      const { id, identifier, name, self_service_scopes } = apiView(a);
+      return { id: id as number | 'default', identifier, name, scopes: self_service_scopes };
+    });
+    return defaults.length > 0 ? [{ ...this.defaultApi(), scopes: defaults }, ...published] : published;
+  }
+
+  /** The app's APIs: its own scopes (the default audience), when it has any, then its grants. */
+  async applicationApis(orgId: number, appId: number, userId: number) {
+    await this.members.access(orgId, userId, 'view');
+    const app = await this.application(orgId, appId);
+    const grants = (await this.apis.grantsOf(appId)).map((g) => ({ ...grantView(g), api_id: g.apiId as number | 'default' }));
+    if (app.scopes.length === 0) return grants;
+    const { id, identifier, name } = this.defaultApi();
+    return [{ api_id: id, identifier, name, scopes: app.scopes }, ...grants];
+  }
+
+  /**
+   * An owner or admin sets which self-service scopes of a published API the app has (none removes
+   * them); `default` is the app's own scopes, changed through the Directory like the operator's.
+   */
+  async grantApi(orgId: number, appId: number, apiId: number | 'default', userId: number, input: { scopes?: unknown }, who: Actor) {
+    await this.members.access(orgId, userId, 'manageApps');
+    const app = await this.application(orgId, appId);
+    if (apiId !== 'default') {
+      const grant = await this.apis.grantSelfService(appId, apiId, input, who);
+      return grant ? grantView(grant) : { api_id: apiId, scopes: [] as string[], revoked: true };
+    }
+    const problem = scopeProblem(input.scopes);
+    if (problem) throw ApiError.validation('invalid-scopes', problem);
+    const chosen = input.scopes as string[];
+    const open = await this.apis.defaultSelfServiceScopes();
+    const closed = chosen.find((s) => !open.includes(s));
+    if (closed !== undefined) throw notSelfService(closed, `the default audience ${this.apis.defaultAudience}`);
+    const scopes = [...app.scopes.filter((s) => !open.includes(s)), ...open.filter((s) => chosen.includes(s))];
+    const updated = await this.directory.updateApplication(appId, { scopes }, who);
+    const { id, identifier, name } = this.defaultApi();
+    return { api_id: id, identifier, name, scopes: updated.scopes };
   }
 
   /** One key's tokens issued and failed authentications (wrong secret, deactivated) per day, last 30 days. */

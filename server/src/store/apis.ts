@@ -5,6 +5,8 @@ export interface Api {
   identifier: string;
   name: string;
   scopes: string[];
+  /** The scopes an organization's owner or admin may grant its own apps in the portal. */
+  selfServiceScopes: string[];
   createdAt: number;
 }
 
@@ -16,12 +18,13 @@ export interface ApiGrant {
   scopes: string[];
 }
 
-type Row = { id: number; identifier: string; name: string; scopes: string; created_at: number };
+type Row = { id: number; identifier: string; name: string; scopes: string; self_service_scopes: string; created_at: number };
 const toApi = (r: Row): Api => ({
   id: Number(r.id),
   identifier: r.identifier,
   name: r.name,
   scopes: JSON.parse(r.scopes) as string[],
+  selfServiceScopes: JSON.parse(r.self_service_scopes) as string[],
   createdAt: Number(r.created_at),
 });
 
@@ -29,13 +32,19 @@ export class ApiRepository {
   constructor(private readonly db: Db) {}
 
   /** Inserts an API, or answers `'exists'` when its identifier is taken. */
-  async create(input: { identifier: string; name: string; scopes: string[] }, now: number): Promise<Api | 'exists'> {
+  async create(input: { identifier: string; name: string; scopes: string[]; selfServiceScopes: string[] }, now: number): Promise<Api | 'exists'> {
     return inTransaction(this.db, async (trx) => {
       const taken = await trx.selectFrom('apis').select('id').where('identifier', '=', input.identifier).executeTakeFirst();
       if (taken) return 'exists' as const;
       const row = await trx
         .insertInto('apis')
-        .values({ identifier: input.identifier, name: input.name, scopes: JSON.stringify(input.scopes), created_at: now })
+        .values({
+          identifier: input.identifier,
+          name: input.name,
+          scopes: JSON.stringify(input.scopes),
+          self_service_scopes: JSON.stringify(input.selfServiceScopes),
+          created_at: now,
+        })
         .returningAll()
         .executeTakeFirstOrThrow();
       return toApi(row);
@@ -44,6 +53,17 @@ export class ApiRepository {
 
   async get(id: number): Promise<Api | undefined> {
     const row = await this.db.selectFrom('apis').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toApi(row);
+  }
+
+  /** Sets the scopes self-service apps may take; undefined when there is no such API. */
+  async setSelfServiceScopes(id: number, scopes: string[]): Promise<Api | undefined> {
+    const row = await this.db
+      .updateTable('apis')
+      .set({ self_service_scopes: JSON.stringify(scopes) })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
     return row && toApi(row);
   }
 

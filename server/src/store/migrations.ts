@@ -336,6 +336,16 @@ migrations['0011_partner_required_scope'] = {
   },
 };
 
+// The scopes of an API that apps created in the developer portal may take for themselves.
+migrations['0012_api_self_service'] = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable('apis')
+      .addColumn('self_service_scopes', 'text', (c) => c.notNull().defaultTo('[]'))
+      .execute();
+  },
+};
+
 /** This release's migrations, by name; tests add synthetic later ones to play the next release. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = migrations;
 

@@ -262,6 +262,8 @@ export interface ApisTable {
   name: string;
   /** JSON array of the scopes the API defines. */
   scopes: string;
+  /** JSON array: the subset of `scopes` an organization's owner may grant its own apps in the portal. */
+  self_service_scopes: Generated<string>;
   created_at: number;
 }
 
