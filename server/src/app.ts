@@ -43,7 +43,7 @@ import { Beacons } from './retailmedia/beacons.js';
 import { deliveryRoutes } from './retailmedia/routes.js';
 import { RetailMedia } from './retailmedia/service.js';
 import { RedisBus } from './bus/redis.js';
-import { type Db, isPostgres, openPostgres, openSqlite, StoreUnavailableError, withLock } from './store/db.js';
+import { type Db, isPostgres, openPostgres, openSqlite, withLock } from './store/db.js';
 import { createStore, type Store } from './store/index.js';
 import { prepareSchema } from './store/compatibility.js';
 import { describeDatabase, reasonOf, StartError } from './ops/start-errors.js';

@@ -5,7 +5,7 @@ import { openDatabase } from './app.js';
 import { ConfigError, loadConfig, parseMasterKey } from './config.js';
 import { rotateMasterKey } from './keys/master-rotation.js';
 import { MASTER_KEY_FILE } from './keys/master.js';
-import { BackupError, backupSqlite, restoreSqlite } from './store/backup.js';
+import { backupSqlite, restoreSqlite } from './store/backup.js';
 import { createStore } from './store/index.js';
 
 export const OPS_USAGE = `  backup FILE           write a consistent copy of the embedded SQLite store to FILE, while it serves
