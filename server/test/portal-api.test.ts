@@ -656,7 +656,8 @@ describe('portal: apps take the scopes the operator opens to self-service on pub
   let server: TestServer;
   let ordersId: number;
   before(async () => {
-    server = await startTestServer();
+    // Apps start with no scopes here (not PORTCULLIS_PORTAL_APP_SCOPES' default), so every scope is the owner's pick.
+    server = await startTestServer({ PORTCULLIS_PORTAL_APP_SCOPES: '' });
     const api = await server.admin('POST', '/apis', {
       identifier: ORDERS,
       name: 'Orders',
