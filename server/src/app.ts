@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { accessRoutes } from './access/routes.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
@@ -30,7 +31,8 @@ import { Beacons } from './retailmedia/beacons.js';
 import { deliveryRoutes } from './retailmedia/routes.js';
 import { RetailMedia } from './retailmedia/service.js';
 import { RedisBus } from './bus/redis.js';
-import { type Db, openPostgres, openSqlite, withLock } from './store/db.js';
+import { type Db, isPostgres, openPostgres, openSqlite, SQLITE_FILE, withLock } from './store/db.js';
+import { Retention } from './store/retention.js';
 import { createStore, type Store } from './store/index.js';
 import { migrateToLatest, pendingMigrations } from './store/migrations.js';
 import { Accounts } from './portal/accounts.js';
@@ -63,6 +65,8 @@ export interface Services {
   rateLimits: RateLimitStore;
   limiter: RateLimiter;
   gateway: GatewayRoutes;
+  /** Deletes audit events, usage counters, sessions and invitations past their retention. */
+  retention: Retention;
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
   /** The developer portal: accounts, sessions, organizations' members, apps and credentials. */
@@ -152,6 +156,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
   metrics.watchKeys(keys, clock);
+  metrics.watchMemory(isPostgres(db) ? undefined : path.join(config.dataDir, SQLITE_FILE));
   metrics.watchCaches({
     credentials: directory.credentials,
     applications: directory.applications,
@@ -184,6 +189,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     rateLimits,
     limiter,
     gateway,
+    retention: new Retention(db, clock, config.retention),
     metrics,
     portal: { portal, accounts, sessions, tokenCounts, mailer },
     firstStart,
@@ -305,6 +311,7 @@ export function startBackground(services: Services, app: FastifyInstance): void 
   services.portal.tokenCounts.start(5_000, (err) => app.log.error({ err }, 'could not record token counts'));
   services.keys.startSchedule((err) => app.log.error({ err }, 'scheduled key rotation failed'));
   services.denylist.start(60_000, (err) => app.log.error({ err }, 'could not prune revoked tokens'));
+  services.retention.start(3_600_000, (err) => app.log.error({ err }, 'could not prune old audit events, usage counters or sessions'));
   services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
 }
 
@@ -312,6 +319,7 @@ export function startBackground(services: Services, app: FastifyInstance): void 
 export async function stopServices(services: Services): Promise<void> {
   services.keys.stop();
   services.denylist.stop();
+  services.retention.stop();
   await services.usage.stop().catch(() => {});
   await services.staticTokens.stop().catch(() => {});
   await services.beacons.stop().catch(() => {});

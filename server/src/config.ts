@@ -41,6 +41,8 @@ export interface Config {
   routes: RouteSpec[];
   /** How long the gateway waits for an upstream's headers, and between body chunks. */
   gatewayTimeoutMs: number;
+  /** How long audit events and per-day usage counters are kept before the hourly prune deletes them. */
+  retention: { auditDays: number; usageDays: number };
 }
 
 /** A bad setting: the message names the variable and is the one line printed before exiting. */
@@ -161,6 +163,11 @@ export function loadConfig(env: Env = process.env): Config {
       failuresPerIp: integer(env, 'PORTCULLIS_AUTH_FAILURE_LIMIT_PER_IP', 60, 0, 1_000_000),
     },
     trustProxy: trustProxy(env.PORTCULLIS_TRUST_PROXY),
+    retention: {
+      auditDays: integer(env, 'PORTCULLIS_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
+      // The portal charts the last 30 days, so usage counters are kept at least that long.
+      usageDays: integer(env, 'PORTCULLIS_USAGE_RETENTION_DAYS', 90, 31, 36_500),
+    },
   };
 }
 
