@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/domain/clock.js';
+import { MemoryRateLimitStore } from '../src/ratelimit/store.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const tokenRequest = (server: TestServer, clientId: string, clientSecret: string, headers: Record<string, string> = {}) =>
@@ -91,4 +92,20 @@ test('without PORTCULLIS_TRUST_PROXY, X-Forwarded-For does not pick the address 
   } finally {
     await server.stop();
   }
+});
+
+test('the in-memory limit store forgets ended windows within a window, while live counts survive', async () => {
+  const clock = new ManualClock(Date.UTC(2027, 0, 1, 12, 0, 5));
+  const store = new MemoryRateLimitStore(clock);
+  // One key per churned credential, as when credentials are created, used once and revoked.
+  for (let i = 0; i < 1000; i++) await store.hit(`token:client:churned-${i}`, 60_000, 10);
+  assert.equal(store.size, 1000);
+  clock.advance(30);
+  assert.equal((await store.hit('token:client:steady', 60_000, 10)).count, 1);
+  assert.equal(store.size, 1001, 'windows still open are kept');
+  clock.advance(61);
+  assert.equal((await store.hit('token:client:steady', 60_000, 10)).count, 1, 'a new window starts at zero');
+  assert.equal(store.size, 1, 'every ended window is gone, long before the 100,000-key bound');
+  assert.equal((await store.hit('token:client:steady', 60_000, 10)).count, 2, 'the live count was kept');
+  assert.equal(await store.peek('token:client:churned-1', 60_000), 0);
 });

@@ -26,6 +26,7 @@ export function windowOf(now: number, windowMs: number): { start: number; resetA
 
 export class MemoryRateLimitStore implements RateLimitStore {
   private readonly windows = new Map<string, { resetAt: number; count: number }>();
+  private nextSweepAt = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -34,6 +35,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   async hit(key: string, windowMs: number, _limit: number): Promise<RateLimitHit> {
     const now = this.clock.now();
+    // Ended windows are dropped once per window length, so the map holds the keys seen in the
+    // last window or two (not every client_id since start, up to maxKeys, as credentials churn).
+    if (now >= this.nextSweepAt) {
+      this.dropEnded(now);
+      this.nextSweepAt = now + windowMs;
+    }
     let entry = this.windows.get(key);
     if (!entry || entry.resetAt <= now) {
       if (!entry && this.windows.size >= this.maxKeys) this.sweep(now);
@@ -49,9 +56,18 @@ export class MemoryRateLimitStore implements RateLimitStore {
     return entry && entry.resetAt > this.clock.now() ? entry.count : 0;
   }
 
+  /** Keys held (live windows, and ended ones not yet swept). */
+  get size(): number {
+    return this.windows.size;
+  }
+
+  private dropEnded(now: number): void {
+    for (const [key, entry] of this.windows) if (entry.resetAt <= now) this.windows.delete(key);
+  }
+
   /** Drops ended windows; if every window is live, the oldest key goes (a bounded map, never unbounded growth). */
   private sweep(now: number): void {
-    for (const [key, entry] of this.windows) if (entry.resetAt <= now) this.windows.delete(key);
+    this.dropEnded(now);
     if (this.windows.size >= this.maxKeys) {
       const oldest = this.windows.keys().next();
       if (!oldest.done) this.windows.delete(oldest.value);
