@@ -147,11 +147,20 @@ const metricValue = (text, name) => {
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
   return match ? Number(match[1]) / 2 ** 20 : Number.NaN;
 };
+const spaceValue = (text, which, space) => {
+  const match = new RegExp(`^nodejs_heap_space_size_${which}_bytes\\{space="${space}"\\} (\\S+)$`, 'm').exec(text);
+  return match ? Number(match[1]) / 2 ** 20 : Number.NaN;
+};
 async function nodeMemory() {
   const text = (await call('GET', '/metrics')).json;
   return {
     heapMb: metricValue(text, 'nodejs_heap_size_used_bytes'),
     heapTotalMb: metricValue(text, 'nodejs_heap_size_total_bytes'),
+    // V8 resizes its young generation (2 semi-spaces, up to 16 MiB each) with the allocation
+    // rate: committed memory jumps by up to 28 MiB either way without anything being kept.
+    youngMb: spaceValue(text, 'total', 'new'),
+    oldMb: spaceValue(text, 'total', 'old'),
+    oldUsedMb: spaceValue(text, 'used', 'old'),
     externalMb: metricValue(text, 'nodejs_external_memory_bytes'),
     arrayBuffersMb: metricValue(text, 'portcullis_process_array_buffers_bytes'),
   };
@@ -202,11 +211,27 @@ const until = started + DURATION * 1000;
 const samples = [];
 const sampler = setInterval(async () => {
   const t = Math.round((Date.now() - started) / 1000);
-  const node = await nodeMemory().catch(() => ({ heapMb: Number.NaN, heapTotalMb: Number.NaN, externalMb: Number.NaN, arrayBuffersMb: Number.NaN }));
-  const sample = { t, ...kernelMemory(), ...arenaMemory(), ...node, ...databaseFiles(), requests: counts.token + counts.verify + counts.portal };
+  const node = await nodeMemory().catch(() => ({}));
+  const kernel = kernelMemory();
+  const sample = {
+    t,
+    ...kernel,
+    ...arenaMemory(),
+    heapMb: Number.NaN,
+    heapTotalMb: Number.NaN,
+    youngMb: Number.NaN,
+    oldMb: Number.NaN,
+    oldUsedMb: Number.NaN,
+    externalMb: Number.NaN,
+    arrayBuffersMb: Number.NaN,
+    ...node,
+    ...databaseFiles(),
+    requests: counts.token + counts.verify + counts.portal,
+  };
+  sample.anonOutsideYoungMb = sample.anonMb - sample.youngMb;
   samples.push(sample);
   log(
-    `t=${t}s rss=${sample.rssMb.toFixed(1)} anon=${sample.anonMb.toFixed(1)} file=${sample.fileMb.toFixed(1)} arenas=${sample.arenas}/${sample.arenaMb.toFixed(1)} brk=${sample.brkMb.toFixed(1)} heap=${sample.heapMb.toFixed(1)}/${sample.heapTotalMb.toFixed(1)} external=${sample.externalMb.toFixed(1)} db=${sample.dbMb.toFixed(1)}+${sample.walMb.toFixed(1)} MB requests=${sample.requests} errors=${errors.length}`,
+    `t=${t}s rss=${sample.rssMb.toFixed(1)} anon=${sample.anonMb.toFixed(1)} file=${sample.fileMb.toFixed(1)} arenas=${sample.arenas}/${sample.arenaMb.toFixed(1)} brk=${sample.brkMb.toFixed(1)} heap=${sample.heapMb.toFixed(1)}/${sample.heapTotalMb.toFixed(1)} young=${sample.youngMb.toFixed(0)} old=${sample.oldUsedMb.toFixed(1)}/${sample.oldMb.toFixed(1)} external=${sample.externalMb.toFixed(1)} db=${sample.dbMb.toFixed(1)}+${sample.walMb.toFixed(1)} MB requests=${sample.requests} errors=${errors.length}`,
   );
 }, SAMPLE_EVERY * 1000);
 
@@ -249,17 +274,35 @@ function slopeMbPerHour(key) {
   const varT = points.reduce((sum, [t]) => sum + (t - mt) ** 2, 0);
   return (cov / varT) * 3600;
 }
-const KINDS = ['anonMb', 'fileMb', 'rssMb', 'arenaMb', 'brkMb', 'heapMb', 'heapTotalMb', 'externalMb', 'arrayBuffersMb', 'dbMb', 'walMb'];
+const KINDS = [
+  'anonMb',
+  'anonOutsideYoungMb',
+  'fileMb',
+  'rssMb',
+  'arenaMb',
+  'brkMb',
+  'heapMb',
+  'heapTotalMb',
+  'youngMb',
+  'oldUsedMb',
+  'oldMb',
+  'externalMb',
+  'arrayBuffersMb',
+  'dbMb',
+  'walMb',
+];
 const slopes = Object.fromEntries(KINDS.map((k) => [k, slopeMbPerHour(k)]));
 // The judgement the issue asks for: on a run of 30 minutes or more, anonymous memory may grow by
-// at most 5 MB an hour after warm-up. A shorter run is too short to tell a slope from warm-up, so
+// at most 5 MB an hour after warm-up. It is judged outside V8's young generation, which is
+// bounded and resizes both ways with the allocation rate: one shrink in an early trough window
+// would otherwise read as a slope of tens of MB an hour. A shorter run is too short to tell a slope from warm-up, so
 // it only checks that RSS troughs stayed within 15 % (a smoke test, not the verdict).
 const LONG_RUN = DURATION >= 1800;
 const MAX_ANON_SLOPE = 5;
 const trough = (xs, key) => Math.min(...xs.map((s) => s[key]));
 const third = Math.max(2, Math.floor(after.length / 3));
 const rssGrowth = after.length >= 6 ? trough(after.slice(-third), 'rssMb') / trough(after.slice(0, third), 'rssMb') - 1 : Number.NaN;
-const flat = LONG_RUN ? slopes.anonMb <= MAX_ANON_SLOPE : !(rssGrowth > MAX_GROWTH) && after.length >= 6;
+const flat = LONG_RUN ? slopes.anonOutsideYoungMb <= MAX_ANON_SLOPE : !(rssGrowth > MAX_GROWTH) && after.length >= 6;
 const seconds = (Date.now() - started) / 1000;
 const total = counts.token + counts.verify + counts.portal + counts.churn;
 const report = {
@@ -275,7 +318,7 @@ const report = {
     warmupSeconds: WARMUP,
     troughWindowSeconds: WINDOW_SECONDS,
     slopesMbPerHour: slopes,
-    judgement: LONG_RUN ? `anonymous slope <= ${MAX_ANON_SLOPE} MB/h` : `short run: RSS trough growth <= ${MAX_GROWTH * 100} %`,
+    judgement: LONG_RUN ? `anonymous slope outside the young generation <= ${MAX_ANON_SLOPE} MB/h` : `short run: RSS trough growth <= ${MAX_GROWTH * 100} %`,
     rssGrowthAfterWarmup: rssGrowth,
     flat,
     samples,
@@ -287,7 +330,7 @@ const lines = [
   `Portcullis soak, ${report.date}, ${process.version}, ${DURATION} s, ${CONCURRENCY} clients`,
   `requests: ${total} (${report.requestsPerSecond}/s): tokens ${counts.token}, verifications ${counts.verify}, portal reads ${counts.portal}, credential churn cycles ${counts.churn}`,
   `errors: ${errors.length}${errors.length ? `\n  ${errors.slice(0, 20).join('\n  ')}` : ''}`,
-  `memory slopes after ${WARMUP} s of warm-up, MB/hour (least squares over ${WINDOW_SECONDS} s troughs): anonymous ${mbh(slopes.anonMb)}, file-backed ${mbh(slopes.fileMb)}, RSS ${mbh(slopes.rssMb)}; of which thread malloc arenas ${mbh(slopes.arenaMb)}, main malloc heap ${mbh(slopes.brkMb)}, V8 heap used ${mbh(slopes.heapMb)} / committed ${mbh(slopes.heapTotalMb)}, external ${mbh(slopes.externalMb)}; SQLite file ${mbh(slopes.dbMb)}, WAL ${mbh(slopes.walMb)}`,
+  `memory slopes after ${WARMUP} s of warm-up, MB/hour (least squares over ${WINDOW_SECONDS} s troughs): anonymous ${mbh(slopes.anonMb)} (outside V8's young generation ${mbh(slopes.anonOutsideYoungMb)}), file-backed ${mbh(slopes.fileMb)}, RSS ${mbh(slopes.rssMb)}; of which thread malloc arenas ${mbh(slopes.arenaMb)}, main malloc heap ${mbh(slopes.brkMb)}, V8 heap used ${mbh(slopes.heapMb)} / committed ${mbh(slopes.heapTotalMb)} (young generation committed ${mbh(slopes.youngMb)}, old space used ${mbh(slopes.oldUsedMb)} / committed ${mbh(slopes.oldMb)}), external ${mbh(slopes.externalMb)}; SQLite file ${mbh(slopes.dbMb)}, WAL ${mbh(slopes.walMb)}`,
   `verdict (${report.memory.judgement}): ${flat ? 'flat' : 'NOT FLAT'}${LONG_RUN ? '' : `; RSS troughs grew ${pct(rssGrowth)}`}`,
   `curve (t s: anon/file/heap MB): ${samples
     .filter((_, i) => i % Math.max(1, Math.floor(samples.length / 40)) === 0)
