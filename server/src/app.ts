@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { revocationFeed } from './access/revocation-feed.js';
@@ -43,7 +44,8 @@ import { Beacons } from './retailmedia/beacons.js';
 import { deliveryRoutes } from './retailmedia/routes.js';
 import { RetailMedia } from './retailmedia/service.js';
 import { RedisBus } from './bus/redis.js';
-import { type Db, isPostgres, openPostgres, openSqlite, withLock } from './store/db.js';
+import { type Db, isPostgres, openPostgres, openSqlite, SQLITE_FILE, withLock } from './store/db.js';
+import { Retention } from './store/retention.js';
 import { createStore, type Store } from './store/index.js';
 import { prepareSchema } from './store/compatibility.js';
 import { describeDatabase, reasonOf, StartError } from './ops/start-errors.js';
@@ -88,6 +90,8 @@ export interface Services {
   idempotency: Idempotency;
   /** APIs with their own audience (RFC 8707 resource indicators) and the applications granted them. */
   apis: ApiRegistry;
+  /** Deletes audit events, usage counters, sessions and invitations past their retention. */
+  retention: Retention;
   /** Prometheus metrics of this server (its own registry), served at GET /metrics. */
   metrics: Metrics;
   /** Dependencies' states, draining, and the answer of GET /readyz. */
@@ -197,6 +201,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   );
   metrics.watchKeys(keys, clock);
   metrics.watchCaches(bus.caches);
+  metrics.watchMemory(isPostgres(db) ? undefined : path.join(config.dataDir, SQLITE_FILE));
   const readiness = new Readiness({ db, kind: isPostgres(db) ? 'postgresql' : 'sqlite' }, bus, config.redisUrl !== undefined, keys, clock);
   metrics.watchDependencies(readiness, db);
   const tokenCounts = new TokenCounter(store.tokenCounts, clock);
@@ -246,6 +251,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     gateway,
     idempotency: new Idempotency(store.idempotencyKeys, derived.pepper, clock),
     apis,
+    retention: new Retention(db, clock, config.retention),
     metrics,
     readiness,
     portal: { portal, accounts, sessions, secondFactor, tokenCounts, mailer, passwords },
@@ -410,6 +416,7 @@ export function startBackground(services: Services, app: FastifyInstance): void 
     app.log.error({ err }, task === 'reload' ? 'could not reload the signing keys from the store' : 'scheduled key rotation failed'),
   );
   services.denylist.start(60_000, failed('revoked_token_prune', 'could not prune revoked tokens'));
+  services.retention.start(3_600_000, failed('retention_prune', 'could not prune old audit events, usage counters or sessions'));
   services.keys.rotateIfDue().catch((err: unknown) => app.log.error({ err }, 'scheduled key rotation failed'));
   const say = (name: string, state: { state: string; detail: string; reason?: string }, atStart = false) => {
     const what = name === 'database' ? 'PostgreSQL' : 'Redis';
@@ -431,6 +438,7 @@ export async function stopServices(services: Services): Promise<void> {
   services.readiness.stop();
   services.keys.stop();
   services.denylist.stop();
+  services.retention.stop();
   await services.usage.stop().catch(() => {});
   await services.staticTokens.stop().catch(() => {});
   await services.beacons.stop().catch(() => {});

@@ -69,6 +69,8 @@ export interface Config {
   smtpUrl: string | undefined;
   /** The From address of the portal's email. */
   mailFrom: string;
+  /** How long audit events and per-day usage counters are kept before the hourly prune deletes them. */
+  retention: { auditDays: number; usageDays: number };
 }
 
 /** A bad setting: the message names the variable and is the one line printed before exiting. */
@@ -237,6 +239,11 @@ export function loadConfig(env: Env = process.env): Config {
       signinsPerIpPerMinute: integer(env, 'PORTCULLIS_SIGNIN_LIMIT_PER_IP', 30, 0, 1_000_000),
     },
     trustProxy: trustedProxies(env.PORTCULLIS_TRUST_PROXY),
+    retention: {
+      auditDays: integer(env, 'PORTCULLIS_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
+      // The portal charts the last 30 days, so usage counters are kept at least that long.
+      usageDays: integer(env, 'PORTCULLIS_USAGE_RETENTION_DAYS', 90, 31, 36_500),
+    },
   };
 }
 

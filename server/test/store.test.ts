@@ -1,60 +1,14 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import { sql } from 'kysely';
-import { createSchema, type Db, isPostgres, openPostgres, openSqlite } from '../src/store/db.js';
+import { isPostgres } from '../src/store/db.js';
 import { createStore, type Store } from '../src/store/index.js';
 import { migrateToLatest, pendingMigrations } from '../src/store/migrations.js';
-import { tempDir } from './helpers/server.js';
-import { DIALECTS } from './helpers/dialects.js';
-import { needService, POSTGRES_URL, postgresAvailable } from './helpers/services.js';
+import { needService } from './helpers/services.js';
+import { pgUp, STORE_DIALECTS, type StoreDialect } from './helpers/stores.js';
 
-/** One storage suite, run against each dialect of PORTCULLIS_TEST_DIALECTS (helpers/dialects.ts). */
-interface Dialect {
-  name: string;
-  open(): Promise<{ db: Db; cleanup(): Promise<void> } | undefined>;
-}
-
-const pgUp = postgresAvailable();
-
-const dialects: Dialect[] = [
-  {
-    name: 'sqlite',
-    async open() {
-      const dir = tempDir();
-      const db = openSqlite(dir);
-      return {
-        db,
-        async cleanup() {
-          await db.destroy();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-  {
-    name: 'postgres',
-    async open() {
-      if (!(await pgUp)) return undefined;
-      const schema = `store_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-      const bootstrap = openPostgres(POSTGRES_URL);
-      await createSchema(bootstrap, schema);
-      await bootstrap.destroy();
-      const db = openPostgres(POSTGRES_URL, { schema });
-      return {
-        db,
-        async cleanup() {
-          await sql`drop schema ${sql.id(schema)} cascade`.execute(db);
-          await db.destroy();
-        },
-      };
-    },
-  },
-];
-
-for (const dialect of dialects.filter((d) => (DIALECTS as readonly string[]).includes(d.name))) {
+for (const dialect of STORE_DIALECTS) {
   describe(`store on ${dialect.name}`, () => {
-    let opened: Awaited<ReturnType<Dialect['open']>>;
+    let opened: Awaited<ReturnType<StoreDialect['open']>>;
     let store: Store;
     const now = 1_800_000_000_000;
 

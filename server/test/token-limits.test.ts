@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { describe } from './helpers/dialects.js';
 import { ManualClock } from '../src/domain/clock.js';
+import { MemoryRateLimitStore } from '../src/ratelimit/store.js';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from './helpers/server.js';
 
 const tokenRequest = (server: TestServer, clientId: string, clientSecret: string, headers: Record<string, string> = {}) =>
@@ -185,4 +186,24 @@ test('without PORTCULLIS_TRUST_PROXY, X-Forwarded-For does not pick the address 
   } finally {
     await server.stop();
   }
+});
+
+test('the in-memory limit store forgets keys idle for two windows, long before its bound, while live counts survive', async () => {
+  const clock = new ManualClock(Date.UTC(2027, 0, 1, 12, 0, 5));
+  const store = new MemoryRateLimitStore(clock);
+  // One key per churned credential, as when credentials are created, used once and revoked.
+  for (let i = 0; i < 1000; i++) store.hit(`token:client:churned-${i}`, 60_000, 10);
+  assert.equal(store.size, 1000);
+  clock.advance(30);
+  assert.equal(store.hit('token:client:steady', 60_000, 10).count, 1);
+  assert.equal(store.size, 1001, 'windows still open are kept');
+  clock.advance(61);
+  const next = store.hit('token:client:steady', 60_000, 10);
+  assert.deepEqual([next.count, next.previous], [1, 1], 'a new window starts at zero and remembers the last one');
+  assert.equal(store.size, 1001, "a window that just ended is the sliding count's previous one, so it is kept");
+  clock.advance(60);
+  assert.equal(store.hit('token:client:steady', 60_000, 10).count, 1);
+  assert.equal(store.size, 1, 'keys idle for two windows are gone, long before the 100,000-key bound');
+  assert.equal(store.hit('token:client:steady', 60_000, 10).count, 2, 'the live count was kept');
+  assert.equal(store.peek('token:client:churned-1', 60_000).count, 0);
 });

@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { readFileSync, statSync } from 'node:fs';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { VerifyOutcome } from '../access/verifier.js';
 import type { CacheRegistry } from '../bus/caches.js';
@@ -99,7 +100,7 @@ export class Metrics {
       labelNames: ['batch'],
       registers,
     });
-    for (const batch of ['credential_usage', 'static_token_usage', 'beacon_counts', 'token_counts', 'revoked_token_prune'])
+    for (const batch of ['credential_usage', 'static_token_usage', 'beacon_counts', 'token_counts', 'revoked_token_prune', 'retention_prune'])
       this.writeFailures.inc({ batch }, 0);
     this.failureSpikes = new Counter({
       name: 'portcullis_client_authentication_failure_spikes_total',
@@ -279,6 +280,52 @@ export class Metrics {
     });
   }
 
+  /**
+   * Memory beyond the V8 heap that prom-client's defaults already show: anonymous against
+   * file-backed resident memory (Linux), array buffers, and the SQLite files' sizes, so an
+   * operator can alert on a slope of the kind that grows.
+   */
+  watchMemory(sqliteFile: string | undefined): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'portcullis_process_memory_bytes',
+      help: 'Resident memory of this process by kind: anonymous (heaps, caches) and file-backed (code, mapped files), from /proc on Linux',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const resident = residentMemory();
+        if (resident) for (const [kind, bytes] of Object.entries(resident)) this.set({ kind }, bytes);
+      },
+    });
+    new Gauge({
+      name: 'portcullis_process_array_buffers_bytes',
+      help: 'Memory held by ArrayBuffers and Buffers (part of external memory)',
+      registers,
+      collect() {
+        this.set(process.memoryUsage().arrayBuffers);
+      },
+    });
+    if (!sqliteFile) return;
+    new Gauge({
+      name: 'portcullis_database_file_bytes',
+      help: 'Size of the embedded SQLite database and its write-ahead log',
+      labelNames: ['file'],
+      registers,
+      collect() {
+        for (const [file, suffix] of [
+          ['database', ''],
+          ['wal', '-wal'],
+        ] as const) {
+          try {
+            this.set({ file }, statSync(sqliteFile + suffix).size);
+          } catch {
+            this.set({ file }, 0);
+          }
+        }
+      },
+    });
+  }
+
   contentType(): string {
     return this.registry.contentType;
   }
@@ -324,4 +371,16 @@ export function aggregateWorkerMetrics(): void {
       (err: Error) => worker.send({ type: ANSWER, id: message.id, error: err.message }),
     );
   });
+}
+
+/** Anonymous and file-backed resident bytes from /proc/self/status, or undefined off Linux. */
+function residentMemory(): { anonymous: number; file: number } | undefined {
+  let status: string;
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  return { anonymous: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
 }

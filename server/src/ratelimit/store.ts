@@ -37,6 +37,7 @@ interface Entry {
 
 export class MemoryRateLimitStore implements RateLimitStore {
   private readonly windows = new Map<string, Entry>();
+  private nextSweepAt = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -46,6 +47,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
   /** The key's entry moved to the current window (its last window's count kept as `previous` when adjacent). */
   private current(key: string, windowMs: number, create: boolean): Entry | undefined {
     const now = this.clock.now();
+    // Idle keys are dropped once per window length, so the map holds the keys seen in the last
+    // two windows (not every client_id since start, up to maxKeys, as credentials churn).
+    if (now >= this.nextSweepAt) {
+      this.dropIdle(now);
+      this.nextSweepAt = now + windowMs;
+    }
     let entry = this.windows.get(key);
     if (entry && entry.resetAt <= now) {
       const { resetAt } = windowOf(now, windowMs);
@@ -74,9 +81,19 @@ export class MemoryRateLimitStore implements RateLimitStore {
       : { count: 0, previous: 0, resetAt: windowOf(this.clock.now(), windowMs).resetAt };
   }
 
-  /** Drops keys idle for two windows; if every key is live, the oldest goes (a bounded map, never unbounded growth). */
-  private sweep(now: number): void {
+  /** Keys held (live windows, and idle ones not yet swept). */
+  get size(): number {
+    return this.windows.size;
+  }
+
+  /** Drops keys idle for two windows: neither their count nor, as `previous`, the sliding window needs them. */
+  private dropIdle(now: number): void {
     for (const [key, entry] of this.windows) if (entry.resetAt + entry.windowMs <= now) this.windows.delete(key);
+  }
+
+  /** Drops idle keys; if every key is live, the oldest goes (a bounded map, never unbounded growth). */
+  private sweep(now: number): void {
+    this.dropIdle(now);
     if (this.windows.size >= this.maxKeys) {
       const oldest = this.windows.keys().next();
       if (!oldest.done) this.windows.delete(oldest.value);
