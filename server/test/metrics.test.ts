@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { describe } from './helpers/dialects.js';
+import { currentDialect, describe } from './helpers/dialects.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { SQLITE_FILE } from '../src/store/db.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -144,16 +144,20 @@ describe('GET /metrics', () => {
     assert.ok([...now.keys()].some((k) => k.startsWith('nodejs_eventloop_lag')));
   });
 
-  test('memory is reported by kind, with the SQLite files as they are on disk', async () => {
-    const sqlite = path.join(server.dataDir, SQLITE_FILE);
-    const sizeBefore = statSync(sqlite).size;
+  test('memory is reported by kind, with the SQLite files as they are on disk (none on PostgreSQL)', async () => {
+    const sqlite = currentDialect() === 'sqlite' ? path.join(server.dataDir, SQLITE_FILE) : undefined;
+    const sizeBefore = sqlite ? statSync(sqlite).size : 0;
     const now = await scrape(server);
-    const sizeAfter = statSync(sqlite).size;
+    const sizeAfter = sqlite ? statSync(sqlite).size : 0;
     const anonymous = value(now, 'portcullis_process_memory_bytes{kind="anonymous"}');
     const file = value(now, 'portcullis_process_memory_bytes{kind="file"}');
     assert.ok(anonymous > 1024 * 1024 && file > 0, `anonymous ${anonymous}, file-backed ${file}`);
     assert.ok(anonymous + file <= value(now, 'process_resident_memory_bytes') * 1.5);
     assert.ok(now.has('portcullis_process_array_buffers_bytes'));
+    if (!sqlite) {
+      assert.ok(![...now.keys()].some((k) => k.startsWith('portcullis_database_file_bytes')), 'no SQLite file to report');
+      return;
+    }
     const reported = value(now, 'portcullis_database_file_bytes{file="database"}');
     assert.ok(reported >= sizeBefore && reported <= sizeAfter, `reported ${reported}, on disk ${sizeBefore}..${sizeAfter}`);
     assert.ok(value(now, 'portcullis_database_file_bytes{file="wal"}') > 0, 'the server writes through the write-ahead log');
