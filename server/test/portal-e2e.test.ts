@@ -7,7 +7,7 @@ import { type BrowserContext, chromium, type Locator, type Page } from 'playwrig
 import { createRequire } from 'node:module';
 import { hotp } from '../src/domain/totp.js';
 import { fromBase32 } from './helpers/base32.js';
-import { curl, curlAvailable, referenceDeliveryCurl } from './helpers/curl.js';
+import { curl, curlAvailable, referenceDeliveryCurl, referenceTokenCurl } from './helpers/curl.js';
 import { linkIn, MailSink } from './helpers/mail.js';
 import { PortalClient } from './helpers/portal.js';
 import { recordSecret } from './helpers/secrets.js';
@@ -517,19 +517,7 @@ describe('developer portal in Chromium', { timeout: 120_000 }, () => {
       const delivery = (token: string) => referenceDeliveryCurl(server.url, token);
       const withStatic = await curl(delivery(staticToken));
       assert.equal(withStatic.status, 200, withStatic.text);
-      const tokenAnswer = await curl([
-        '-X',
-        'POST',
-        `${server.url}/oauth2/token`,
-        '-H',
-        'content-type: application/x-www-form-urlencoded',
-        '--data-urlencode',
-        'grant_type=client_credentials',
-        '--data-urlencode',
-        `client_id=${key.client_id}`,
-        '--data-urlencode',
-        `client_secret=${key.client_secret}`,
-      ]);
+      const tokenAnswer = await curl(referenceTokenCurl(server.url, key.client_id, key.client_secret));
       assert.equal(tokenAnswer.status, 200, tokenAnswer.text);
       recordSecret(tokenAnswer.body.access_token);
       const withDynamic = await curl(delivery(tokenAnswer.body.access_token));

@@ -6,7 +6,7 @@ import { describe } from './helpers/dialects.js';
 import { buildApp, createServices, stopServices } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { ManualClock } from '../src/domain/clock.js';
-import { curl, curlAvailable, referenceDeliveryCurl } from './helpers/curl.js';
+import { curl, curlAvailable, referenceDeliveryCurl, referenceTokenCurl } from './helpers/curl.js';
 import { runCli } from './helpers/process.js';
 import { ADMIN_TOKEN, ISSUER_FOR_TESTS, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
@@ -151,19 +151,7 @@ describe('retail media: partners, static tokens and the delivery API', () => {
 
   test("the reference page's dynamic-token curl examples work as written, once the app is linked", async (t) => {
     if (!curlAvailable(t)) return;
-    const tokenRes = await curl([
-      '-X',
-      'POST',
-      `${server.url}/oauth2/token`,
-      '-H',
-      'content-type: application/x-www-form-urlencoded',
-      '--data-urlencode',
-      'grant_type=client_credentials',
-      '--data-urlencode',
-      `client_id=${app.clientId}`,
-      '--data-urlencode',
-      `client_secret=${app.clientSecret}`,
-    ]);
+    const tokenRes = await curl(referenceTokenCurl(server.url, app.clientId, app.clientSecret));
     assert.equal(tokenRes.status, 200, tokenRes.text);
     const dynamic = tokenRes.body.access_token as string;
     const before = await curl(referenceCurl(server.url, dynamic));

@@ -59,3 +59,20 @@ export function referenceDeliveryCurl(base: string, token: string, headers: stri
   for (const header of headers) args.push('-H', header);
   return args;
 }
+
+/** The reference page's token request as a curl command: client credentials in a form body. */
+export function referenceTokenCurl(base: string, clientId: string, clientSecret: string): string[] {
+  return [
+    '-X',
+    'POST',
+    `${base}/oauth2/token`,
+    '-H',
+    'content-type: application/x-www-form-urlencoded',
+    '--data-urlencode',
+    'grant_type=client_credentials',
+    '--data-urlencode',
+    `client_id=${clientId}`,
+    '--data-urlencode',
+    `client_secret=${clientSecret}`,
+  ];
+}
