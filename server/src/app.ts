@@ -138,7 +138,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     if (err instanceof ConfigError && master.generated && master.file) rmSync(master.file, { force: true });
     throw err;
   }
-  const derived = { pepper: masterKeys.pepper };
+  const { pepper } = masterKeys;
 
   const bus: Bus = config.redisUrl ? new RedisBus(config.redisUrl) : new LocalBus();
   // Bounded: a Redis that is down at start leaves the node in degraded mode, reconnecting in the background.
@@ -146,7 +146,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const usage = new UsageRecorder(store, clock);
   const metrics = new Metrics();
   usage.onFailure((reason) => metrics.authenticationFailed(reason));
-  const directory = new Directory(store, bus, clock, derived.pepper, usage, config.deactivationGraceSeconds);
+  const directory = new Directory(store, bus, clock, pepper, usage, config.deactivationGraceSeconds);
   const keys = new KeyRing(
     store.signingKeys,
     store.audit,
@@ -163,7 +163,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     bus,
   );
   await keys.ensureKey();
-  const tokens = new TokenIssuer(directory, keys, usage, clock, derived.pepper, {
+  const tokens = new TokenIssuer(directory, keys, usage, clock, pepper, {
     issuer: config.issuer,
     audience: config.audience,
     ttlSeconds: config.tokenTtlSeconds,
@@ -177,15 +177,15 @@ export async function createServices(config: Config, options: ServiceOptions = {
     onOutcome: (outcome) => metrics.verified(outcome),
   });
   // Under a lock, so nodes starting together on an empty store agree on one generated token.
-  const admin = await withLock(db, 'first-start', () => AdminAuth.open(store.settings, derived.pepper, config.adminToken));
+  const admin = await withLock(db, 'first-start', () => AdminAuth.open(store.settings, pepper, config.adminToken));
   const firstStart: Services['firstStart'] = {};
   if (master.generated && master.file) firstStart.masterKeyFile = master.file;
   if (admin.generated) firstStart.adminToken = admin.generated;
-  const staticTokens = new StaticTokenVerifier(store.staticTokens, bus, clock, derived.pepper);
+  const staticTokens = new StaticTokenVerifier(store.staticTokens, bus, clock, pepper);
   const bearer = new BearerAuthentication(verifier, staticTokens, { onRefusal: (checkpoint, reason) => metrics.bearerRefused(checkpoint, reason) });
   const retail = new RetailMedia(store, bus, clock, directory, staticTokens);
   const beaconLedger = config.redisUrl ? new RedisBeaconLedger(config.redisUrl, clock) : new MemoryBeaconLedger(clock);
-  const beacons = new Beacons(derived.pepper, config.issuer, store.placements, clock, beaconLedger);
+  const beacons = new Beacons(pepper, config.issuer, store.placements, clock, beaconLedger);
   const rateLimits: RateLimitStore = config.redisUrl ? new RedisRateLimitStore(config.redisUrl, clock) : new MemoryRateLimitStore(clock);
   const limiter = new RateLimiter(rateLimits, () => clock.now());
   const gateway = new GatewayRoutes(config.routes, store, bus, clock);
@@ -194,7 +194,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   clients.onFailureSpike(
     auditFailureSpikes(
       store.audit,
-      async (applicationId) => (await directory?.applications.get(applicationId))?.organizationId,
+      async (applicationId) => (await directory.applications.get(applicationId))?.organizationId,
       clock,
       () => {}, // an audit write that fails (database down) must not fail the token request; the metric still counts
     ),
@@ -225,7 +225,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const secondFactor = new SecondFactor(
     store.portalUsers,
     store.recoveryCodes,
-    derive(derived.pepper, 'totp-seal'),
+    derive(pepper, 'totp-seal'),
     clock,
     `Portcullis ${new URL(config.issuer).host}`,
   );
@@ -249,7 +249,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     rateLimits,
     limiter,
     gateway,
-    idempotency: new Idempotency(store.idempotencyKeys, derived.pepper, clock),
+    idempotency: new Idempotency(store.idempotencyKeys, pepper, clock),
     apis,
     retention: new Retention(db, clock, config.retention),
     metrics,
