@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import { matchesEtag } from '../src/access/revocation-feed.js';
+import { RevocationList } from '../src/access/revocation-list.js';
+import { ManualClock } from '../src/domain/clock.js';
 import { ISSUER_FOR_TESTS, startTestServer, type TestServer } from './helpers/server.js';
 
 type Feed = { issuer: string; tokens: Array<{ jti: string; exp: number }>; credentials: Array<{ client_id: string; revoked_at: number; exp: number }> };
@@ -98,4 +100,31 @@ test('If-None-Match matches a listed ETag, weak or strong, or *', () => {
   assert.ok(matchesEtag('*', '"b"'));
   assert.ok(!matchesEtag('"a"', '"b"'));
   assert.ok(!matchesEtag(undefined, '"b"'));
+});
+
+test('credentials revoked now leave the list once their tokens have expired, whether or not anyone reads the feed', async () => {
+  const clock = new ManualClock(Date.UTC(2027, 0, 1));
+  const server = await startTestServer({}, { clock, dialect: 'sqlite' });
+  try {
+    const { store, bus, denylist } = server.services;
+    const list = new RevocationList(denylist, store.credentials, bus, clock, { issuer: ISSUER_FOR_TESTS, horizonMs: 60_000 });
+    await list.start(3_600_000, (err) => assert.fail(String(err)));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const cred = await server.newCredential();
+        const revoked = await server.admin('DELETE', `/applications/${cred.appId}/credentials/${cred.clientId}?immediately=true`);
+        assert.equal(revoked.status, 200);
+      }
+      await list.load();
+      assert.equal(list.size, 3);
+      clock.advance(61);
+      await list.load(); // the periodic refresh, with no request for the feed in between
+      assert.equal(list.size, 0, 'expired entries are dropped by the refresh itself');
+      assert.deepEqual(JSON.parse(list.snapshot().body).credentials, []);
+    } finally {
+      list.stop();
+    }
+  } finally {
+    await server.stop();
+  }
 });

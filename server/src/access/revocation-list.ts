@@ -64,6 +64,9 @@ export class RevocationList {
   }
 
   async load(): Promise<void> {
+    // Expired entries go here too, not only when the feed is read: a node nobody polls must not
+    // keep every credential ever revoked.
+    this.dropExpired(this.clock.now());
     const revoked = await this.repository.revokedSince(this.clock.now() - this.options.horizonMs);
     let changed = false;
     for (const { clientId, revokedAt } of revoked) {
@@ -82,19 +85,34 @@ export class RevocationList {
     this.credentialsVersion++;
   }
 
+  /** Credentials whose tokens issued before the revocation have all expired. */
+  private dropExpired(now: number): void {
+    for (const [clientId, revokedAt] of this.credentials) {
+      if (revokedAt + this.options.horizonMs <= now) {
+        this.credentials.delete(clientId);
+        this.credentialsVersion++;
+      }
+    }
+  }
+
+  /** Credentials listed now (expired ones leave at the next refresh or read). */
+  get size(): number {
+    return this.credentials.size;
+  }
+
   /** The document and its ETag, rebuilt only when something changed or entries may have expired. */
   snapshot(): RevocationSnapshot {
     const now = this.clock.now();
-    const versions = `${this.denylist.version}.${this.credentialsVersion}`;
-    if (this.built && this.built.versions === versions && now - this.built.at < REBUILD_AFTER_MS) return this.built;
+    const version = () => `${this.denylist.version}.${this.credentialsVersion}`;
+    if (this.built && this.built.versions === version() && now - this.built.at < REBUILD_AFTER_MS) return this.built;
+    this.dropExpired(now);
+    const versions = version();
     const seconds = (ms: number) => Math.ceil(ms / 1000);
     const tokens: RevocationDocument['tokens'] = [];
     for (const [jti, expiresAt] of this.denylist.entries()) if (expiresAt > now) tokens.push({ jti, exp: seconds(expiresAt) });
     const credentials: RevocationDocument['credentials'] = [];
     for (const [clientId, revokedAt] of this.credentials) {
-      const until = revokedAt + this.options.horizonMs;
-      if (until <= now) this.credentials.delete(clientId);
-      else credentials.push({ client_id: clientId, revoked_at: seconds(revokedAt), exp: seconds(until) });
+      credentials.push({ client_id: clientId, revoked_at: seconds(revokedAt), exp: seconds(revokedAt + this.options.horizonMs) });
     }
     // Sorted, so the same list gives the same bytes and ETag on every node.
     tokens.sort((a, b) => (a.jti < b.jti ? -1 : a.jti > b.jti ? 1 : 0));
