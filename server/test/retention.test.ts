@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, type TestContext, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/domain/clock.js';
 import type { Db } from '../src/store/db.js';
-import { createStore, type Store } from '../src/store/index.js';
-import { migrateToLatest } from '../src/store/migrations.js';
+import type { Store } from '../src/store/index.js';
 import { Retention } from '../src/store/retention.js';
-import { needService } from './helpers/services.js';
-import { pgUp, STORE_DIALECTS, type StoreDialect } from './helpers/stores.js';
+import { STORE_DIALECTS, storeSuite } from './helpers/stores.js';
 
 const DAY = 86_400_000;
 const count = async (db: Db, table: 'audit_events' | 'token_counts' | 'auth_failures' | 'portal_sessions') =>
@@ -21,20 +19,15 @@ const count = async (db: Db, table: 'audit_events' | 'token_counts' | 'auth_fail
 
 for (const dialect of STORE_DIALECTS) {
   describe(`retention on ${dialect.name}`, () => {
-    let opened: Awaited<ReturnType<StoreDialect['open']>>;
+    const suite = storeSuite(dialect);
     let store: Store;
     const clock = new ManualClock(Date.UTC(2027, 0, 1));
 
     before(async () => {
-      opened = await dialect.open();
-      if (!opened) return;
-      await migrateToLatest(opened.db);
-      store = createStore(opened.db);
+      store = (await suite.open()) as Store;
     });
-    after(async () => {
-      await opened?.cleanup();
-    });
-    const ready = async (t: TestContext) => dialect.name === 'sqlite' || needService(t, 'PostgreSQL', await pgUp);
+    after(suite.close);
+    const ready = suite.ready;
 
     test('audit events past their retention are deleted, in slices, and younger ones stay', async (t) => {
       if (!(await ready(t))) return;
@@ -50,13 +43,13 @@ for (const dialect of STORE_DIALECTS) {
         details: '{}',
       }));
       for (let i = 0; i < old.length; i += 500)
-        await opened!.db
+        await suite.db
           .insertInto('audit_events')
           .values(old.slice(i, i + 500))
           .execute();
       await store.audit.recordChange(now - 10 * DAY, { actor: 'operator', ip: null }, 'credential.deleted', { type: 'credential', id: 'young' }, 1);
 
-      const result = await new Retention(opened!.db, clock, { auditDays: 365, usageDays: 90 }).prune();
+      const result = await new Retention(suite.db, clock, { auditDays: 365, usageDays: 90 }).prune();
 
       assert.equal(result.auditEvents, 2_500);
       assert.deepEqual(
@@ -77,7 +70,7 @@ for (const dialect of STORE_DIALECTS) {
         { day: day(1), clientId: 'c', reason: 'bad_secret', count: 2 },
       ]);
 
-      const result = await new Retention(opened!.db, clock, { auditDays: 365, usageDays: 90 }).prune();
+      const result = await new Retention(suite.db, clock, { auditDays: 365, usageDays: 90 }).prune();
 
       assert.equal(result.tokenCounts, 1);
       assert.equal(result.authFailures, 1);
@@ -100,9 +93,9 @@ for (const dialect of STORE_DIALECTS) {
       await store.portalSessions.create(session('expired', clock.now() - 1));
       await store.portalSessions.create(session('live', clock.now() + DAY));
 
-      await new Retention(opened!.db, clock, { auditDays: 365, usageDays: 90 }).prune();
+      await new Retention(suite.db, clock, { auditDays: 365, usageDays: 90 }).prune();
 
-      assert.equal(await count(opened!.db, 'portal_sessions'), 1);
+      assert.equal(await count(suite.db, 'portal_sessions'), 1);
       assert.ok(await store.portalSessions.get('live'));
     });
   });

@@ -1,34 +1,28 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, type TestContext, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { isPostgres } from '../src/store/db.js';
-import { createStore, type Store } from '../src/store/index.js';
+import type { Store } from '../src/store/index.js';
 import { migrateToLatest, pendingMigrations } from '../src/store/migrations.js';
-import { needService } from './helpers/services.js';
-import { pgUp, STORE_DIALECTS, type StoreDialect } from './helpers/stores.js';
+import { STORE_DIALECTS, storeSuite } from './helpers/stores.js';
 
 for (const dialect of STORE_DIALECTS) {
   describe(`store on ${dialect.name}`, () => {
-    let opened: Awaited<ReturnType<StoreDialect['open']>>;
+    const suite = storeSuite(dialect);
     let store: Store;
     const now = 1_800_000_000_000;
 
     before(async () => {
-      opened = await dialect.open();
-      if (!opened) return;
-      await migrateToLatest(opened.db);
-      store = createStore(opened.db);
+      store = (await suite.open()) as Store;
     });
-    after(async () => {
-      await opened?.cleanup();
-    });
+    after(suite.close);
 
-    const ready = async (t: TestContext) => dialect.name === 'sqlite' || needService(t, 'PostgreSQL', await pgUp);
+    const ready = suite.ready;
 
     test('migrations apply once and leave nothing pending, however often they run', async (t) => {
       if (!(await ready(t))) return;
-      assert.deepEqual(await migrateToLatest(opened!.db), []);
-      assert.deepEqual(await pendingMigrations(opened!.db), []);
-      assert.equal(isPostgres(opened!.db), dialect.name === 'postgres');
+      assert.deepEqual(await migrateToLatest(suite.db), []);
+      assert.deepEqual(await pendingMigrations(suite.db), []);
+      assert.equal(isPostgres(suite.db), dialect.name === 'postgres');
     });
 
     test('organizations and applications get increasing positive integer ids, read back as numbers', async (t) => {

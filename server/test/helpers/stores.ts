@@ -1,9 +1,12 @@
 import { rmSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { sql } from 'kysely';
 import { createSchema, type Db, openPostgres, openSqlite } from '../../src/store/db.js';
+import { createStore, type Store } from '../../src/store/index.js';
+import { migrateToLatest } from '../../src/store/migrations.js';
 import { DIALECTS } from './dialects.js';
 import { tempDir } from './server.js';
-import { POSTGRES_URL, postgresAvailable } from './services.js';
+import { needService, POSTGRES_URL, postgresAvailable } from './services.js';
 
 /** A store opened on one dialect of PORTCULLIS_TEST_DIALECTS (helpers/dialects.ts), for the suites that test the store itself. */
 export interface StoreDialect {
@@ -50,3 +53,26 @@ const all: StoreDialect[] = [
 
 /** The dialects this run tests. */
 export const STORE_DIALECTS = all.filter((d) => (DIALECTS as readonly string[]).includes(d.name));
+
+/**
+ * A migrated store on `dialect` for one suite: `open()` in `before`, `close()` in `after`, and each
+ * test starting with `if (!(await suite.ready(t))) return;` (PostgreSQL missing: a notice, or a failure under CI).
+ */
+export function storeSuite(dialect: StoreDialect) {
+  let opened: Awaited<ReturnType<StoreDialect['open']>>;
+  return {
+    /** The store, or undefined when the dialect's server is not there (then `ready` skips or fails). */
+    async open(): Promise<Store | undefined> {
+      opened = await dialect.open();
+      if (!opened) return undefined;
+      await migrateToLatest(opened.db);
+      return createStore(opened.db);
+    },
+    close: async () => opened?.cleanup(),
+    ready: async (t: TestContext) => dialect.name === 'sqlite' || needService(t, 'PostgreSQL', await pgUp),
+    get db(): Db {
+      if (!opened) throw new Error(`no ${dialect.name} store is open`);
+      return opened.db;
+    },
+  };
+}
