@@ -207,3 +207,18 @@ test('the in-memory limit store forgets keys idle for two windows, long before i
   assert.equal(store.hit('token:client:steady', 60_000, 10).count, 2, 'the live count was kept');
   assert.equal(store.peek('token:client:churned-1', 60_000).count, 0);
 });
+
+test('a key with a long window does not postpone the sweep of one-minute keys', () => {
+  const clock = new ManualClock(Date.UTC(2027, 0, 1, 12, 0, 5));
+  const store = new MemoryRateLimitStore(clock);
+  // A portal sign-up is counted per address per hour; it used to set the next sweep an hour away.
+  store.hit('portal-signup:ip:192.0.2.1', 60 * 60_000, 0);
+  for (let minute = 0; minute < 10; minute++) {
+    for (let i = 0; i < 100; i++) store.hit(`token:client:churned-${minute}-${i}`, 60_000, 10);
+    clock.advance(60);
+  }
+  // Keys of minutes 0–8 have been idle for two windows: gone. Minute 9's, the hour key and this one stay.
+  store.hit('token:client:steady', 60_000, 10);
+  assert.equal(store.size, 100 + 2);
+  assert.equal(store.peek('portal-signup:ip:192.0.2.1', 60 * 60_000).count, 1, 'the hour-long count survives');
+});

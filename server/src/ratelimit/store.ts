@@ -35,6 +35,9 @@ interface Entry {
   previous: number;
 }
 
+/** How often the in-memory store drops idle keys: the shortest window in use (a minute). */
+export const SWEEP_EVERY_MS = 60_000;
+
 export class MemoryRateLimitStore implements RateLimitStore {
   private readonly windows = new Map<string, Entry>();
   private nextSweepAt = 0;
@@ -47,11 +50,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
   /** The key's entry moved to the current window (its last window's count kept as `previous` when adjacent). */
   private current(key: string, windowMs: number, create: boolean): Entry | undefined {
     const now = this.clock.now();
-    // Idle keys are dropped once per window length, so the map holds the keys seen in the last
-    // two windows (not every client_id since start, up to maxKeys, as credentials churn).
+    // Idle keys are dropped once a minute whatever the window of the key that happens to trigger
+    // the sweep (an hour-long sign-up window once postponed every sweep by an hour), so the map
+    // holds the keys seen in their last two windows, not every client_id since start.
     if (now >= this.nextSweepAt) {
       this.dropIdle(now);
-      this.nextSweepAt = now + windowMs;
+      this.nextSweepAt = now + SWEEP_EVERY_MS;
     }
     let entry = this.windows.get(key);
     if (entry && entry.resetAt <= now) {
