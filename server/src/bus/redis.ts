@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
 import { CacheRegistry } from './caches.js';
+import { loadRedis } from './redis-client.js';
 import type { Bus, BusEvent, BusListener, BusStatus } from './index.js';
 
 // ioredis is loaded on first use, so a server without REDIS_URL does not carry it in memory.
-const loadRedis = (): typeof Redis => (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
 
 const CHANNEL = 'portcullis:events';
 /** Events that could not be published are kept (at most this many) and sent when Redis returns. */

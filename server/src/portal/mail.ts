@@ -1,4 +1,5 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import { createRequire } from 'node:module';
+import type { Transporter } from 'nodemailer';
 
 /** An email the portal sends: verification, password reset, invitation, notices. */
 export interface MailMessage {
@@ -43,6 +44,8 @@ export class SmtpMailer implements Mailer {
     url: string,
     private readonly from: string,
   ) {
+    // nodemailer is loaded only when a mail server is configured: a server without one never carries it.
+    const nodemailer = createRequire(import.meta.url)('nodemailer') as typeof import('nodemailer');
     this.transport = nodemailer.createTransport(url);
   }
 

@@ -1,10 +1,7 @@
-import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
+import { loadRedis } from '../bus/redis-client.js';
 import type { Clock } from '../domain/clock.js';
 import { type RateLimitHit, type RateLimitStore, windowOf } from './store.js';
-
-// ioredis is loaded on first use, so a server without REDIS_URL does not carry it in memory.
-const loadRedis = (): typeof Redis => (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
 
 interface Counter {
   /** The window's count across every node, as Redis last told it (this node's pushed hits included). */

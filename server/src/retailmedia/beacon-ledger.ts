@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { loadRedis } from '../bus/redis-client.js';
 import type { Clock } from '../domain/clock.js';
 
 /** Which (impression, beacon) pairs have been counted, until the beacon expires: a replay counts nothing. */
@@ -81,7 +82,7 @@ export class RedisBeaconLedger implements BeaconLedger {
   private readonly local: MemoryBeaconLedger;
 
   constructor(url: string, clock: Clock, timeoutMs = 1_000) {
-    this.redis = new Redis(url, {
+    this.redis = new (loadRedis())(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: timeoutMs,
