@@ -201,6 +201,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
   );
   metrics.watchKeys(keys, clock);
   metrics.watchCaches(bus.caches);
+  metrics.watchEntries({
+    rate_limit_keys: () => rateLimits.size,
+    verified_tokens: () => verifier.cachedTokens,
+    ...(beaconLedger instanceof MemoryBeaconLedger ? { beacon_sightings: () => beaconLedger.size } : {}),
+  });
   metrics.watchMemory(isPostgres(db) ? undefined : path.join(config.dataDir, SQLITE_FILE));
   const readiness = new Readiness({ db, kind: isPostgres(db) ? 'postgresql' : 'sqlite' }, bus, config.redisUrl !== undefined, keys, clock);
   metrics.watchDependencies(readiness, db);

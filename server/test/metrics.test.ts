@@ -31,7 +31,7 @@ describe('GET /metrics', () => {
   let server: TestServer;
   const clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'));
   before(async () => {
-    server = await startTestServer({ PORTCULLIS_TOKEN_LIMIT_PER_IP: '100' }, { clock });
+    server = await startTestServer({ PORTCULLIS_TOKEN_LIMIT_PER_IP: '100', PORTCULLIS_TOKEN_LIMIT_PER_CLIENT: '100' }, { clock });
   });
   after(() => server.stop());
 
@@ -75,6 +75,24 @@ describe('GET /metrics', () => {
     assert.equal(delta('portcullis_token_verifications_total{outcome="valid"}'), 2);
     assert.equal(delta('portcullis_token_verifications_total{outcome="malformed"}'), 1);
     assert.equal(delta('portcullis_token_verifications_total{outcome="bad_signature"}'), 1);
+  });
+
+  test('in-memory tables that grow with traffic report their entries: rate-limit keys and verified tokens', async () => {
+    const before = await scrape(server);
+    const { clientId, clientSecret } = await server.newCredential();
+    const token = await server.accessToken(clientId, clientSecret);
+    assert.equal((await server.me(token)).status, 200);
+    const now = await scrape(server);
+    // A new client_id adds its per-client quota key; a new token is remembered once verified.
+    assert.equal(
+      value(now, 'portcullis_in_memory_entries{table="rate_limit_keys"}') - value(before, 'portcullis_in_memory_entries{table="rate_limit_keys"}'),
+      1,
+    );
+    assert.equal(
+      value(now, 'portcullis_in_memory_entries{table="verified_tokens"}') - value(before, 'portcullis_in_memory_entries{table="verified_tokens"}'),
+      1,
+    );
+    assert.ok(now.has('portcullis_in_memory_entries{table="beacon_sightings"}'), 'the embedded beacon ledger is measured');
   });
 
   test('the latency histogram is labelled by route pattern and status class, never by the URL', async () => {

@@ -58,6 +58,11 @@ export class BearerVerifier {
     this.cacheSize = options.cacheSize ?? 10_000;
   }
 
+  /** Tokens whose signature and claims are remembered (at most the cache size). */
+  get cachedTokens(): number {
+    return this.verified.size;
+  }
+
   /**
    * `anyAudience`: a token of this issuer for any audience, such as an API's (RFC 8707); for the
    * revocation and introspection endpoints, which ask whose token it is, not whether it is for them.

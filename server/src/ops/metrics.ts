@@ -281,6 +281,22 @@ export class Metrics {
   }
 
   /**
+   * Entries of the in-process tables that grow with traffic rather than with the data (rate-limit
+   * keys, verified tokens, beacon sightings): each is bounded, and a slope here names the holder.
+   */
+  watchEntries(tables: Record<string, () => number>): void {
+    new Gauge({
+      name: 'portcullis_in_memory_entries',
+      help: 'Entries held in memory by table: rate_limit_keys, verified_tokens, beacon_sightings',
+      labelNames: ['table'],
+      registers: [this.registry],
+      collect() {
+        for (const [table, size] of Object.entries(tables)) this.set({ table }, size());
+      },
+    });
+  }
+
+  /**
    * Memory beyond the V8 heap that prom-client's defaults already show: anonymous against
    * file-backed resident memory (Linux), array buffers, and the SQLite files' sizes, so an
    * operator can alert on a slope of the kind that grows.

@@ -75,6 +75,11 @@ export class RedisRateLimitStore implements RateLimitStore {
     return { count: current.known + current.pending, previous: previous.known + previous.pending, resetAt: current.resetAt };
   }
 
+  /** Keys held in memory: those counted or checked in their current or previous window. */
+  get size(): number {
+    return this.counters.size;
+  }
+
   /** Pushes pending hits and reads back every live key's total; one sync at a time. */
   sync(): Promise<void> {
     this.syncing = this.syncing.then(() => this.push());

@@ -19,6 +19,8 @@ export interface RateLimitStore {
   hit(key: string, windowMs: number, limit: number): RateLimitHit;
   /** The counts for `key`, without counting a call. */
   peek(key: string, windowMs: number): RateLimitHit;
+  /** Keys held in memory (for the metrics). */
+  readonly size: number;
   close(): Promise<void>;
 }
 
