@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ManualClock } from '../src/domain/clock.js';
+import { ManualClock, utcDay } from '../src/domain/clock.js';
 import type { Db } from '../src/store/db.js';
 import type { Store } from '../src/store/index.js';
 import { Retention } from '../src/store/retention.js';
@@ -100,3 +100,11 @@ for (const dialect of STORE_DIALECTS) {
     });
   });
 }
+
+test('utcDay names the UTC day of a time, across midnight and back (it keeps its last answer)', () => {
+  const midnight = Date.UTC(2026, 11, 31, 24);
+  assert.equal(utcDay(midnight - 1), '2026-12-31');
+  assert.equal(utcDay(midnight), '2027-01-01');
+  assert.equal(utcDay(midnight - 1), '2026-12-31', 'an earlier time after a later one');
+  assert.equal(utcDay(-1), '1969-12-31');
+});

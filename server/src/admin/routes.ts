@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor, Directory } from '../directory/service.js';
-import type { Clock } from '../domain/clock.js';
+import { type Clock, DAY_MS, utcDay } from '../domain/clock.js';
 import type { UsageRecorder } from '../directory/usage.js';
 import { ApiError } from '../domain/errors.js';
 import type { KeyRing } from '../keys/keyring.js';
@@ -179,7 +179,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions)
 
   app.get('/auth-failures', async () => {
     await opts.usage.flush();
-    const since = new Date(opts.clock.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+    const since = utcDay(opts.clock.now() - 30 * DAY_MS);
     return (await opts.store.authFailures.since(since)).map((f) => ({ day: f.day, client_id: f.clientId || null, reason: f.reason, count: f.count }));
   });
 }

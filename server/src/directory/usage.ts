@@ -1,4 +1,4 @@
-import type { Clock } from '../domain/clock.js';
+import { type Clock, utcDay } from '../domain/clock.js';
 import { BatchedWrites, latest, sum } from '../store/batched-writes.js';
 import type { Store } from '../store/index.js';
 
@@ -18,7 +18,7 @@ export class UsageRecorder {
   ) {
     this.lastUsed = new BatchedWrites((batch) => store.credentials.recordLastUsed(batch), latest);
     this.failures = new BatchedWrites((batch) => {
-      const day = new Date(this.clock.now()).toISOString().slice(0, 10);
+      const day = utcDay(this.clock.now());
       return store.authFailures.add(
         [...batch].map(([key, count]) => {
           const [clientId = '', reason = ''] = key.split('\n');

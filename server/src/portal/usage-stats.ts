@@ -1,10 +1,9 @@
-import type { Clock } from '../domain/clock.js';
+import { type Clock, DAY_MS, utcDay } from '../domain/clock.js';
 import { BatchedWrites, sum } from '../store/batched-writes.js';
 import type { TokenCountRepository } from '../store/token-counts.js';
 
 export const USAGE_DAYS = 30;
 
-const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const keyOf = (applicationId: number, day: string) => `app\n${applicationId}\n${day}`;
 const credentialKeyOf = (clientId: string, day: string) => `key\n${clientId}\n${day}`;
 
@@ -33,7 +32,7 @@ export class TokenCounter {
   }
 
   issued(applicationId: number, clientId?: string): void {
-    const day = dayOf(this.clock.now());
+    const day = utcDay(this.clock.now());
     this.counts.add(keyOf(applicationId, day), 1);
     if (clientId !== undefined) this.counts.add(credentialKeyOf(clientId, day), 1);
   }
@@ -48,7 +47,7 @@ export class TokenCounter {
 
   lastDays(): string[] {
     const now = this.clock.now();
-    return Array.from({ length: USAGE_DAYS }, (_, i) => dayOf(now - (USAGE_DAYS - 1 - i) * 86_400_000));
+    return Array.from({ length: USAGE_DAYS }, (_, i) => utcDay(now - (USAGE_DAYS - 1 - i) * DAY_MS));
   }
 
   flush(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Clock } from '../domain/clock.js';
+import { type Clock, DAY_MS, utcDay } from '../domain/clock.js';
 import type { Db } from './db.js';
 
 export interface RetentionPolicy {
@@ -16,7 +16,6 @@ export interface PruneResult {
   invitations: number;
 }
 
-const DAY_MS = 86_400_000;
 // Rows go in slices, so a long backlog never holds SQLite's single writer (or a PostgreSQL lock)
 // for long, and requests writing in between are not starved.
 const SLICE = 1_000;
@@ -38,7 +37,7 @@ export class Retention {
   async prune(): Promise<PruneResult> {
     const now = this.clock.now();
     const auditBefore = now - this.policy.auditDays * DAY_MS;
-    const dayBefore = new Date(now - this.policy.usageDays * DAY_MS).toISOString().slice(0, 10);
+    const dayBefore = utcDay(now - this.policy.usageDays * DAY_MS);
     return {
       auditEvents: await this.inSlices((db) =>
         db.deleteFrom('audit_events').where('id', 'in', db.selectFrom('audit_events').select('id').where('occurred_at', '<', auditBefore).limit(SLICE)),
