@@ -81,7 +81,9 @@ export class RevocationList {
   private async reread(clientId: string): Promise<void> {
     const credential = await this.repository.get(clientId);
     if (credential?.revokedAt == null || this.credentials.get(clientId) === credential.revokedAt) return;
-    this.credentials.set(clientId, credential.revokedAt);
+    // Keyed by the row's own string: the event's client_id can be a slice of the operator's request
+    // URL, and a key that is a slice keeps the whole URL alive for as long as the entry lives.
+    this.credentials.set(credential.clientId, credential.revokedAt);
     this.credentialsVersion++;
   }
 
