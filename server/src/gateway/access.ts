@@ -1,4 +1,3 @@
-import type { OutgoingHttpHeaders } from 'node:http';
 import { type BearerAuthentication, type BearerSubject, type Checkpoint, missingScopes } from '../http/bearer.js';
 import type { AccessClaims } from '../oauth/tokens.js';
 import { type CorsSettings, type RouteSpec, requiredScopes } from './routes-config.js';
@@ -37,17 +36,26 @@ export async function decideAccess(
 
 /** The caller's identity as the upstream receives it. */
 export function identityHeaders(claims: AccessClaims): Record<string, string> {
-  return addIdentityHeaders({}, claims);
+  return {
+    'x-portcullis-application': String(claims.application_id),
+    'x-portcullis-organization': String(claims.organization_id),
+    'x-portcullis-client': claims.client_id,
+    'x-portcullis-scopes': claims.scope ?? '',
+  };
 }
 
-/** Adds the caller's identity fields to `headers` (the gateway's upstream request), returning them. */
-export function addIdentityHeaders<T extends OutgoingHttpHeaders>(headers: T, claims: AccessClaims): T {
-  const out = headers as OutgoingHttpHeaders;
-  out['x-portcullis-application'] = String(claims.application_id);
-  out['x-portcullis-organization'] = String(claims.organization_id);
-  out['x-portcullis-client'] = claims.client_id;
-  out['x-portcullis-scopes'] = claims.scope ?? '';
-  return headers;
+/** Adds the caller's identity fields to the flat header list of the gateway's upstream request. */
+export function addIdentityHeaders(headers: Array<string | string[]>, claims: AccessClaims): void {
+  headers.push(
+    'x-portcullis-application',
+    String(claims.application_id),
+    'x-portcullis-organization',
+    String(claims.organization_id),
+    'x-portcullis-client',
+    claims.client_id,
+    'x-portcullis-scopes',
+    claims.scope ?? '',
+  );
 }
 
 const allowedOrigin = (cors: CorsSettings, origin: string) => cors.origins[0] === '*' || cors.origins.includes(origin);

@@ -61,34 +61,46 @@ export interface ForwardedRequest {
   readonly host: string;
 }
 
+/** Fields never copied as they come: hop-by-hop, Portcullis's own, and those rewritten below (Cookie, Via). */
+const NOT_COPIED = new Set([...HOP_BY_HOP, ...OWN_REQUEST_FIELDS, 'cookie', 'via']);
+
+/** Header fields as node:http takes them flat (name, value, name, value…): no header object to build field by field. */
+export type FlatHeaders = Array<string | string[]>;
+
 /**
  * The headers sent upstream: the client's, minus hop-by-hop fields, Portcullis's own fields and
  * cookies, plus X-Forwarded-*; the caller adds the identity. `trustProxy`: whether the
  * X-Forwarded-For chain of the peer in front is kept.
  */
-export function upstreamRequestHeaders(request: ForwardedRequest, upstreamHost: string, trustProxy: boolean): OutgoingHttpHeaders {
+export function upstreamRequestHeaders(request: ForwardedRequest, upstreamHost: string, trustProxy: boolean): FlatHeaders {
   const incoming: IncomingHttpHeaders = request.headers;
   const named = connectionNamed(incoming.connection);
-  const out: OutgoingHttpHeaders = {};
+  const out: FlatHeaders = ['host', upstreamHost];
   for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || OWN_REQUEST_FIELDS.has(name) || name.startsWith('x-portcullis-') || name.startsWith('x-forwarded-')) continue;
+    if (NOT_COPIED.has(name)) continue;
+    // x-portcullis-* (the identity is ours to say) and x-forwarded-* (rewritten below).
+    if (name.charCodeAt(0) === 120 && (name.startsWith('x-portcullis-') || name.startsWith('x-forwarded-'))) continue;
     if (named.length > 0 && named.includes(name)) continue;
-    out[name] = incoming[name];
+    out.push(name, incoming[name] as string | string[]);
   }
   if (incoming.cookie !== undefined) {
     const cookie = withoutOwnCookies(incoming.cookie);
-    if (cookie === undefined) delete out.cookie;
-    else out.cookie = cookie;
+    if (cookie !== undefined) out.push('cookie', cookie);
   }
-  out.host = upstreamHost;
   // X-Forwarded-* describe the client: a chain from a proxy is kept only when that proxy is trusted.
   const chain = trustProxy ? incoming['x-forwarded-for'] : undefined;
   const socketAddress = chain ? (request.socket?.remoteAddress ?? request.ip) : '';
-  out['x-forwarded-for'] = chain ? `${chain}, ${socketAddress}` : request.ip;
-  out['x-forwarded-proto'] = request.protocol;
-  out['x-forwarded-host'] = request.host;
   const via = incoming.via;
-  out.via = via ? `${via}, ${VIA}` : VIA;
+  out.push(
+    'x-forwarded-for',
+    chain ? `${chain}, ${socketAddress}` : request.ip,
+    'x-forwarded-proto',
+    request.protocol,
+    'x-forwarded-host',
+    request.host,
+    'via',
+    via ? `${via}, ${VIA}` : VIA,
+  );
   return out;
 }
 
@@ -185,7 +197,7 @@ export function forward(
   req: IncomingMessage,
   target: UpstreamTarget,
   path: string,
-  headers: OutgoingHttpHeaders,
+  headers: FlatHeaders,
   timeoutMs: number,
   exchange: UpstreamExchange,
 ): ClientRequest {
@@ -195,7 +207,7 @@ export function forward(
     port: target.port,
     method: req.method,
     path,
-    headers,
+    headers: headers as string[],
     agent: agents[target.protocol],
     setHost: false,
   }) as Outgoing;
