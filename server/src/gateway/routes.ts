@@ -58,6 +58,8 @@ type Tagged<T> = T & { [kExchange]?: Exchange };
 /** Fastify's answer while the server closes (return503OnClosing), given by the gateway too. */
 const CLOSING_BODY = '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}';
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+/** The methods a route proxies; any other (WebDAV's, say) is left to Fastify, which has no route for it. */
+const PROXIED_METHODS = new Set(METHODS);
 
 /**
  * The built-in gateway, served on the raw node:http request listener before Fastify: a request
@@ -79,7 +81,7 @@ export class Gateway {
   /** Serves `req` when its path is under a route's prefix; false leaves it to Fastify. */
   serve(req: IncomingMessage, res: ServerResponse): boolean {
     const routes = this.options.routes;
-    if (routes.size === 0) return false;
+    if (routes.size === 0 || !PROXIED_METHODS.has(req.method as string)) return false;
     const url = req.url as string;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
