@@ -23,10 +23,23 @@ const VIA = '1.1 portcullis';
 const OWN_COOKIE = 'portcullis_';
 
 /** Keep-alive connection pools to upstreams, shared by every route. */
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' }),
-};
+const agents = new Map<string, http.Agent>();
+
+/**
+ * The pool for a protocol and an upstream timeout. The agent sets the timeout on its sockets
+ * (connecting, waiting, idle in the pool) once, instead of every request arming and disarming
+ * one; routes share few distinct timeouts, so there are few pools.
+ */
+function agentFor(protocol: 'http:' | 'https:', timeoutMs: number): http.Agent {
+  const key = protocol + timeoutMs;
+  let agent = agents.get(key);
+  if (agent === undefined) {
+    const options = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: timeoutMs };
+    agent = protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    agents.set(key, agent);
+  }
+  return agent;
+}
 
 /** Field names a Connection header lists (RFC 9110 §7.6.1), lower-cased. */
 function connectionNamed(value: string | string[] | undefined): string[] {
@@ -208,11 +221,12 @@ export function forward(
     method: req.method,
     path,
     headers: headers as string[],
-    agent: agents[target.protocol],
+    agent: agentFor(target.protocol, timeoutMs),
     setHost: false,
   }) as Outgoing;
   outgoing[kCall] = new UpstreamCall(exchange, timeoutMs);
-  outgoing.setTimeout(timeoutMs, onUpstreamTimeout);
+  // The agent's sockets carry the timeout; the request hears it as 'timeout'.
+  outgoing.on('timeout', onUpstreamTimeout);
   outgoing.on('response', onUpstreamResponse);
   outgoing.on('error', onUpstreamError);
   const length = req.headers['content-length'];
