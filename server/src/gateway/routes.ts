@@ -189,8 +189,15 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
   get protocol(): string {
     return this.gateway.options.clients.protocol(this.raw);
   }
+  /** The logger the bearer step writes its debug line to: with the request id only when debug lines are written at all. */
   get log(): FastifyBaseLogger {
-    return (this.gateway.log as FastifyBaseLogger).child({ reqId: this.id });
+    const log = this.gateway.log as FastifyBaseLogger;
+    const debug = (log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('debug') ?? false;
+    return debug ? log.child({ reqId: this.id }) : log;
+  }
+  /** A warning or error line about this request, with its id as Fastify's child logger adds it. */
+  private say(level: 'warn' | 'error', fields: Record<string, unknown>, message: string): void {
+    (this.gateway.log as FastifyBaseLogger)[level]({ reqId: this.id, ...fields }, message);
   }
 
   async run(): Promise<void> {
@@ -291,7 +298,7 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
     if (this.res.destroyed || this.raw.socket === null || this.raw.socket.destroyed) return;
     const route = this.route;
     if (failure !== undefined) {
-      this.log.warn({ err, prefix: route.prefix }, 'upstream failed');
+      this.say('warn', { err, prefix: route.prefix }, 'upstream failed');
       this.fail(
         failure === 'timeout'
           ? problem('upstreamTimeout', `the upstream of ${route.prefix} did not answer in time`)
@@ -300,11 +307,11 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
     } else if (err instanceof ApiError) {
       this.fail(err);
     } else if (isStoreUnavailable(err)) {
-      this.log.warn({ err }, 'database unreachable');
+      this.say('warn', { err }, 'database unreachable');
       this.res.setHeader('retry-after', '5');
       this.fail(problem('databaseUnavailable', 'the database is unreachable; try again in a few seconds'));
     } else {
-      this.log.error({ err }, 'request failed');
+      this.say('error', { err }, 'request failed');
       this.fail(internalError());
     }
   }
@@ -312,7 +319,7 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
   /** The upstream's answer broke off mid-body: so does the client's, whose connection is closed. */
   broke(): void {
     this.broken = true;
-    this.log.warn({ prefix: this.route.prefix }, 'the upstream answer broke off');
+    this.say('warn', { prefix: this.route.prefix }, 'the upstream answer broke off');
     this.res.destroy();
   }
 
