@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { describe } from './helpers/dialects.js';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { grantsScopes, missingScopes } from '../src/http/bearer.js';
 import { runCli, spawnServer } from './helpers/process.js';
 import { ADMIN_TOKEN, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
@@ -499,6 +500,22 @@ describe('gateway request logs', () => {
     await new Promise((resolve) => upstream.server.close(resolve));
     upstream.server.closeAllConnections();
   });
+});
+
+test("a route's scopes are granted by whole scope names only, as missingScopes counts them", () => {
+  const cases: Array<[string | undefined, string[]]> = [
+    ['orders:read other', ['orders:read']],
+    ['orders:read other', ['other', 'orders:read']],
+    ['orders:reader', ['orders:read']],
+    ['xorders:read', ['orders:read']],
+    ['orders:read', ['orders:read', 'orders:write']],
+    ['a orders:readx orders:read', ['orders:read']],
+    ['', ['orders:read']],
+    [undefined, ['orders:read']],
+    [undefined, []],
+    ['anything', []],
+  ];
+  for (const [scope, needed] of cases) assert.equal(grantsScopes(scope, needed), missingScopes(scope, needed).length === 0, `${scope} / ${needed}`);
 });
 
 describe('gateway requests as operators see them', () => {

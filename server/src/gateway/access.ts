@@ -1,4 +1,4 @@
-import { type BearerAuthentication, type BearerSubject, type Checkpoint, missingScopes } from '../http/bearer.js';
+import { type BearerAuthentication, type BearerSubject, type Checkpoint, grantsScopes } from '../http/bearer.js';
 import type { AccessClaims } from '../oauth/tokens.js';
 import { type CorsSettings, type RouteSpec, requiredScopes } from './routes-config.js';
 
@@ -27,7 +27,7 @@ export async function decideAccess(
     return UNAUTHORIZED;
   }
   const needed = requiredScopes(route, method);
-  if (missingScopes(claims.scope, needed).length > 0) {
+  if (!grantsScopes(claims.scope, needed)) {
     bearer.refuse(request, checkpoint, 'insufficient_scope');
     return { kind: 'forbidden', scopes: needed };
   }

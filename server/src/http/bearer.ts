@@ -177,3 +177,22 @@ export function missingScopes(scope: string | undefined, needed: readonly string
   const granted = scope ? scope.split(' ') : [];
   return needed.filter((s) => !granted.includes(s));
 }
+
+/** Whether a token's space-separated `scope` claim grants every scope of `needed` (no list is built: this runs per proxied request). */
+export function grantsScopes(scope: string | undefined, needed: readonly string[]): boolean {
+  for (const wanted of needed) {
+    if (!scope) return false;
+    let at = scope.indexOf(wanted);
+    let found = false;
+    while (at !== -1) {
+      const end = at + wanted.length;
+      if ((at === 0 || scope.charCodeAt(at - 1) === 32) && (end === scope.length || scope.charCodeAt(end) === 32)) {
+        found = true;
+        break;
+      }
+      at = scope.indexOf(wanted, at + 1);
+    }
+    if (!found) return false;
+  }
+  return true;
+}
