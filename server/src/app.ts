@@ -25,7 +25,7 @@ import { jwksMaxAgeSeconds, KeyRing } from './keys/keyring.js';
 import { derive, resolveMasterKey } from './keys/master.js';
 import { acceptedMasterKeys, type MasterKeys, openMasterKeys, wrongMasterKeyMessage } from './keys/master-rotation.js';
 import { decisionRoutes } from './gateway/decision.js';
-import { gatewayAdminRoutes, gatewayRoutes } from './gateway/routes.js';
+import { attachGateway, Gateway, gatewayAdminRoutes, gatewayServer } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
 import { auditFailureSpikes, ClientAuthenticator } from './oauth/client-auth.js';
 import { oauthRoutes } from './oauth/routes.js';
@@ -33,7 +33,7 @@ import { tokenEndpoint } from './oauth/token.js';
 import { Metrics } from './ops/metrics.js';
 import { capConnections, connectionsCheckingInterval } from './ops/connections.js';
 import { useOperations } from './ops/routes.js';
-import { fastifyTrustProxy, trustWarning } from './http/client-address.js';
+import { ClientAddresses, fastifyTrustProxy, trustWarning } from './http/client-address.js';
 import { TokenIssuer } from './oauth/tokens.js';
 import { RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimitStore } from './ratelimit/redis.js';
@@ -300,6 +300,19 @@ export function openDatabase(config: Config, onError: (err: Error) => void = () 
 
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
   const { config } = services;
+  const requestLog = new RequestLog(config.logSample);
+  // Gateway routes are served on the raw request listener, before Fastify (gateway/routes.ts).
+  const gateway = new Gateway({
+    routes: services.gateway,
+    bearer: services.bearer,
+    limiter: services.limiter,
+    retail: services.retail,
+    metrics: services.metrics,
+    requestLog,
+    clients: new ClientAddresses(config.trustProxy),
+    defaultRateLimit: config.rateLimitPerMinute,
+    defaultTimeoutMs: config.gatewayTimeoutMs,
+  });
   const app = Fastify({
     logger:
       logger === false
@@ -312,7 +325,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
           },
     genReqId: () => randomUUID(),
     // One line per request (http/request-log.ts) instead of Fastify's two.
-    logController: new RequestLog(config.logSample),
+    logController: requestLog,
     bodyLimit: 64 * 1024,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 512 },
     return503OnClosing: true,
@@ -323,7 +336,9 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     requestTimeout: config.connections.requestTimeoutMs,
     keepAliveTimeout: config.connections.keepAliveTimeoutMs,
     http: { connectionsCheckingInterval: connectionsCheckingInterval(config.connections) },
+    serverFactory: (handler, options) => gatewayServer(gateway, handler, options),
   });
+  attachGateway(app, gateway);
   capConnections(app.server, config.connections, app.log, services.metrics);
   const warning = trustWarning(config.trustProxy);
   if (warning) app.log.warn(warning);
@@ -384,15 +399,6 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     beacons: services.beacons,
     limiter: services.limiter,
     defaultRateLimit: config.rateLimitPerMinute,
-  });
-  app.register(gatewayRoutes, {
-    routes: services.gateway,
-    bearer: services.bearer,
-    limiter: services.limiter,
-    retail: services.retail,
-    defaultRateLimit: config.rateLimitPerMinute,
-    defaultTimeoutMs: config.gatewayTimeoutMs,
-    trustProxy: config.trustProxy.kind !== 'none',
   });
   app.register(decisionRoutes, { routes: services.gateway, bearer: services.bearer });
   app.register(portalRoutes, {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { describe } from './helpers/dialects.js';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { grantsScopes, missingScopes } from '../src/http/bearer.js';
 import { runCli, spawnServer } from './helpers/process.js';
 import { ADMIN_TOKEN, MASTER_KEY, startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
@@ -24,7 +25,11 @@ async function startUpstream(): Promise<{ server: Server; url: string; seen: See
   let release = () => {};
   const server = createServer(async (req, res) => {
     let bodyBytes = 0;
-    for await (const chunk of req) bodyBytes += (chunk as Buffer).length;
+    try {
+      for await (const chunk of req) bodyBytes += (chunk as Buffer).length;
+    } catch {
+      return; // the gateway dropped the call: its client went away
+    }
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes });
     if (req.url?.endsWith('/slow')) return; // never answers
     if (req.url?.endsWith('/own-headers')) {
@@ -494,6 +499,107 @@ describe('gateway request logs', () => {
     upstream.release();
     await new Promise((resolve) => upstream.server.close(resolve));
     upstream.server.closeAllConnections();
+  });
+});
+
+test("a route's scopes are granted by whole scope names only, as missingScopes counts them", () => {
+  const cases: Array<[string | undefined, string[]]> = [
+    ['orders:read other', ['orders:read']],
+    ['orders:read other', ['other', 'orders:read']],
+    ['orders:reader', ['orders:read']],
+    ['xorders:read', ['orders:read']],
+    ['orders:read', ['orders:read', 'orders:write']],
+    ['a orders:readx orders:read', ['orders:read']],
+    ['', ['orders:read']],
+    [undefined, ['orders:read']],
+    [undefined, []],
+    ['anything', []],
+  ];
+  for (const [scope, needed] of cases) assert.equal(grantsScopes(scope, needed), missingScopes(scope, needed).length === 0, `${scope} / ${needed}`);
+});
+
+describe('gateway requests as operators see them', () => {
+  test('behind a trusted proxy, the client address, Host and protocol follow the rules of every other request', async () => {
+    const upstream = await startUpstream();
+    const file = path.join(tempDir(), 'routes.json');
+    writeFileSync(file, JSON.stringify([{ prefix: '/orders', upstream: upstream.url }]));
+    const lines: Array<Record<string, any>> = [];
+    const server = await startTestServer(
+      { PORTCULLIS_ROUTES: file, PORTCULLIS_TRUST_PROXY: '1', LOG_LEVEL: 'info', PORTCULLIS_LOG_SAMPLE: '1' },
+      { logLines: lines },
+    );
+    try {
+      const cred = await server.newCredential();
+      const token = await server.accessToken(cred.clientId, cred.clientSecret);
+      const forwarded = { 'x-forwarded-for': '198.51.100.7', 'x-forwarded-host': 'api.example', 'x-forwarded-proto': 'https' };
+      lines.length = 0;
+      assert.equal((await fetch(`${server.url}/orders/1`, { headers: { ...forwarded, authorization: `Bearer ${token}` } })).status, 200);
+      const seen = upstream.seen.at(-1) as Seen;
+      assert.equal(seen.headers['x-forwarded-for'], '198.51.100.7, 127.0.0.1', "the trusted proxy's chain is kept, its peer appended");
+      assert.equal(seen.headers['x-forwarded-host'], 'api.example');
+      assert.equal(seen.headers['x-forwarded-proto'], 'https');
+      assert.equal((await fetch(`${server.url}/not-a-route`, { headers: forwarded })).status, 404);
+      await new Promise((r) => setTimeout(r, 50));
+      const proxied = lines.find((l) => l.req?.url === '/orders/1');
+      const fastify = lines.find((l) => l.req?.url === '/not-a-route');
+      assert.ok(proxied && fastify, JSON.stringify(lines));
+      assert.equal(proxied.req.remoteAddress, '198.51.100.7');
+      assert.deepEqual(
+        { remoteAddress: proxied.req.remoteAddress, host: proxied.req.host },
+        { remoteAddress: fastify.req.remoteAddress, host: fastify.req.host },
+        'the gateway and Fastify name the same client',
+      );
+      assert.equal(typeof proxied.reqId, 'string');
+      assert.equal(typeof proxied.responseTime, 'number');
+    } finally {
+      await server.stop();
+      upstream.release();
+      await new Promise((resolve) => upstream.server.close(resolve));
+      upstream.server.closeAllConnections();
+    }
+  });
+
+  test('a proxied request is measured under its prefix; an upload the client abandons is no server error', async () => {
+    const upstream = await startUpstream();
+    const file = path.join(tempDir(), 'routes.json');
+    writeFileSync(file, JSON.stringify([{ prefix: '/orders', upstream: upstream.url }]));
+    const lines: Array<Record<string, any>> = [];
+    const server = await startTestServer({ PORTCULLIS_ROUTES: file, LOG_LEVEL: 'info', PORTCULLIS_LOG_SAMPLE: '1' }, { logLines: lines });
+    try {
+      const cred = await server.newCredential();
+      const token = await server.accessToken(cred.clientId, cred.clientSecret);
+      assert.equal((await fetch(`${server.url}/orders/1`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+      assert.equal((await fetch(`${server.url}/orders/1`)).status, 401);
+      // Half a body, then the client goes away.
+      await new Promise<void>((resolve) => {
+        const req = httpRequest(`${server.url}/orders/upload`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': 1024 * 1024 },
+        });
+        req.on('error', () => resolve());
+        req.write(Buffer.alloc(64 * 1024, 98));
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 300);
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(metrics, /portcullis_http_request_duration_seconds_count\{method="GET",route="\/orders",status_class="2xx"\} 1\n/);
+      assert.match(metrics, /portcullis_http_request_duration_seconds_count\{method="GET",route="\/orders",status_class="4xx"\} 1\n/);
+      assert.match(metrics, /portcullis_client_aborts_total\{route="\/orders"\} 1\n/);
+      assert.doesNotMatch(metrics, /route="\/orders",status_class="5xx"/);
+      assert.deepEqual(
+        lines.filter((l) => l.level >= 40),
+        [],
+        'an abandoned upload is neither a warning nor an error',
+      );
+    } finally {
+      await server.stop();
+      upstream.release();
+      await new Promise((resolve) => upstream.server.close(resolve));
+      upstream.server.closeAllConnections();
+    }
   });
 });
 

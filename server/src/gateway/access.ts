@@ -1,5 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type BearerAuthentication, type Checkpoint, missingScopes } from '../http/bearer.js';
+import { type BearerAuthentication, type BearerSubject, type Checkpoint, grantsScopes } from '../http/bearer.js';
 import type { AccessClaims } from '../oauth/tokens.js';
 import { type CorsSettings, type RouteSpec, requiredScopes } from './routes-config.js';
 
@@ -16,7 +15,7 @@ const audienceNames = (aud: unknown, resource: string) => aud === resource || (A
  */
 export async function decideAccess(
   bearer: BearerAuthentication,
-  request: FastifyRequest,
+  request: BearerSubject,
   checkpoint: Checkpoint,
   route: RouteSpec,
   method: string,
@@ -28,7 +27,7 @@ export async function decideAccess(
     return UNAUTHORIZED;
   }
   const needed = requiredScopes(route, method);
-  if (missingScopes(claims.scope, needed).length > 0) {
+  if (!grantsScopes(claims.scope, needed)) {
     bearer.refuse(request, checkpoint, 'insufficient_scope');
     return { kind: 'forbidden', scopes: needed };
   }
@@ -45,6 +44,20 @@ export function identityHeaders(claims: AccessClaims): Record<string, string> {
   };
 }
 
+/** Adds the caller's identity fields to the flat header list of the gateway's upstream request. */
+export function addIdentityHeaders(headers: Array<string | string[]>, claims: AccessClaims): void {
+  headers.push(
+    'x-portcullis-application',
+    String(claims.application_id),
+    'x-portcullis-organization',
+    String(claims.organization_id),
+    'x-portcullis-client',
+    claims.client_id,
+    'x-portcullis-scopes',
+    claims.scope ?? '',
+  );
+}
+
 const allowedOrigin = (cors: CorsSettings, origin: string) => cors.origins[0] === '*' || cors.origins.includes(origin);
 
 /** The CORS fields of an answer to an allowed origin (Fetch standard, CORS protocol), else none. */
@@ -56,24 +69,21 @@ export function corsResponseHeaders(cors: CorsSettings, origin: string): Record<
   return headers;
 }
 
-/** Whether a request is a CORS preflight: OPTIONS with an Origin and the method it asks about. */
-export const isPreflight = (request: FastifyRequest) =>
-  request.method === 'OPTIONS' && request.headers.origin !== undefined && request.headers['access-control-request-method'] !== undefined;
-
 /**
- * Answers a preflight before any authentication (browsers send no credentials with it): 204 with
- * the allowed methods and headers for an allowed origin, 204 without them otherwise, so the browser refuses.
+ * The fields of the answer to a preflight, which comes before any authentication (browsers send
+ * no credentials with it): 204 with the allowed methods and headers for an allowed origin, 204
+ * without them otherwise, so the browser refuses.
  */
-export function answerPreflight(reply: FastifyReply, cors: CorsSettings | null, origin: string, methods: readonly string[]): FastifyReply {
-  reply.code(204).header('cache-control', 'no-store');
+export function preflightHeaders(cors: CorsSettings | null, origin: string, methods: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = { 'cache-control': 'no-store' };
   const allowed = cors === null ? undefined : corsResponseHeaders(cors, origin);
   if (cors !== null && allowed !== undefined) {
-    reply.headers(allowed);
-    reply.header('access-control-allow-methods', methods.join(', '));
-    reply.header('access-control-allow-headers', ['Authorization', 'Content-Type', ...cors.headers].join(', '));
-    reply.header('access-control-max-age', String(cors.maxAgeSeconds));
+    Object.assign(headers, allowed);
+    headers['access-control-allow-methods'] = methods.join(', ');
+    headers['access-control-allow-headers'] = ['Authorization', 'Content-Type', ...cors.headers].join(', ');
+    headers['access-control-max-age'] = String(cors.maxAgeSeconds);
   } else {
-    reply.header('vary', 'Origin');
+    headers.vary = 'Origin';
   }
-  return reply.send();
+  return headers;
 }

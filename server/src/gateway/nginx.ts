@@ -40,9 +40,9 @@ export function nginxRouteProblems(routes: NginxRoute[]): string[] {
     .map((r) => `route ${r.prefix}: its prefix or upstream path holds a character nginx would read as syntax (space ; { } quotes $ \\ #)`);
 }
 
-function upstreamBlock(name: string, url: URL, keepalive: number): string {
+function upstreamBlock(name: string, url: URL, keepalive: number, extra: string[] = []): string {
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return [`upstream ${name} {`, `    server ${url.hostname}:${port};`, `    keepalive ${keepalive};`, '}'].join('\n');
+  return [`upstream ${name} {`, `    server ${url.hostname}:${port};`, `    keepalive ${keepalive};`, ...extra.map((l) => `    ${l}`), '}'].join('\n');
 }
 
 /**
@@ -58,7 +58,8 @@ export function nginxConfig(opts: NginxOptions): string {
   const http = [
     HTTP_PART_START,
     'proxy_cache_path decision_cache levels=1 keys_zone=portcullis_decisions:10m max_size=64m inactive=60s use_temp_path=off;',
-    upstreamBlock('portcullis_decision', portcullis, 32),
+    // Idle connections are closed here before Portcullis closes them (PORTCULLIS_KEEPALIVE_TIMEOUT, 60 s by default).
+    upstreamBlock('portcullis_decision', portcullis, 32, ['keepalive_timeout 30s;']),
     ...upstreams,
     '# --- end of the http-level part ---',
   ];
@@ -90,6 +91,14 @@ export function nginxConfig(opts: NginxOptions): string {
     '    proxy_cache_key "$http_authorization|$request_method|$portcullis_route";',
     `    proxy_cache_valid 200 401 403 ${opts.decisionCacheSeconds}s;`,
     '    proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;',
+    // An expired decision is asked again by one request in the background while the others keep the
+    // one they have for those few milliseconds, instead of every request at that moment asking Portcullis.
+    '    proxy_cache_use_stale updating;',
+    '    proxy_cache_background_update on;',
+    // A hit then costs one read of the cached answer: its file stays open (nginx reopens it once the
+    // cache entry is replaced, since the entry records which file it is).
+    '    open_file_cache max=10000 inactive=60s;',
+    '    open_file_cache_valid 60s;',
     '}',
     'location @portcullis_unauthorized {',
     '    default_type application/json;',

@@ -1,6 +1,6 @@
-import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import type { FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
 
 // RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus the obsolete ones still seen.
 const HOP_BY_HOP = new Set([
@@ -23,10 +23,23 @@ const VIA = '1.1 portcullis';
 const OWN_COOKIE = 'portcullis_';
 
 /** Keep-alive connection pools to upstreams, shared by every route. */
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' }),
-};
+const agents = new Map<string, http.Agent>();
+
+/**
+ * The pool for a protocol and an upstream timeout. The agent sets the timeout on its sockets
+ * (connecting, waiting, idle in the pool) once, instead of every request arming and disarming
+ * one; routes share few distinct timeouts, so there are few pools.
+ */
+function agentFor(protocol: 'http:' | 'https:', timeoutMs: number): http.Agent {
+  const key = protocol + timeoutMs;
+  let agent = agents.get(key);
+  if (agent === undefined) {
+    const options = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: timeoutMs };
+    agent = protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    agents.set(key, agent);
+  }
+  return agent;
+}
 
 /** Field names a Connection header lists (RFC 9110 §7.6.1), lower-cased. */
 function connectionNamed(value: string | string[] | undefined): string[] {
@@ -51,37 +64,56 @@ export function withoutOwnCookies(cookie: string): string | undefined {
 
 const setsOwnCookie = (line: string) => line.trimStart().toLowerCase().startsWith(OWN_COOKIE);
 
-/** What the upstream is told about the client, and who the caller is. */
-export interface ForwardingContext {
-  identity: Record<string, string>;
-  trustProxy: boolean;
+/** What the forwarding reads of a client request: its fields, and the client as the trusted-proxy rules see it. */
+export interface ForwardedRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: Socket | null;
+  /** The client's address (the rightmost one no trusted proxy wrote). */
+  readonly ip: string;
+  readonly protocol: string;
+  readonly host: string;
 }
 
-/** The headers sent upstream: the client's, minus hop-by-hop fields, Portcullis's own fields and cookies, plus identity and X-Forwarded-*. */
-export function upstreamRequestHeaders(request: FastifyRequest, upstreamHost: string, context: ForwardingContext): OutgoingHttpHeaders {
+/** Fields never copied as they come: hop-by-hop, Portcullis's own, and those rewritten below (Cookie, Via). */
+const NOT_COPIED = new Set([...HOP_BY_HOP, ...OWN_REQUEST_FIELDS, 'cookie', 'via']);
+
+/** Header fields as node:http takes them flat (name, value, name, value…): no header object to build field by field. */
+export type FlatHeaders = Array<string | string[]>;
+
+/**
+ * The headers sent upstream: the client's, minus hop-by-hop fields, Portcullis's own fields and
+ * cookies, plus X-Forwarded-*; the caller adds the identity. `trustProxy`: whether the
+ * X-Forwarded-For chain of the peer in front is kept.
+ */
+export function upstreamRequestHeaders(request: ForwardedRequest, upstreamHost: string, trustProxy: boolean): FlatHeaders {
   const incoming: IncomingHttpHeaders = request.headers;
   const named = connectionNamed(incoming.connection);
-  const out: OutgoingHttpHeaders = {};
+  const out: FlatHeaders = ['host', upstreamHost];
   for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || OWN_REQUEST_FIELDS.has(name) || name.startsWith('x-portcullis-') || name.startsWith('x-forwarded-')) continue;
+    if (NOT_COPIED.has(name)) continue;
+    // x-portcullis-* (the identity is ours to say) and x-forwarded-* (rewritten below).
+    if (name.charCodeAt(0) === 120 && (name.startsWith('x-portcullis-') || name.startsWith('x-forwarded-'))) continue;
     if (named.length > 0 && named.includes(name)) continue;
-    out[name] = incoming[name];
+    out.push(name, incoming[name] as string | string[]);
   }
   if (incoming.cookie !== undefined) {
     const cookie = withoutOwnCookies(incoming.cookie);
-    if (cookie === undefined) delete out.cookie;
-    else out.cookie = cookie;
+    if (cookie !== undefined) out.push('cookie', cookie);
   }
-  Object.assign(out, context.identity);
-  out.host = upstreamHost;
   // X-Forwarded-* describe the client: a chain from a proxy is kept only when that proxy is trusted.
-  const socketAddress = request.socket.remoteAddress ?? request.ip;
-  const chain = context.trustProxy ? incoming['x-forwarded-for'] : undefined;
-  out['x-forwarded-for'] = chain ? `${chain}, ${socketAddress}` : request.ip;
-  out['x-forwarded-proto'] = request.protocol;
-  out['x-forwarded-host'] = request.host;
+  const chain = trustProxy ? incoming['x-forwarded-for'] : undefined;
+  const socketAddress = chain ? (request.socket?.remoteAddress ?? request.ip) : '';
   const via = incoming.via;
-  out.via = via ? `${via}, ${VIA}` : VIA;
+  out.push(
+    'x-forwarded-for',
+    chain ? `${chain}, ${socketAddress}` : request.ip,
+    'x-forwarded-proto',
+    request.protocol,
+    'x-forwarded-host',
+    request.host,
+    'via',
+    via ? `${via}, ${VIA}` : VIA,
+  );
   return out;
 }
 
@@ -131,47 +163,75 @@ export function upstreamTarget(upstream: string): UpstreamTarget {
 
 export type UpstreamFailure = 'timeout' | 'unavailable';
 
+/** Who hears how an upstream call went. */
+export interface UpstreamExchange {
+  /** The upstream's answer arrived: the caller writes it. */
+  answered(upstream: IncomingMessage): void;
+  /** No answer arrived: the upstream could not be reached, failed, or took longer than the timeout. */
+  failed(failure: UpstreamFailure, err: Error): void;
+}
+
+const kCall = Symbol('portcullis.upstreamCall');
+
+/** The state of one upstream call, kept on its ClientRequest so the listeners are shared functions, not closures. */
+class UpstreamCall {
+  answered = false;
+  timedOut = false;
+  constructor(
+    readonly exchange: UpstreamExchange,
+    readonly timeoutMs: number,
+  ) {}
+}
+
+type Outgoing = ClientRequest & { [kCall]: UpstreamCall };
+
+function onUpstreamResponse(this: Outgoing, upstream: IncomingMessage): void {
+  const call = this[kCall];
+  call.answered = true;
+  call.exchange.answered(upstream);
+}
+
+function onUpstreamTimeout(this: Outgoing): void {
+  const call = this[kCall];
+  call.timedOut = true;
+  this.destroy(new Error(`no answer from the upstream within ${call.timeoutMs} ms`));
+}
+
+function onUpstreamError(this: Outgoing, err: Error): void {
+  const call = this[kCall];
+  if (!call.answered) call.exchange.failed(call.timedOut ? 'timeout' : 'unavailable', err);
+}
+
 /**
- * Sends the request to the upstream and streams the body both ways. `onResponse` gets the
- * upstream's answer (the caller writes it), `onFailure` a failure before any answer arrived.
+ * Sends the client's request `req` to the upstream and streams its body there; `exchange` hears
+ * the answer or the failure. Returns the upstream request, for the caller to destroy when the client goes away.
  */
 export function forward(
-  request: FastifyRequest,
+  req: IncomingMessage,
   target: UpstreamTarget,
   path: string,
-  headers: OutgoingHttpHeaders,
+  headers: FlatHeaders,
   timeoutMs: number,
-  onResponse: (upstream: IncomingMessage) => void,
-  onFailure: (failure: UpstreamFailure, err: Error) => void,
-): void {
-  const req = request.raw;
-  let answered = false;
-  let timedOut = false;
+  exchange: UpstreamExchange,
+): ClientRequest {
   const outgoing = (target.protocol === 'https:' ? https : http).request({
     protocol: target.protocol,
     hostname: target.hostname,
     port: target.port,
     method: req.method,
     path,
-    headers,
-    agent: agents[target.protocol],
+    headers: headers as string[],
+    agent: agentFor(target.protocol, timeoutMs),
     setHost: false,
-  });
-  outgoing.setTimeout(timeoutMs, () => {
-    timedOut = true;
-    outgoing.destroy(new Error(`no answer from the upstream within ${timeoutMs} ms`));
-  });
-  outgoing.on('response', (upstream) => {
-    answered = true;
-    onResponse(upstream);
-  });
-  outgoing.on('error', (err) => {
-    if (!answered) onFailure(timedOut ? 'timeout' : 'unavailable', err);
-  });
-  // A client that goes away stops the upstream request too.
-  req.on('aborted', () => outgoing.destroy());
+  }) as Outgoing;
+  outgoing[kCall] = new UpstreamCall(exchange, timeoutMs);
+  // The agent's sockets carry the timeout; the request hears it as 'timeout'.
+  outgoing.on('timeout', onUpstreamTimeout);
+  outgoing.on('response', onUpstreamResponse);
+  outgoing.on('error', onUpstreamError);
   const length = req.headers['content-length'];
   const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
   if (hasBody) req.pipe(outgoing);
   else outgoing.end();
+  return outgoing;
 }

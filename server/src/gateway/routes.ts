@@ -1,13 +1,29 @@
-import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiError } from '../domain/errors.js';
-import { type BearerAuthentication, sendInsufficientScope, sendUnauthorized } from '../http/bearer.js';
-import { problem, sendApiError } from '../http/errors.js';
+import type { AccessClaims } from '../oauth/tokens.js';
+import { type BearerAuthentication, type BearerSubject, type Caller, type Refusal, writeInsufficientScope, writeUnauthorized } from '../http/bearer.js';
+import type { ClientAddresses } from '../http/client-address.js';
+import { internalError, problem, writeApiError } from '../http/errors.js';
 import { jsonObject, pathId } from '../http/json-body.js';
+import type { LoggedRequest, RequestLog } from '../http/request-log.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { RetailMedia } from '../retailmedia/service.js';
-import { answerPreflight, corsResponseHeaders, decideAccess, identityHeaders, isPreflight } from './access.js';
-import { clientResponseHeaders, forward, type UpstreamFailure, type UpstreamTarget, upstreamRequestHeaders, upstreamTarget } from './proxy.js';
+import { isStoreUnavailable } from '../store/db.js';
+import { addIdentityHeaders, corsResponseHeaders, decideAccess, preflightHeaders } from './access.js';
+import {
+  clientResponseHeaders,
+  type ForwardedRequest,
+  forward,
+  type UpstreamExchange,
+  type UpstreamFailure,
+  type UpstreamTarget,
+  upstreamRequestHeaders,
+  upstreamTarget,
+} from './proxy.js';
 import { METHODS, ROUTE_FIELDS, routeOptionsView } from './routes-config.js';
 import type { GatewayRoute, GatewayRoutes } from './service.js';
 
@@ -16,16 +32,13 @@ export interface GatewayOptions {
   bearer: BearerAuthentication;
   limiter: RateLimiter;
   retail: RetailMedia;
+  metrics: Metrics;
+  requestLog: RequestLog;
+  /** The client's address, Host and protocol by the PORTCULLIS_TRUST_PROXY rules Fastify applies. */
+  clients: ClientAddresses;
   defaultRateLimit: number;
   defaultTimeoutMs: number;
-  /** Whether X-Forwarded-For from the proxy in front is kept (PORTCULLIS_TRUST_PROXY). */
-  trustProxy: boolean;
 }
-
-const pathOf = (url: string): string => {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-};
 
 /** A path that could climb out of the upstream's base path once the upstream decodes it. */
 function climbs(path: string): boolean {
@@ -39,118 +52,294 @@ function climbs(path: string): boolean {
   return decoded.includes('\\') || decoded.split('/').some((s) => s === '..' || s === '.');
 }
 
+const kExchange = Symbol('portcullis.gatewayExchange');
+type Tagged<T> = T & { [kExchange]?: Exchange };
+
+/** Fastify's answer while the server closes (return503OnClosing), given by the gateway too. */
+const CLOSING_BODY = '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}';
+const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+/** The methods a route proxies; any other (WebDAV's, say) is left to Fastify, which has no route for it. */
+const PROXIED_METHODS = new Set(METHODS);
+
 /**
- * The reverse proxy: requests under a route's prefix pass the shared bearer step and the route's
- * rules, then go to the upstream over a keep-alive pool with the token and the portal's cookies
- * removed and the caller's identity added. Bodies stream both ways.
+ * The built-in gateway, served on the raw node:http request listener before Fastify: a request
+ * whose path falls under a route's prefix is answered here (CORS preflight, the shared bearer step,
+ * the route's rules, its rate limit, then the upstream over a keep-alive pool with the token and
+ * the portal's cookies removed and the caller's identity added; bodies stream both ways). Every
+ * other request goes to Fastify untouched. Its log line and metrics are those of a Fastify route,
+ * labelled with the route's prefix.
  */
-export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
-  const { routes, bearer, limiter } = opts;
-  await routes.reload();
-  const targets = new WeakMap<GatewayRoute, UpstreamTarget>();
-  const targetOf = (route: GatewayRoute) => {
-    let target = targets.get(route);
+export class Gateway {
+  /** Set once Fastify is built (its logger, with the app's serializers and redaction). */
+  log: FastifyBaseLogger | undefined;
+  /** Set when the server closes: requests then get Fastify's 503 and Connection: close. */
+  closing = false;
+  private readonly targets = new WeakMap<GatewayRoute, UpstreamTarget>();
+
+  constructor(readonly options: GatewayOptions) {}
+
+  /** Serves `req` when its path is under a route's prefix; false leaves it to Fastify. */
+  serve(req: IncomingMessage, res: ServerResponse): boolean {
+    const routes = this.options.routes;
+    if (routes.size === 0 || !PROXIED_METHODS.has(req.method as string)) return false;
+    const url = req.url as string;
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const route = routes.match(path);
+    if (route === undefined) return false;
+    if (this.closing) {
+      res.writeHead(503, { connection: 'close', 'content-type': 'application/json', 'content-length': String(CLOSING_BODY.length) });
+      res.end(CLOSING_BODY);
+      return true;
+    }
+    void new Exchange(this, req, res, route, path).run();
+    return true;
+  }
+
+  target(route: GatewayRoute): UpstreamTarget {
+    let target = this.targets.get(route);
     if (target === undefined) {
       target = upstreamTarget(route.upstream);
-      targets.set(route, target);
+      this.targets.set(route, target);
     }
     return target;
-  };
+  }
+}
 
-  // A constraint makes the catch-all route exist only for paths under a declared prefix, so every
-  // other path keeps its own 404 (the operator API's included).
-  app.addConstraintStrategy({
-    name: 'portcullisGateway',
-    storage() {
-      const handlers = new Map<string, unknown>();
-      return {
-        get: (value: string) => (handlers.get(value) as any) ?? null,
-        set: (value: string, handler: unknown) => {
-          handlers.set(value, handler);
-        },
-      };
-    },
-    deriveConstraint: (req: { url?: string }) => (routes.size > 0 && routes.match(pathOf(req.url ?? '/')) ? 'route' : undefined),
-    mustMatchWhenDerived: false,
-  } as any);
+/**
+ * A node:http server whose requests the gateway sees first, with the server settings Fastify
+ * applies to its own (Fastify's `serverFactory`; `options` are Fastify's, defaults filled in).
+ */
+export function gatewayServer(gateway: Gateway, fastifyHandler: http.RequestListener, options: FastifyServerOptions): http.Server {
+  const server = http.createServer((options as { http?: http.ServerOptions }).http ?? {}, (req, res) => {
+    if (!gateway.serve(req, res)) fastifyHandler(req, res);
+  });
+  server.keepAliveTimeout = options.keepAliveTimeout as number;
+  server.requestTimeout = options.requestTimeout as number;
+  server.setTimeout(options.connectionTimeout as number);
+  if ((options.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket as number;
+  return server;
+}
 
-  // Request bodies are not parsed: they stream to the upstream as they come.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+/** Connects the gateway to its Fastify app: the logger, the route table read before listening, the closing state. */
+export function attachGateway(app: FastifyInstance, gateway: Gateway): void {
+  gateway.log = app.log;
+  app.addHook('onReady', async () => gateway.options.routes.reload());
+  app.addHook('preClose', (done) => {
+    gateway.closing = true;
+    done();
+  });
+}
 
-  const failed = (request: FastifyRequest, reply: FastifyReply, route: GatewayRoute, failure: UpstreamFailure, err: Error) => {
-    request.log.warn({ err, prefix: route.prefix }, 'upstream failed');
-    return sendApiError(
-      reply,
-      request,
-      failure === 'timeout'
-        ? problem('upstreamTimeout', `the upstream of ${route.prefix} did not answer in time`)
-        : problem('upstreamUnavailable', `the upstream of ${route.prefix} could not be reached or failed to answer`),
-    );
-  };
+/** The response's 'close': the request is over, answered in full or abandoned by the client. */
+function responseClosed(this: Tagged<ServerResponse>): void {
+  this[kExchange]?.closed();
+}
 
-  const proxy = async (request: FastifyRequest, reply: FastifyReply) => {
-    const path = pathOf(request.url);
-    const route = routes.match(path);
-    if (!route) return reply.callNotFound();
-    const origin = request.headers.origin;
-    if (isPreflight(request)) return answerPreflight(reply, route.cors, origin as string, METHODS);
-    const cors = route.cors !== null && origin !== undefined ? corsResponseHeaders(route.cors, origin) : undefined;
-    if (cors) reply.headers(cors);
-    // Node hands an Upgrade request over as a plain one when no 'upgrade' listener exists; say so instead of downgrading it.
-    if (request.headers.upgrade !== undefined) {
-      return sendApiError(
-        reply,
-        request,
-        problem('upgradeNotSupported', 'the gateway does not proxy protocol upgrades (WebSocket); call the upstream directly or through nginx'),
-      );
-    }
-    const decision = await decideAccess(bearer, request, 'gateway', route, request.method);
-    if (decision.kind === 'unauthorized') return sendUnauthorized(reply);
-    if (decision.kind === 'forbidden') return sendInsufficientScope(reply, decision.scopes);
-    const claims = decision.claims;
-    if (climbs(path)) throw ApiError.validation('invalid-path', 'the path must not contain . or .. segments or backslashes');
-    const perMinute = route.rateLimitPerMinute ?? (await opts.retail.applicationLimits.get(claims.application_id))?.perMinute ?? opts.defaultRateLimit;
-    const limit = await limiter.take(`gateway:${route.prefix}:app:${claims.application_id}`, perMinute);
-    if (!limit.allowed) {
-      limiter.headers(reply, limit);
-      return sendApiError(reply, request, problem('rateLimitExceeded', `at most ${limit.limit} calls per minute on ${route.prefix}`));
-    }
-    const target = targetOf(route);
-    const headers = upstreamRequestHeaders(request, target.host, { identity: identityHeaders(claims), trustProxy: opts.trustProxy });
-    const upstreamPath = target.basePath + request.url.slice(route.prefix.length);
-    return new Promise<FastifyReply>((resolve) => {
-      forward(
-        request,
+/** An upstream answer that breaks off mid-body: the client's answer cannot be completed either. */
+function upstreamBroke(this: Tagged<IncomingMessage>): void {
+  this[kExchange]?.broke();
+}
+
+/**
+ * One proxied request: what the bearer step, the log line and the forwarding read of it (one
+ * object per request, its listeners shared functions, no Fastify request or reply).
+ */
+class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, UpstreamExchange {
+  caller: Caller | null = null;
+  refusal: Refusal | null = null;
+  private reqId: string | undefined = undefined;
+  private readonly started = performance.now();
+  private cors: Record<string, string> | undefined = undefined;
+  private outgoing: http.ClientRequest | undefined = undefined;
+  private upstream: Tagged<IncomingMessage> | undefined = undefined;
+  private broken = false;
+
+  constructor(
+    private readonly gateway: Gateway,
+    readonly raw: IncomingMessage,
+    readonly res: Tagged<ServerResponse>,
+    private readonly route: GatewayRoute,
+    private readonly path: string,
+  ) {}
+
+  get headers() {
+    return this.raw.headers;
+  }
+  get method(): string {
+    return this.raw.method as string;
+  }
+  get url(): string {
+    return this.raw.url as string;
+  }
+  get socket() {
+    return this.raw.socket;
+  }
+  /** The request id (as Fastify's genReqId makes them), made only when a log line or an error body names it. */
+  get id(): string {
+    this.reqId ??= randomUUID();
+    return this.reqId;
+  }
+  get ip(): string {
+    return this.gateway.options.clients.address(this.raw);
+  }
+  get host(): string {
+    return this.gateway.options.clients.host(this.raw);
+  }
+  get protocol(): string {
+    return this.gateway.options.clients.protocol(this.raw);
+  }
+  /** The logger the bearer step writes its debug line to: with the request id only when debug lines are written at all. */
+  get log(): FastifyBaseLogger {
+    const log = this.gateway.log as FastifyBaseLogger;
+    const debug = (log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('debug') ?? false;
+    return debug ? log.child({ reqId: this.id }) : log;
+  }
+  /** A warning or error line about this request, with its id as Fastify's child logger adds it. */
+  private say(level: 'warn' | 'error', fields: Record<string, unknown>, message: string): void {
+    (this.gateway.log as FastifyBaseLogger)[level]({ reqId: this.id, ...fields }, message);
+  }
+
+  async run(): Promise<void> {
+    const { raw, res, route } = this;
+    const { options } = this.gateway;
+    res[kExchange] = this;
+    res.on('close', responseClosed);
+    try {
+      const headers = raw.headers;
+      const origin = headers.origin;
+      if (origin !== undefined) {
+        // A preflight carries no credentials: it is answered before any authentication.
+        if (raw.method === 'OPTIONS' && headers['access-control-request-method'] !== undefined) {
+          res.writeHead(204, preflightHeaders(route.cors, origin, METHODS));
+          res.end();
+          return;
+        }
+        if (route.cors !== null) this.cors = corsResponseHeaders(route.cors, origin);
+      }
+      // Node hands an Upgrade request over as a plain one when no 'upgrade' listener exists; say so instead of downgrading it.
+      if (headers.upgrade !== undefined) {
+        return this.fail(
+          problem('upgradeNotSupported', 'the gateway does not proxy protocol upgrades (WebSocket); call the upstream directly or through nginx'),
+        );
+      }
+      const method = raw.method as string;
+      const decision = await decideAccess(options.bearer, this, 'gateway', route, method);
+      if (decision.kind === 'unauthorized') return writeUnauthorized(res, this.cors);
+      if (decision.kind === 'forbidden') return writeInsufficientScope(res, decision.scopes, this.cors);
+      const claims = decision.claims;
+      if (climbs(this.path)) return this.fail(ApiError.validation('invalid-path', 'the path must not contain . or .. segments or backslashes'));
+      if (!(await this.withinLimit(claims))) return;
+      const target = this.gateway.target(route);
+      const out = upstreamRequestHeaders(this, target.host, options.clients.trustsProxies);
+      addIdentityHeaders(out, claims);
+      this.outgoing = forward(
+        raw,
         target,
-        upstreamPath,
-        headers,
-        route.timeoutMs ?? opts.defaultTimeoutMs,
-        (upstream: IncomingMessage) => {
-          // From here the answer is the upstream's own: Fastify's onSend hooks (and their headers) stay out of it.
-          reply.hijack();
-          const res = reply.raw;
-          const out = clientResponseHeaders(upstream);
-          if (cors) {
-            // The upstream's own Vary stays, with Origin added.
-            const vary = out.vary;
-            Object.assign(out, cors);
-            if (vary !== undefined) out.vary = `${vary}, Origin`;
-          }
-          res.writeHead(upstream.statusCode ?? 502, out);
-          upstream.pipe(res);
-          upstream.on('error', () => res.destroy());
-          res.on('close', () => {
-            if (!upstream.complete) upstream.destroy();
-          });
-          resolve(reply);
-        },
-        (failure, err) => resolve(failed(request, reply, route, failure, err)),
+        target.basePath + (raw.url as string).slice(route.prefix.length),
+        out,
+        route.timeoutMs ?? options.defaultTimeoutMs,
+        this,
       );
-    });
-  };
+    } catch (err) {
+      this.failed(undefined, err);
+    }
+  }
 
-  app.route({ method: METHODS, url: '/*', constraints: { portcullisGateway: 'route' }, exposeHeadRoute: false, handler: proxy });
+  /** Counts the call against the route's (or the application's) per-minute limit; answers 429 when it is spent. */
+  private async withinLimit(claims: AccessClaims): Promise<boolean> {
+    const { options } = this.gateway;
+    const route = this.route;
+    let perMinute = route.rateLimitPerMinute;
+    if (perMinute === null) perMinute = (await options.retail.applicationLimits.get(claims.application_id))?.perMinute ?? options.defaultRateLimit;
+    const limit = options.limiter.take(`gateway:${route.prefix}:app:${claims.application_id}`, perMinute);
+    if (limit.allowed) return true;
+    options.limiter.headers(this.res, limit);
+    this.fail(problem('rateLimitExceeded', `at most ${limit.limit} calls per minute on ${route.prefix}`));
+    return false;
+  }
+
+  /** Answers with a problem from the catalogue, CORS fields included for an allowed origin. */
+  private fail(err: ApiError): void {
+    const res = this.res;
+    if (res.headersSent || res.destroyed) return;
+    const cors = this.cors;
+    if (cors !== undefined) for (const name in cors) res.setHeader(name, cors[name] as string);
+    writeApiError(res, this.id, err);
+  }
+
+  /** The upstream answered: its status and headers (hop-by-hop fields and the portal's cookies dropped) and its body, streamed. */
+  answered(upstream: IncomingMessage): void {
+    const res = this.res;
+    if (res.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    const out = clientResponseHeaders(upstream);
+    const cors = this.cors;
+    if (cors !== undefined) {
+      // The upstream's own Vary stays, with Origin added.
+      const vary = out.vary;
+      Object.assign(out, cors);
+      if (vary !== undefined) out.vary = `${vary}, Origin`;
+    }
+    res.writeHead(upstream.statusCode ?? 502, out);
+    this.upstream = upstream;
+    (upstream as Tagged<IncomingMessage>)[kExchange] = this;
+    upstream.on('error', upstreamBroke);
+    upstream.pipe(res);
+  }
+
+  /**
+   * No answer from the upstream (`failure`), or an unexpected error on the way (`failure`
+   * undefined): a 502/504/503/500 problem, unless the client has gone, which is no server error.
+   */
+  failed(failure: UpstreamFailure | undefined, err: unknown): void {
+    if (this.res.destroyed || this.raw.socket === null || this.raw.socket.destroyed) return;
+    const route = this.route;
+    if (failure !== undefined) {
+      this.say('warn', { err, prefix: route.prefix }, 'upstream failed');
+      this.fail(
+        failure === 'timeout'
+          ? problem('upstreamTimeout', `the upstream of ${route.prefix} did not answer in time`)
+          : problem('upstreamUnavailable', `the upstream of ${route.prefix} could not be reached or failed to answer`),
+      );
+    } else if (err instanceof ApiError) {
+      this.fail(err);
+    } else if (isStoreUnavailable(err)) {
+      this.say('warn', { err }, 'database unreachable');
+      this.res.setHeader('retry-after', '5');
+      this.fail(problem('databaseUnavailable', 'the database is unreachable; try again in a few seconds'));
+    } else {
+      this.say('error', { err }, 'request failed');
+      this.fail(internalError());
+    }
+  }
+
+  /** The upstream's answer broke off mid-body: so does the client's, whose connection is closed. */
+  broke(): void {
+    this.broken = true;
+    this.say('warn', { prefix: this.route.prefix }, 'the upstream answer broke off');
+    this.res.destroy();
+  }
+
+  /** The response closed: the request's metrics and log line, or, when the client left first, the upstream call is dropped. */
+  closed(): void {
+    const { res, route } = this;
+    const { options } = this.gateway;
+    if (!res.writableFinished && !this.broken) {
+      this.outgoing?.destroy();
+      const upstream = this.upstream;
+      if (upstream !== undefined && !upstream.complete) upstream.destroy();
+      options.metrics.clientAborted(route.prefix);
+      this.log.debug('the client closed the connection before its request was answered');
+      return;
+    }
+    const elapsed = performance.now() - this.started;
+    const status = res.statusCode;
+    options.metrics.request(this.raw.method as string, route.prefix, status, elapsed / 1000, STATUS_CLASS[Math.floor(status / 100)]);
+    options.requestLog.gatewayCompleted(this.gateway.log as FastifyBaseLogger, this, status, elapsed);
+  }
 }
 
 /** The operator API for gateway routes (under /admin/v1). */

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isStaticTokenShaped, type StaticTokenFailure, type StaticTokenVerifier } from '../access/static-tokens.js';
 import type { BearerVerifier, VerifyFailure } from '../access/verifier.js';
@@ -16,14 +17,43 @@ export function sendUnauthorized(reply: FastifyReply): FastifyReply {
     .send(UNAUTHORIZED_BODY);
 }
 
+const UNAUTHORIZED_LENGTH = String(Buffer.byteLength(UNAUTHORIZED_BODY));
+
+/** The same 401 on a raw response (the gateway answers outside Fastify); `extra` adds fields such as CORS. */
+export function writeUnauthorized(res: ServerResponse, extra?: Record<string, string>): void {
+  if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
+  res.writeHead(401, {
+    'www-authenticate': 'Bearer realm="portcullis", error="invalid_token"',
+    'cache-control': 'no-store',
+    'content-type': 'application/json',
+    'content-length': UNAUTHORIZED_LENGTH,
+  });
+  res.end(UNAUTHORIZED_BODY);
+}
+
+const FORBIDDEN_BODY = '{"Status Message":"Forbidden"}';
+const insufficientScopeChallenge = (needed: readonly string[]) => `Bearer realm="portcullis", error="insufficient_scope", scope="${needed.join(' ')}"`;
+
 /** RFC 6750 §3.1: a valid token without the scopes the resource needs. */
 export function sendInsufficientScope(reply: FastifyReply, needed: readonly string[]): FastifyReply {
   return reply
     .code(403)
-    .header('www-authenticate', `Bearer realm="portcullis", error="insufficient_scope", scope="${needed.join(' ')}"`)
+    .header('www-authenticate', insufficientScopeChallenge(needed))
     .header('cache-control', 'no-store')
     .type('application/json')
-    .send('{"Status Message":"Forbidden"}');
+    .send(FORBIDDEN_BODY);
+}
+
+/** The same 403 on a raw response. */
+export function writeInsufficientScope(res: ServerResponse, needed: readonly string[], extra?: Record<string, string>): void {
+  if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
+  res.writeHead(403, {
+    'www-authenticate': insufficientScopeChallenge(needed),
+    'cache-control': 'no-store',
+    'content-type': 'application/json',
+    'content-length': String(FORBIDDEN_BODY.length),
+  });
+  res.end(FORBIDDEN_BODY);
 }
 
 /** The token of an `Authorization: Bearer …` header (RFC 6750 §2.1), or undefined. */
@@ -63,6 +93,17 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * What the bearer step reads and writes on a request: a FastifyRequest is one, and so is the
+ * gateway's own exchange, which serves proxied requests without Fastify.
+ */
+export interface BearerSubject {
+  readonly headers: IncomingHttpHeaders;
+  caller: Caller | null;
+  refusal: Refusal | null;
+  readonly log: { debug(fields: object, message: string): void };
+}
+
 export interface BearerOptions {
   /** Told every refusal (metrics count them); runs on the hot path, so it must be cheap. */
   onRefusal?: (checkpoint: Checkpoint, reason: Refusal) => void;
@@ -90,7 +131,7 @@ export class BearerAuthentication {
    * The request's caller, or undefined with the reason recorded. `staticTokensOf` names the
    * partner whose static tokens this checkpoint accepts; without it a `pct_` token is refused.
    */
-  async authenticate(request: FastifyRequest, checkpoint: Checkpoint, staticTokensOf?: number): Promise<Caller | undefined> {
+  async authenticate(request: BearerSubject, checkpoint: Checkpoint, staticTokensOf?: number): Promise<Caller | undefined> {
     const header = request.headers.authorization;
     if (header === undefined) return this.refuse(request, checkpoint, 'missing');
     const token = bearerToken(header);
@@ -109,13 +150,13 @@ export class BearerAuthentication {
   }
 
   /** The claims of a request with a valid JWT, or undefined with the reason recorded. */
-  async application(request: FastifyRequest, checkpoint: Checkpoint): Promise<AccessClaims | undefined> {
+  async application(request: BearerSubject, checkpoint: Checkpoint): Promise<AccessClaims | undefined> {
     const caller = await this.authenticate(request, checkpoint);
     return caller?.kind === 'application' ? caller.claims : undefined;
   }
 
   /** Records a refusal: by this step, or by the checkpoint once it knows the caller (a scope, a link). */
-  refuse(request: FastifyRequest, checkpoint: Checkpoint, reason: Refusal): undefined {
+  refuse(request: BearerSubject, checkpoint: Checkpoint, reason: Refusal): undefined {
     request.refusal = reason;
     request.log.debug({ refusal: reason, checkpoint }, 'bearer token refused');
     this.options.onRefusal?.(checkpoint, reason);
@@ -135,4 +176,23 @@ export function missingScopes(scope: string | undefined, needed: readonly string
   if (needed.length === 0) return [];
   const granted = scope ? scope.split(' ') : [];
   return needed.filter((s) => !granted.includes(s));
+}
+
+/** Whether a token's space-separated `scope` claim grants every scope of `needed` (no list is built: this runs per proxied request). */
+export function grantsScopes(scope: string | undefined, needed: readonly string[]): boolean {
+  for (const wanted of needed) {
+    if (!scope) return false;
+    let at = scope.indexOf(wanted);
+    let found = false;
+    while (at !== -1) {
+      const end = at + wanted.length;
+      if ((at === 0 || scope.charCodeAt(at - 1) === 32) && (end === scope.length || scope.charCodeAt(end) === 32)) {
+        found = true;
+        break;
+      }
+      at = scope.indexOf(wanted, at + 1);
+    }
+    if (!found) return false;
+  }
+  return true;
 }

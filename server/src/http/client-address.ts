@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
+import proxyAddr from '@fastify/proxy-addr';
 
 /**
  * Which peers may tell us the client's address in X-Forwarded-For. The client address is the
@@ -65,4 +67,48 @@ export function fastifyTrustProxy(proxies: TrustedProxies): boolean | string[] |
 export function trustWarning(proxies: TrustedProxies): string | undefined {
   if (proxies.kind !== 'all') return undefined;
   return 'PORTCULLIS_TRUST_PROXY=true trusts every X-Forwarded-For entry, so a client can choose the address its limits and audit entries use; set the number of proxies in front (1 for one nginx) or their addresses instead';
+}
+
+type TrustFn = (address: string, hop: number) => boolean;
+
+const lastEntry = (value: string) => {
+  const comma = value.lastIndexOf(',');
+  return comma === -1 ? value.trim() : value.slice(comma + 1).trim();
+};
+
+/**
+ * The client's address, Host and protocol of a raw request by the rules Fastify applies for
+ * `fastifyTrustProxy(proxies)` (its request.ip, .host and .protocol), for requests served
+ * outside Fastify (the gateway). Without trusted proxies it is the socket's peer.
+ */
+export class ClientAddresses {
+  private readonly trust: TrustFn | undefined;
+
+  constructor(proxies: TrustedProxies) {
+    const setting = fastifyTrustProxy(proxies);
+    this.trust = setting === false ? undefined : setting === true ? () => true : typeof setting === 'function' ? setting : proxyAddr.compile(setting);
+  }
+
+  /** Whether X-Forwarded-For from the peer in front is kept at all. */
+  get trustsProxies(): boolean {
+    return this.trust !== undefined;
+  }
+
+  address(req: IncomingMessage): string {
+    if (this.trust === undefined) return req.socket.remoteAddress ?? '';
+    const all = proxyAddr.all(req, this.trust);
+    return all[all.length - 1] ?? '';
+  }
+
+  host(req: IncomingMessage): string {
+    const forwarded = req.headers['x-forwarded-host'];
+    if (this.trust !== undefined && forwarded && this.trust(req.socket.remoteAddress ?? '', 0)) return lastEntry(forwarded as string);
+    return req.headers.host ?? '';
+  }
+
+  protocol(req: IncomingMessage): string {
+    const forwarded = req.headers['x-forwarded-proto'];
+    if (this.trust !== undefined && forwarded && this.trust(req.socket.remoteAddress ?? '', 0)) return lastEntry(forwarded as string);
+    return (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  }
 }

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, type ApiErrorType } from '../domain/errors.js';
 import { isStoreUnavailable } from '../store/db.js';
@@ -54,16 +55,28 @@ export function problem(name: ErrorName, detail?: string): ApiError {
   return new ApiError(kind.status, kind.type, kind.code, kind.title, detail);
 }
 
+const errorBody = (traceId: string, err: ApiError) => ({ errors: [{ traceId, type: err.type, code: err.code, title: err.title, detail: err.detail }] });
+
 /** Renders an ApiError in the reference product's shape: {"errors":[{traceId,type,code,title,detail}]}. */
 export function sendApiError(reply: FastifyReply, request: FastifyRequest, err: ApiError): FastifyReply {
   if (err.retryAfter !== undefined) reply.header('retry-after', err.retryAfter);
-  return reply
-    .code(err.status)
-    .header('cache-control', 'no-store')
-    .send({ errors: [{ traceId: request.id, type: err.type, code: err.code, title: err.title, detail: err.detail }] });
+  return reply.code(err.status).header('cache-control', 'no-store').send(errorBody(request.id, err));
 }
 
-const internal = () => problem('internalError', 'the server failed to handle this request; it has been logged');
+/** The same answer on a raw response (the gateway answers outside Fastify); fields already set on `res` (CORS) stay. */
+export function writeApiError(res: ServerResponse, traceId: string, err: ApiError): void {
+  const body = JSON.stringify(errorBody(traceId, err));
+  if (err.retryAfter !== undefined) res.setHeader('retry-after', err.retryAfter);
+  res.writeHead(err.status, {
+    'cache-control': 'no-store',
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+  });
+  res.end(body);
+}
+
+/** The 500 of an unexpected failure: nothing of the failure is told, it is logged. */
+export const internalError = () => problem('internalError', 'the server failed to handle this request; it has been logged');
 
 /** Maps Fastify's own request errors (bad JSON, wrong content type, body too large) to ApiErrors. */
 function fromFastifyError(err: FastifyError): ApiError | undefined {
@@ -93,7 +106,7 @@ export function sendFrameworkError(err: FastifyError, request: FastifyRequest, r
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendApiError(reply, request, problem('pathTooLong', 'a path segment of this request is too long'));
   if (err.code === 'FST_ERR_BAD_URL') return sendApiError(reply, request, problem('invalidPath', 'the request path is not valid percent-encoded UTF-8'));
   request.log.error({ err }, 'request could not be routed');
-  return sendApiError(reply, request, internal());
+  return sendApiError(reply, request, internalError());
 }
 
 /**
@@ -115,7 +128,7 @@ export function useApiErrors(app: FastifyInstance, { notFound = true }: { notFou
       return sendApiError(reply, request, problem('databaseUnavailable', 'the database is unreachable; try again in a few seconds'));
     }
     request.log.error({ err }, 'request failed');
-    return sendApiError(reply, request, internal());
+    return sendApiError(reply, request, internalError());
   });
   if (!notFound) return;
   app.setNotFoundHandler((request, reply) => sendApiError(reply, request, ApiError.notFound(`${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`)));

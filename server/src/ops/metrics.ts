@@ -166,8 +166,8 @@ export class Metrics {
   }
 
   /** One finished request: `route` is the matched pattern (or `unmatched`), never the URL. */
-  request(method: string, route: string, status: number, seconds: number): void {
-    this.requestDuration.observe({ method, route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
+  request(method: string, route: string, status: number, seconds: number, statusClass = `${Math.floor(status / 100)}xx`): void {
+    this.requestDuration.observe({ method, route, status_class: statusClass }, seconds);
     if (status === 429) this.rateLimited.inc({ route });
   }
 
