@@ -30,7 +30,8 @@ export async function startPortcullis({ name = 'portcullis', env = {}, dataDir, 
         PORTCULLIS_ADMIN_TOKEN: adminToken,
         ...env,
       },
-      nodeArgs,
+      // BENCH_PORTCULLIS_NODE_ARGS: V8 or Node flags for Portcullis only (the bare peers keep theirs), to weigh a flag.
+      nodeArgs: [...(process.env.BENCH_PORTCULLIS_NODE_ARGS ?? '').split(' ').filter(Boolean), ...nodeArgs],
       readyPath: '/healthz',
       ipc: false,
     });
