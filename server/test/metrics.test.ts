@@ -82,8 +82,15 @@ describe('GET /metrics', () => {
     const { clientId, clientSecret } = await server.newCredential();
     const token = await server.accessToken(clientId, clientSecret);
     assert.equal((await server.me(token)).status, 200);
+    const once = await scrape(server);
+    assert.equal(
+      value(once, 'portcullis_in_memory_entries{table="verified_tokens"}'),
+      value(before, 'portcullis_in_memory_entries{table="verified_tokens"}'),
+      'a token verified once is not cached (the doorkeeper only notes it)',
+    );
+    assert.equal((await server.me(token)).status, 200);
     const now = await scrape(server);
-    // A new client_id adds its per-client quota key; a new token is remembered once verified.
+    // A new client_id adds its per-client quota key; a token is remembered from its second verification.
     assert.equal(
       value(now, 'portcullis_in_memory_entries{table="rate_limit_keys"}') - value(before, 'portcullis_in_memory_entries{table="rate_limit_keys"}'),
       1,

@@ -39,6 +39,20 @@ function decodeJson(segment: string): Record<string, unknown> | undefined {
 const isPositiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
+/** Slots of the verified-token cache's doorkeeper (a power of two; 4 bytes each). */
+const DOORKEEPER_SLOTS = 1 << 14;
+
+/**
+ * A 32-bit FNV-1a hash of a token's last 16 characters: its signature, which differs between any
+ * two tokens. Only tokens already verified are fingerprinted, so a collision only admits a valid
+ * token to the cache one verification early.
+ */
+function fingerprint(token: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = Math.max(0, token.length - 16); i < token.length; i++) hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
+  return (hash | 1) >>> 0; // never 0, the value of an empty slot
+}
+
 /**
  * Checks bearer tokens: signature with the algorithm of the key named by `kid` (never the
  * token's own choice), issuer, audience, lifetime with clock skew, and revocation.
@@ -47,6 +61,12 @@ const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSa
 export class BearerVerifier {
   private readonly verified = new Map<string, AccessClaims>();
   private readonly cacheSize: number;
+  /**
+   * The cache's doorkeeper: a fingerprint of each token verified once. A token enters the cache on
+   * its second verification, so tokens presented once (a client that fetches a token per call)
+   * neither evict the ones in use nor fill the heap with entries that die before they are read.
+   */
+  private readonly seenOnce = new Uint32Array(DOORKEEPER_SLOTS);
 
   constructor(
     private readonly keys: KeyRing,
@@ -109,6 +129,12 @@ export class BearerVerifier {
   }
 
   private remember(token: string, claims: AccessClaims): void {
+    const print = fingerprint(token);
+    const slot = print & (DOORKEEPER_SLOTS - 1);
+    if (this.seenOnce[slot] !== print) {
+      this.seenOnce[slot] = print;
+      return;
+    }
     if (this.verified.size >= this.cacheSize) {
       const oldest = this.verified.keys().next();
       if (!oldest.done) this.verified.delete(oldest.value);
