@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { portcullisNodeArgs } from './lib/portcullis.js';
 import { positiveIntEnv, ROOT, runLoad, startServer } from './lib/proc.js';
 
 const CREDENTIALS = positiveIntEnv('BENCH_SCALE_CREDENTIALS', 100_000);
@@ -162,6 +163,7 @@ async function prepare(size, log) {
     const server = await startServer({
       name: `portcullis-${size.label}`,
       script: join(ROOT, 'server/bin/portcullis.cjs'),
+      nodeArgs: portcullisNodeArgs(join(ROOT, 'server/bin/portcullis.cjs')),
       args: ['serve'],
       env: { ...ENV(dataDir, masterKey, adminToken), NODE_OPTIONS: `--max-old-space-size=${HEAP_MB}` },
       readyPath: '/healthz',

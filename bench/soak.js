@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { portcullisNodeArgs } from './lib/portcullis.js';
 import { killAll, positiveIntEnv, ROOT, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('SOAK_DURATION', 120);
@@ -34,6 +35,7 @@ const adminToken = randomBytes(24).toString('base64url');
 const server = await startServer({
   name: 'portcullis',
   script: join(ROOT, 'server/bin/portcullis.cjs'),
+  nodeArgs: portcullisNodeArgs(join(ROOT, 'server/bin/portcullis.cjs')),
   args: ['serve'],
   env: {
     HOST: '127.0.0.1',

@@ -1,10 +1,22 @@
 // Starts a Portcullis server (temporary data dir, random master key and admin token) for the bench
 // sections that need one of their own; each caller brings its own limits and log settings.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startServer } from './proc.js';
+
+/**
+ * The Node flags Portcullis runs with: those on the first line of its launcher
+ * (`#!/usr/bin/env -S node --flag…`), so the bench measures the command people run;
+ * BENCH_PORTCULLIS_NODE_ARGS replaces them (empty: none) to weigh a flag.
+ */
+export function portcullisNodeArgs(cli) {
+  const own = process.env.BENCH_PORTCULLIS_NODE_ARGS;
+  if (own !== undefined) return own.split(' ').filter(Boolean);
+  const shebang = readFileSync(cli, 'utf8').split('\n', 1)[0];
+  return /^#!\/usr\/bin\/env -S node( |$)/.test(shebang) ? shebang.split(' ').slice(3).filter(Boolean) : [];
+}
 
 /**
  * `env` is added to the base settings (and may override them); `dataDir` is created when not given
@@ -30,8 +42,7 @@ export async function startPortcullis({ name = 'portcullis', env = {}, dataDir, 
         PORTCULLIS_ADMIN_TOKEN: adminToken,
         ...env,
       },
-      // BENCH_PORTCULLIS_NODE_ARGS: V8 or Node flags for Portcullis only (the bare peers keep theirs), to weigh a flag.
-      nodeArgs: [...(process.env.BENCH_PORTCULLIS_NODE_ARGS ?? '').split(' ').filter(Boolean), ...nodeArgs],
+      nodeArgs: [...portcullisNodeArgs(cli), ...nodeArgs],
       readyPath: '/healthz',
       ipc: false,
     });

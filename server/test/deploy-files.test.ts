@@ -76,6 +76,26 @@ describe('deployment files', () => {
     assert.equal(await runCheck(args, '1'), 1);
   });
 
+  test('every launcher runs Node with the flags on the first line of the portcullis command', () => {
+    const shebang = readFileSync(path.join(ROOT, 'server/bin/portcullis.cjs'), 'utf8').split('\n', 1)[0] ?? '';
+    const match = /^#!\/usr\/bin\/env -S node (.+)$/.exec(shebang);
+    assert.ok(match, `the command names its Node flags: ${shebang}`);
+    const flags = (match[1] as string).split(' ');
+    assert.ok(flags.includes('--max-semi-space-size=8'));
+    const words = (line: string) => line.split(/[\s",[\]]+/).filter(Boolean);
+    const launchers: Record<string, string[]> = {
+      'npm start': words(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start),
+      'portcullis.service': words(/^ExecStart=(.*)$/m.exec(read('portcullis.service'))?.[1] ?? ''),
+      Containerfile: words(/^ENTRYPOINT (.*)$/m.exec(read('Containerfile'))?.[1] ?? ''),
+    };
+    for (const [name, command] of Object.entries(launchers)) {
+      const node = command.findIndex((w) => w === 'node' || w.endsWith('/node'));
+      const script = command.findIndex((w) => w.endsWith('server/bin/portcullis.cjs'));
+      assert.ok(node !== -1 && script > node, `${name} runs the command with node: ${command.join(' ')}`);
+      assert.deepEqual(command.slice(node + 1, script), flags, `${name} passes the command's flags`);
+    }
+  });
+
   test('the image runs as a non-root user and the pods may not become root', () => {
     const containerfile = read('Containerfile');
     const user = [...containerfile.matchAll(/^USER (\S+)/gm)].at(-1)?.[1];
