@@ -171,14 +171,7 @@ export class BearerAuthentication {
   }
 }
 
-/** The scopes of `needed` a token's space-separated `scope` claim lacks. */
-export function missingScopes(scope: string | undefined, needed: readonly string[]): string[] {
-  if (needed.length === 0) return [];
-  const granted = scope ? scope.split(' ') : [];
-  return needed.filter((s) => !granted.includes(s));
-}
-
-/** Whether a token's space-separated `scope` claim grants every scope of `needed` (no list is built: this runs per proxied request). */
+/** Whether a token's space-separated `scope` claim grants every scope of `needed`, by whole names (no list is built: this runs per request). */
 export function grantsScopes(scope: string | undefined, needed: readonly string[]): boolean {
   for (const wanted of needed) {
     if (!scope) return false;

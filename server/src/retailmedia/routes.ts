@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../domain/errors.js';
-import { type BearerAuthentication, missingScopes, sendInsufficientScope, sendUnauthorized } from '../http/bearer.js';
+import { type BearerAuthentication, grantsScopes, sendInsufficientScope, sendUnauthorized } from '../http/bearer.js';
 import { problem, sendApiError } from '../http/errors.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { PartnerAccess } from '../store/partners.js';
@@ -107,7 +107,7 @@ export async function deliveryRoutes(app: FastifyInstance, opts: DeliveryRouteOp
     const who = await caller(request, partner);
     if (who === undefined) return sendUnauthorized(reply);
     // Static tokens are the partner's own; a dynamic token needs the partner's scope.
-    if (who.kind === 'application' && missingScopes(who.scope, [partner.requiredScope]).length > 0) {
+    if (who.kind === 'application' && !grantsScopes(who.scope, [partner.requiredScope])) {
       bearer.refuse(request, 'delivery', 'insufficient_scope');
       return sendInsufficientScope(reply, [partner.requiredScope]);
     }
