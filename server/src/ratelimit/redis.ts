@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { loadRedis } from '../bus/redis-client.js';
+import { failFastRedis } from '../bus/redis-client.js';
 import type { Clock } from '../domain/clock.js';
 import { type RateLimitHit, type RateLimitStore, windowOf } from './store.js';
 
@@ -35,14 +35,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     syncMs = 100,
     timeoutMs = 1_000,
   ) {
-    this.redis = new (loadRedis())(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: timeoutMs,
-      connectTimeout: 2_000,
-      retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000),
-    });
-    this.redis.on('error', () => {}); // counting goes on locally meanwhile
+    this.redis = failFastRedis(url, timeoutMs); // counting goes on locally while Redis is away
     this.timer = setInterval(() => void this.sync(), syncMs);
     this.timer.unref();
   }

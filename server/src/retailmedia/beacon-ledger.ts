@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { loadRedis } from '../bus/redis-client.js';
+import { failFastRedis } from '../bus/redis-client.js';
 import type { Clock } from '../domain/clock.js';
 
 /** Which (impression, beacon) pairs have been counted, until the beacon expires: a replay counts nothing. */
@@ -82,14 +82,7 @@ export class RedisBeaconLedger implements BeaconLedger {
   private readonly local: MemoryBeaconLedger;
 
   constructor(url: string, clock: Clock, timeoutMs = 1_000) {
-    this.redis = new (loadRedis())(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: timeoutMs,
-      connectTimeout: 2_000,
-      retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000),
-    });
-    this.redis.on('error', () => {}); // the local ledger answers meanwhile
+    this.redis = failFastRedis(url, timeoutMs); // the local ledger answers while Redis is away
     this.local = new MemoryBeaconLedger(clock);
   }
 
