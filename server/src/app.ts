@@ -15,6 +15,7 @@ import { accessRoutes } from './access/routes.js';
 import { ApiRegistry } from './apis/service.js';
 import { BearerAuthentication } from './http/bearer.js';
 import { sendFrameworkError, useApiErrors } from './http/errors.js';
+import { attachLanes, laneServer } from './http/lanes.js';
 import { RequestLog, requestForLog } from './http/request-log.js';
 import { type Bus, LocalBus } from './bus/index.js';
 import { type Config, ConfigError } from './config.js';
@@ -25,11 +26,12 @@ import { jwksMaxAgeSeconds, KeyRing } from './keys/keyring.js';
 import { derive, resolveMasterKey } from './keys/master.js';
 import { acceptedMasterKeys, type MasterKeys, openMasterKeys, wrongMasterKeyMessage } from './keys/master-rotation.js';
 import { decisionRoutes } from './gateway/decision.js';
-import { attachGateway, Gateway, gatewayAdminRoutes, gatewayServer } from './gateway/routes.js';
+import { attachGateway, Gateway, gatewayAdminRoutes } from './gateway/routes.js';
 import { GatewayRoutes } from './gateway/service.js';
 import { auditFailureSpikes, ClientAuthenticator } from './oauth/client-auth.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { tokenEndpoint } from './oauth/token.js';
+import { TokenLane } from './oauth/token-lane.js';
 import { Metrics } from './ops/metrics.js';
 import { capConnections, connectionsCheckingInterval } from './ops/connections.js';
 import { useOperations } from './ops/routes.js';
@@ -301,7 +303,16 @@ export function openDatabase(config: Config, onError: (err: Error) => void = () 
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
   const { config } = services;
   const requestLog = new RequestLog(config.logSample);
-  // Gateway routes are served on the raw request listener, before Fastify (gateway/routes.ts).
+  const clients = new ClientAddresses(config.trustProxy);
+  const token = tokenEndpoint({
+    clients: services.clients,
+    tokens: services.tokens,
+    limiter: services.limiter,
+    limits: config.tokenLimits,
+    apis: services.apis,
+  });
+  // The hot paths are served on the raw request listener, before Fastify (http/lanes.ts): the
+  // gateway's routes (gateway/routes.ts), then POST /oauth2/token (oauth/token-lane.ts).
   const gateway = new Gateway({
     routes: services.gateway,
     bearer: services.bearer,
@@ -309,10 +320,11 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     retail: services.retail,
     metrics: services.metrics,
     requestLog,
-    clients: new ClientAddresses(config.trustProxy),
+    clients,
     defaultRateLimit: config.rateLimitPerMinute,
     defaultTimeoutMs: config.gatewayTimeoutMs,
   });
+  const lanes = [gateway, new TokenLane({ tokenEndpoint: token, clients, metrics: services.metrics, requestLog })];
   const app = Fastify({
     logger:
       logger === false
@@ -336,8 +348,9 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     requestTimeout: config.connections.requestTimeoutMs,
     keepAliveTimeout: config.connections.keepAliveTimeoutMs,
     http: { connectionsCheckingInterval: connectionsCheckingInterval(config.connections) },
-    serverFactory: (handler, options) => gatewayServer(gateway, handler, options),
+    serverFactory: (handler, options) => laneServer(lanes, handler, options),
   });
+  attachLanes(app, lanes);
   attachGateway(app, gateway);
   capConnections(app.server, config.connections, app.log, services.metrics);
   const warning = trustWarning(config.trustProxy);
@@ -360,13 +373,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
 
   app.register(oauthRoutes, {
     issuer: config.issuer,
-    tokenEndpoint: tokenEndpoint({
-      clients: services.clients,
-      tokens: services.tokens,
-      limiter: services.limiter,
-      limits: config.tokenLimits,
-      apis: services.apis,
-    }),
+    tokenEndpoint: token,
     clients: services.clients,
     keys: services.keys,
     verifier: services.verifier,

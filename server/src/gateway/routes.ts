@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { ApiError } from '../domain/errors.js';
 import type { AccessClaims } from '../oauth/tokens.js';
 import { type BearerAuthentication, type BearerSubject, type Caller, type Refusal, writeInsufficientScope, writeUnauthorized } from '../http/bearer.js';
 import type { ClientAddresses } from '../http/client-address.js';
 import { internalError, problem, writeApiError } from '../http/errors.js';
 import { jsonObject, pathId } from '../http/json-body.js';
+import { debugEnabled, type Lane, writeClosing } from '../http/lanes.js';
 import type { LoggedRequest, RequestLog } from '../http/request-log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
@@ -55,8 +56,6 @@ function climbs(path: string): boolean {
 const kExchange = Symbol('portcullis.gatewayExchange');
 type Tagged<T> = T & { [kExchange]?: Exchange };
 
-/** Fastify's answer while the server closes (return503OnClosing), given by the gateway too. */
-const CLOSING_BODY = '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}';
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 /** The methods a route proxies; any other (WebDAV's, say) is left to Fastify, which has no route for it. */
 const PROXIED_METHODS = new Set(METHODS);
@@ -69,7 +68,7 @@ const PROXIED_METHODS = new Set(METHODS);
  * other request goes to Fastify untouched. Its log line and metrics are those of a Fastify route,
  * labelled with the route's prefix.
  */
-export class Gateway {
+export class Gateway implements Lane {
   /** Set once Fastify is built (its logger, with the app's serializers and redaction). */
   log: FastifyBaseLogger | undefined;
   /** Set when the server closes: requests then get Fastify's 503 and Connection: close. */
@@ -88,8 +87,7 @@ export class Gateway {
     const route = routes.match(path);
     if (route === undefined) return false;
     if (this.closing) {
-      res.writeHead(503, { connection: 'close', 'content-type': 'application/json', 'content-length': String(CLOSING_BODY.length) });
-      res.end(CLOSING_BODY);
+      writeClosing(res);
       return true;
     }
     void new Exchange(this, req, res, route, path).run();
@@ -106,29 +104,9 @@ export class Gateway {
   }
 }
 
-/**
- * A node:http server whose requests the gateway sees first, with the server settings Fastify
- * applies to its own (Fastify's `serverFactory`; `options` are Fastify's, defaults filled in).
- */
-export function gatewayServer(gateway: Gateway, fastifyHandler: http.RequestListener, options: FastifyServerOptions): http.Server {
-  const server = http.createServer((options as { http?: http.ServerOptions }).http ?? {}, (req, res) => {
-    if (!gateway.serve(req, res)) fastifyHandler(req, res);
-  });
-  server.keepAliveTimeout = options.keepAliveTimeout as number;
-  server.requestTimeout = options.requestTimeout as number;
-  server.setTimeout(options.connectionTimeout as number);
-  if ((options.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket as number;
-  return server;
-}
-
-/** Connects the gateway to its Fastify app: the logger, the route table read before listening, the closing state. */
+/** Connects the gateway to its Fastify app: the route table is read before listening. */
 export function attachGateway(app: FastifyInstance, gateway: Gateway): void {
-  gateway.log = app.log;
   app.addHook('onReady', async () => gateway.options.routes.reload());
-  app.addHook('preClose', (done) => {
-    gateway.closing = true;
-    done();
-  });
 }
 
 /** The response's 'close': the request is over, answered in full or abandoned by the client. */
@@ -151,7 +129,7 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
   private reqId: string | undefined = undefined;
   private readonly started = performance.now();
   private cors: Record<string, string> | undefined = undefined;
-  private outgoing: http.ClientRequest | undefined = undefined;
+  private outgoing: ClientRequest | undefined = undefined;
   private upstream: Tagged<IncomingMessage> | undefined = undefined;
   private broken = false;
 
@@ -192,8 +170,7 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
   /** The logger the bearer step writes its debug line to: with the request id only when debug lines are written at all. */
   get log(): FastifyBaseLogger {
     const log = this.gateway.log as FastifyBaseLogger;
-    const debug = (log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('debug') ?? false;
-    return debug ? log.child({ reqId: this.id }) : log;
+    return debugEnabled(log) ? log.child({ reqId: this.id }) : log;
   }
   /** A warning or error line about this request, with its id as Fastify's child logger adds it. */
   private say(level: 'warn' | 'error', fields: Record<string, unknown>, message: string): void {
@@ -338,7 +315,7 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
     const elapsed = performance.now() - this.started;
     const status = res.statusCode;
     options.metrics.request(this.raw.method as string, route.prefix, status, elapsed / 1000, STATUS_CLASS[Math.floor(status / 100)]);
-    options.requestLog.gatewayCompleted(this.gateway.log as FastifyBaseLogger, this, status, elapsed);
+    options.requestLog.laneCompleted(this.gateway.log as FastifyBaseLogger, this, status, elapsed);
   }
 }
 

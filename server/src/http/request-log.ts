@@ -19,7 +19,7 @@ export function loggedPath(request: { url: string }): string {
   return path.includes('/invitations/') ? path.replace(/\/invitations\/(?!\d+(\/|$))[^/]+/, '/invitations/…') : path;
 }
 
-/** What a log line names of a request: a FastifyRequest, or the gateway's exchange. */
+/** What a log line names of a request: a FastifyRequest, or a request answered on a lane (http/lanes.ts). */
 export interface LoggedRequest {
   readonly method: string;
   readonly url: string;
@@ -61,8 +61,8 @@ export class RequestLog extends LogController {
     return status >= 400 || (this.sample > 0 && (this.sample >= 1 || Math.random() < this.sample));
   }
 
-  /** The same line for a request answered outside Fastify (the gateway), `reqId` first as Fastify's child logger puts it. */
-  gatewayCompleted(log: FastifyBaseLogger, request: LoggedRequest & { readonly id: string }, status: number, elapsedMs: number): void {
+  /** The same line for a request answered outside Fastify (http/lanes.ts), `reqId` first as Fastify's child logger puts it. */
+  laneCompleted(log: FastifyBaseLogger, request: LoggedRequest & { readonly id: string }, status: number, elapsedMs: number): void {
     if (!this.logs(status)) return;
     log.info({ reqId: request.id, ...completedLine(request, status, elapsedMs) }, 'request completed');
   }

@@ -4,32 +4,17 @@ import type { TokenDenylist } from '../access/denylist.js';
 import type { BearerVerifier } from '../access/verifier.js';
 import type { KeyRing } from '../keys/keyring.js';
 import { clientAborted } from '../http/errors.js';
-import { isStoreUnavailable } from '../store/db.js';
-import { type ClientAuthenticator, RateLimitedError } from './client-auth.js';
+import { bodyTooLarge, failureAnswer, TOKEN_BODY_LIMIT, issuedAnswer, type OAuthAnswer, oauthErrorAnswer } from './answers.js';
+import type { ClientAuthenticator } from './client-auth.js';
 import { parseFormRequest, type TokenEndpointOutcome, type TokenRequest } from './token.js';
 
-export const TOKEN_BODY_LIMIT = 16 * 1024;
-
-// Criteo's generated SDKs read `refresh_token` from every token response and fail without the
-// key; RFC 6749 §4.4.3 says a client-credentials response should carry none, and strict
-// clients reject a null one. So the null key goes only to those SDKs, known by their User-Agent.
-const NEEDS_REFRESH_TOKEN_KEY = /^OpenAPI-Generator\//;
-
-/** An RFC 6749 §5.2 answer; the outcome is recorded on the request for the metrics. */
-function sendOAuthError(request: FastifyRequest, reply: FastifyReply, err: OAuthError, basic: boolean): FastifyReply {
-  request.tokenOutcome = err instanceof RateLimitedError ? 'rate_limited' : err.code;
-  if (err instanceof RateLimitedError) {
-    reply
-      .header('retry-after', err.retryAfter)
-      .header('x-ratelimit-limit', err.outcome.limit)
-      .header('x-ratelimit-remaining', 0)
-      .header('x-ratelimit-reset', Math.ceil(err.outcome.resetAt / 1000));
-  }
-  reply.code(err.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
-  // RFC 6749 §5.2: a client that tried the Authorization header is told which scheme to use.
-  if (err.status === 401 && basic) reply.header('www-authenticate', 'Basic realm="portcullis", charset="UTF-8"');
-  return reply.send({ error: err.code, error_description: err.description });
+/** Writes an answer through Fastify; the outcome is recorded on the request for the metrics. */
+function send(request: FastifyRequest, reply: FastifyReply, answer: OAuthAnswer): FastifyReply {
+  request.tokenOutcome = answer.outcome;
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
+
+const sendOAuthError = (request: FastifyRequest, reply: FastifyReply, err: OAuthError, basic: boolean) => send(request, reply, oauthErrorAnswer(err, basic));
 
 export interface OAuthRouteOptions {
   issuer: string;
@@ -60,9 +45,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const basic = request.headers.authorization !== undefined;
     if (err instanceof OAuthError) return sendOAuthError(request, reply, err, basic);
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendOAuthError(request, reply, new OAuthError('invalid_request', `the request body is larger than ${TOKEN_BODY_LIMIT} bytes`, 413), basic);
-    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(request, reply, bodyTooLarge(basic));
     if (clientAborted(request)) {
       // Nobody is left to answer; onRequestAbort (ops/routes.ts) counts it.
       request.log.debug({ err: err.message }, 'the client went away while sending its request');
@@ -71,29 +54,16 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRouteOptions)
     if (err.statusCode && err.statusCode < 500) {
       return sendOAuthError(request, reply, new OAuthError('invalid_request', 'the request could not be read'), basic);
     }
-    if (isStoreUnavailable(err)) {
-      request.log.warn({ err }, 'token endpoint: database unreachable');
-      reply.header('retry-after', '5');
-      return sendOAuthError(
-        request,
-        reply,
-        new OAuthError('temporarily_unavailable', 'the credential store is unreachable; try again in a few seconds', 503),
-        basic,
-      );
-    }
-    request.log.error({ err }, 'token endpoint failed');
-    return sendOAuthError(request, reply, new OAuthError('server_error', 'the server could not issue a token; try again'), basic);
+    const failure = failureAnswer(err, basic);
+    request.log[failure.level]({ err }, failure.message);
+    return send(request, reply, failure.answer);
   });
 
+  // The usual spelling is answered on the raw listener (token-lane.ts); this route answers the
+  // others Fastify's router accepts (a trailing slash, doubled slashes) with the same steps.
   app.post('/oauth2/token', async (request, reply) => {
     const outcome = await opts.tokenEndpoint(tokenRequest(request));
-    if (!outcome.ok) return sendOAuthError(request, reply, outcome.error, outcome.basic);
-    request.tokenOutcome = 'issued';
-    const { issued } = outcome;
-    const body: Record<string, unknown> = { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn };
-    if (issued.scope) body.scope = issued.scope;
-    if (NEEDS_REFRESH_TOKEN_KEY.test(request.headers['user-agent'] ?? '')) body.refresh_token = null;
-    return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
+    return send(request, reply, outcome.ok ? issuedAnswer(outcome.issued, request.headers['user-agent']) : oauthErrorAnswer(outcome.error, outcome.basic));
   });
 
   /**
