@@ -31,10 +31,14 @@ function crc32(text: string): number {
 const BODY_LENGTH = 43; // 32 bytes in base64url
 const CHECK_LENGTH = 6; // CRC-32 in base64url
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** The body's CRC-32 as base64url of its 4 big-endian bytes, without padding (6 characters). */
 function checksum(body: string): string {
-  const buf = Buffer.alloc(4);
-  buf.writeUInt32BE(crc32(body));
-  return buf.toString('base64url').slice(0, CHECK_LENGTH);
+  const crc = crc32(body);
+  let text = '';
+  for (let shift = 26; shift >= 2; shift -= 6) text += BASE64URL[(crc >>> shift) & 63];
+  return text + BASE64URL[(crc & 3) << 4];
 }
 
 export function generateSecret(prefix: string): string {

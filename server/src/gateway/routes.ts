@@ -8,8 +8,8 @@ import { type BearerAuthentication, type BearerSubject, type Caller, type Refusa
 import type { ClientAddresses } from '../http/client-address.js';
 import { internalError, problem, writeApiError } from '../http/errors.js';
 import { jsonObject, pathId } from '../http/json-body.js';
-import { debugEnabled, type Lane, writeClosing } from '../http/lanes.js';
-import type { LoggedRequest, RequestLog } from '../http/request-log.js';
+import { type Lane, writeClosing } from '../http/lanes.js';
+import { type LoggedRequest, levelEnabled, type RequestLog } from '../http/request-log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { RetailMedia } from '../retailmedia/service.js';
@@ -170,7 +170,7 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
   /** The logger the bearer step writes its debug line to: with the request id only when debug lines are written at all. */
   get log(): FastifyBaseLogger {
     const log = this.gateway.log as FastifyBaseLogger;
-    return debugEnabled(log) ? log.child({ reqId: this.id }) : log;
+    return levelEnabled(log, 'debug') ? log.child({ reqId: this.id }) : log;
   }
   /** A warning or error line about this request, with its id as Fastify's child logger adds it. */
   private say(level: 'warn' | 'error', fields: Record<string, unknown>, message: string): void {

@@ -48,8 +48,3 @@ export function attachLanes(app: FastifyInstance, lanes: readonly Lane[]): void 
     done();
   });
 }
-
-/** Whether debug lines are written at all (a request's child logger is made only then). */
-export function debugEnabled(log: FastifyBaseLogger): boolean {
-  return (log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('debug') ?? false;
-}

@@ -19,6 +19,11 @@ export function loggedPath(request: { url: string }): string {
   return path.includes('/invitations/') ? path.replace(/\/invitations\/(?!\d+(\/|$))[^/]+/, '/invitations/…') : path;
 }
 
+/** Whether lines at `level` are written at all (a disabled logger, logger: false, has no levels). */
+export function levelEnabled(log: FastifyBaseLogger, level: 'debug' | 'info'): boolean {
+  return (log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) ?? false;
+}
+
 /** What a log line names of a request: a FastifyRequest, or a request answered on a lane (http/lanes.ts). */
 export interface LoggedRequest {
   readonly method: string;
@@ -50,7 +55,7 @@ export class RequestLog extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const status = reply.statusCode;
-    if (!error && !this.logs(status)) return;
+    if (!error && !(this.logs(status) && levelEnabled(request.log, 'info'))) return;
     const line = completedLine(request, status, reply.elapsedTime);
     if (error) request.log.error({ ...line, err: error }, 'request failed');
     else request.log.info(line, 'request completed');
@@ -63,7 +68,8 @@ export class RequestLog extends LogController {
 
   /** The same line for a request answered outside Fastify (http/lanes.ts), `reqId` first as Fastify's child logger puts it. */
   laneCompleted(log: FastifyBaseLogger, request: LoggedRequest & { readonly id: string }, status: number, elapsedMs: number): void {
-    if (!this.logs(status)) return;
+    // Nothing is built (not even the request id) when info lines are not written at all.
+    if (!levelEnabled(log, 'info') || !this.logs(status)) return;
     log.info({ reqId: request.id, ...completedLine(request, status, elapsedMs) }, 'request completed');
   }
 }

@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Caller, Refusal } from '../http/bearer.js';
 import type { ClientAddresses } from '../http/client-address.js';
-import { debugEnabled, type Lane, writeClosing } from '../http/lanes.js';
-import type { LoggedRequest, RequestLog } from '../http/request-log.js';
+import { type Lane, writeClosing } from '../http/lanes.js';
+import { type LoggedRequest, levelEnabled, type RequestLog } from '../http/request-log.js';
 import type { Metrics, TokenOutcome } from '../ops/metrics.js';
 import { bodyTooLarge, failureAnswer, issuedAnswer, type OAuthAnswer, oauthErrorAnswer, TOKEN_BODY_LIMIT } from './answers.js';
 import type { TokenEndpointOutcome, TokenRequest } from './token.js';
@@ -146,7 +146,7 @@ class TokenCall implements LoggedRequest {
     const log = this.lane.log as FastifyBaseLogger;
     if (!res.writableFinished) {
       metrics.clientAborted(ROUTE);
-      if (debugEnabled(log)) log.debug({ reqId: this.id }, 'the client closed the connection before its request was answered');
+      if (levelEnabled(log, 'debug')) log.debug({ reqId: this.id }, 'the client closed the connection before its request was answered');
       return;
     }
     const elapsed = performance.now() - this.started;
