@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=8 --compact-on-every-full-gc
 // The `portcullis` command. CommonJS on purpose: it must set UV_THREADPOOL_SIZE before anything
 // touches libuv's thread pool, and loading an ES module already does.
 //
@@ -7,7 +7,10 @@
 // heap sizes only at start (v8.setFlagsFromString in a running process changes nothing), so they
 // cannot be set from here. --max-semi-space-size=8: the young generation commits at most 2 x 8 MiB
 // instead of 2 x 16 MiB; measured: peak RSS under token load 11 MB lower, throughput the same
-// within the bench's noise (bench/README.md).
+// within the bench's noise (bench/README.md). --compact-on-every-full-gc: every full GC (about one a
+// minute under load) also moves the live objects out of fragmented old-space pages, so pages
+// whose objects died scattered (cache entries evicted one by one) are given back instead of being
+// kept committed (the soak's numbers are in bench/README.md).
 'use strict';
 const { existsSync } = require('node:fs');
 const { availableParallelism } = require('node:os');

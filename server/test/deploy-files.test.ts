@@ -82,6 +82,7 @@ describe('deployment files', () => {
     assert.ok(match, `the command names its Node flags: ${shebang}`);
     const flags = (match[1] as string).split(' ');
     assert.ok(flags.includes('--max-semi-space-size=8'));
+    assert.ok(flags.includes('--compact-on-every-full-gc'));
     const words = (line: string) => line.split(/[\s",[\]]+/).filter(Boolean);
     const launchers: Record<string, string[]> = {
       'npm start': words(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start),
