@@ -19,7 +19,7 @@ const log = (msg) => process.stderr.write(`[profile gateway] ${msg}\n`);
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 const work = mkdtempSync(join(tmpdir(), 'portcullis-profile-gw-'));
-const cleanup = [() => rmSync(work, { recursive: true, force: true })];
+const cleanup = [];
 process.on('exit', () => killAll());
 const targets = [];
 try {
@@ -116,6 +116,7 @@ function analyse(t) {
     hits.set(id, (hits.get(id) ?? 0) + 1);
     busy++;
   }
+  if (busy === 0) throw new Error(`${t.key}: no busy samples within the measured rounds (do the profiler's and process.hrtime's clocks differ?)`);
   const perRequest = (count) => ((count / busy) * t.cpu * 1e6) / t.requests;
   const fnKey = (f) => `${f.functionName || '(anonymous)'} ${placeOf(f)}${f.lineNumber >= 0 ? `:${f.lineNumber + 1}` : ''}`;
   const self = new Map();
@@ -155,4 +156,5 @@ console.log(
 table('µs of CPU per request by place (self time), largest difference first', bare.places, gateway.places, TOP);
 table('µs per request by function, self time, largest difference first', bare.self, gateway.self, TOP);
 table('µs per request by function, inclusive, largest difference first', bare.inclusive, gateway.inclusive, TOP);
+rmSync(work, { recursive: true, force: true });
 process.exit(0);
