@@ -15,6 +15,20 @@ const SECONDS = positiveIntEnv('PROFILE_SECONDS', 5);
 const TOP = positiveIntEnv('PROFILE_TOP', 30);
 const connections = positiveIntEnv('BENCH_CONNECTIONS', 32);
 const log = (msg) => process.stderr.write(`[profile gateway] ${msg}\n`);
+/** CPU seconds of a process's main thread and of its other threads (V8's GC and compiler helpers, libuv's pool), by thread name. */
+function threadCpu(pid) {
+  const byName = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : `other: ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {}
+  }
+  return byName;
+}
+
 /** The profiler's clock (monotonic, µs), to keep only the samples taken during the measured rounds. */
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
@@ -63,15 +77,17 @@ try {
       stop: started.server.stop,
     },
   );
-  for (const t of targets) Object.assign(t, { requests: 0, cpu: 0, windows: [] });
+  for (const t of targets) Object.assign(t, { requests: 0, cpu: 0, windows: [], threads: new Map() });
   for (const t of targets) await runLoad({ url: t.url, headers: t.headers, connections, duration: 1 }); // warm-up
   for (let round = 1; round <= ROUNDS; round++) {
     for (const t of targets) {
       const cpu0 = processCpuSeconds(t.pid);
+      const threads0 = threadCpu(t.pid);
       const from = nowMicros();
       const r = await runLoad({ url: t.url, headers: t.headers, connections, duration: SECONDS });
       t.windows.push([from, nowMicros()]);
       t.cpu += processCpuSeconds(t.pid) - cpu0;
+      for (const [name, seconds] of threadCpu(t.pid)) t.threads.set(name, (t.threads.get(name) ?? 0) + seconds - (threads0.get(name) ?? 0));
       t.requests += r.requests;
       if (r.non2xx + r.errors > 0) throw new Error(`${t.key}: ${r.non2xx} non-2xx, ${r.errors} errors`);
       log(`round ${round}/${ROUNDS} ${t.key}: ${Math.round(r.rps)} req/s`);
@@ -153,6 +169,8 @@ const [b, g] = targets;
 console.log(
   `CPU per request (measured, /proc): bare ${bare.cpuPerRequest.toFixed(1)} µs (${b.requests} requests), gateway ${gateway.cpuPerRequest.toFixed(1)} µs (${g.requests} requests); busy samples ${bare.busy} / ${gateway.busy}`,
 );
+const byThread = (t) => new Map([...t.threads].map(([name, seconds]) => [`thread ${name}`, (seconds * 1e6) / t.requests]));
+table('µs of CPU per request by thread (/proc; the profile samples the main thread only)', byThread(b), byThread(g), TOP);
 table('µs of CPU per request by place (self time), largest difference first', bare.places, gateway.places, TOP);
 table('µs per request by function, self time, largest difference first', bare.self, gateway.self, TOP);
 table('µs per request by function, inclusive, largest difference first', bare.inclusive, gateway.inclusive, TOP);
