@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, request as httpRequest, type Server } from 'node:http';
+import { Agent, createServer, type IncomingMessage, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -20,10 +20,18 @@ interface Seen {
 }
 
 /** A real upstream: echoes what it received, streams slowly on /stream, stalls on /slow. */
-async function startUpstream(): Promise<{ server: Server; url: string; seen: Seen[]; release: () => void }> {
+async function startUpstream(): Promise<{ server: Server; url: string; seen: Seen[]; release: () => void; abandoned: () => number }> {
   const seen: Seen[] = [];
   let release = () => {};
+  let abandoned = 0;
   const server = createServer(async (req, res) => {
+    if (req.url?.endsWith('/early')) {
+      // Answers before reading the upload (node:http reads and drops the rest).
+      seen.push({ method: req.method ?? '', url: req.url, headers: req.headers, bodyBytes: -1 });
+      res.writeHead(413, { 'content-type': 'application/json' });
+      res.end('{"early":true}');
+      return;
+    }
     let bodyBytes = 0;
     try {
       for await (const chunk of req) bodyBytes += (chunk as Buffer).length;
@@ -44,6 +52,9 @@ async function startUpstream(): Promise<{ server: Server; url: string; seen: See
     }
     if (req.url?.endsWith('/stream')) {
       res.writeHead(200, { 'content-type': 'text/plain', connection: 'close', 'keep-alive': 'timeout=5', 'x-upstream': 'yes' });
+      res.on('close', () => {
+        if (!res.writableFinished) abandoned++;
+      });
       res.write('first chunk\n');
       await new Promise<void>((resolve) => {
         release = resolve;
@@ -56,7 +67,7 @@ async function startUpstream(): Promise<{ server: Server; url: string; seen: See
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}`, seen, release: () => release() };
+  return { server, url: `http://127.0.0.1:${port}`, seen, release: () => release(), abandoned: () => abandoned };
 }
 
 describe('gateway', () => {
@@ -174,6 +185,19 @@ describe('gateway', () => {
     assert.equal(rest, 'last chunk\n');
   });
 
+  test('a client that leaves during a streamed answer drops the upstream call', async () => {
+    const before = upstream.abandoned();
+    const abort = new AbortController();
+    const res = await fetch(`${server.url}/orders/stream`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
+    const first = await (res.body as ReadableStream<Uint8Array>).getReader().read();
+    assert.equal(new TextDecoder().decode(first.value), 'first chunk\n');
+    abort.abort();
+    const deadline = Date.now() + 5000;
+    while (upstream.abandoned() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(upstream.abandoned(), before + 1, "the upstream's connection is closed, not left waiting");
+    upstream.release();
+  });
+
   test('request bodies stream to the upstream whole, whatever their size or type', async () => {
     const size = 5 * 1024 * 1024; // far above the server's JSON body limit
     const chunk = Buffer.alloc(64 * 1024, 120);
@@ -197,6 +221,38 @@ describe('gateway', () => {
       body: '{"not": "parsed by the gateway"',
     });
     assert.equal(json.status, 200, 'a body the gateway cannot parse is still passed through');
+  });
+
+  test("an upstream's answer that comes before the whole upload reaches the client, and the client can finish sending it", { timeout: 20_000 }, async () => {
+    // One socket: the next request waits until the upload is sent whole.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string, target: string, body?: Buffer) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpRequest(`${server.url}${target}`, {
+          method,
+          agent,
+          headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/octet-stream', 'content-length': body.length } : {}) },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            text += c;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const early = await send('POST', '/orders/early', Buffer.alloc(4 * 1024 * 1024, 99));
+      assert.equal(early.status, 413);
+      assert.equal(early.text, '{"early":true}');
+      const next = await send('GET', '/orders/1');
+      assert.equal(next.status, 200, next.text);
+    } finally {
+      agent.destroy();
+    }
   });
 
   test('a missing or bad token gets the same 401 and never reaches the upstream', async () => {

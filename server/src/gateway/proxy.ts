@@ -1,6 +1,7 @@
-import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import https from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { type Dispatcher, Pool } from 'undici';
 
 // RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus the obsolete ones still seen.
 const HOP_BY_HOP = new Set([
@@ -21,25 +22,6 @@ const HOP_BY_HOP = new Set([
 const OWN_REQUEST_FIELDS = new Set(['authorization', 'x-csrf-token', 'expect', 'host']);
 const VIA = '1.1 portcullis';
 const OWN_COOKIE = 'portcullis_';
-
-/** Keep-alive connection pools to upstreams, shared by every route. */
-const agents = new Map<string, http.Agent>();
-
-/**
- * The pool for a protocol and an upstream timeout. The agent sets the timeout on its sockets
- * (connecting, waiting, idle in the pool) once, instead of every request arming and disarming
- * one; routes share few distinct timeouts, so there are few pools.
- */
-function agentFor(protocol: 'http:' | 'https:', timeoutMs: number): http.Agent {
-  const key = protocol + timeoutMs;
-  let agent = agents.get(key);
-  if (agent === undefined) {
-    const options = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, timeout: timeoutMs };
-    agent = protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
-    agents.set(key, agent);
-  }
-  return agent;
-}
 
 /** Field names a Connection header lists (RFC 9110 §7.6.1), lower-cased. */
 function connectionNamed(value: string | string[] | undefined): string[] {
@@ -117,31 +99,70 @@ export function upstreamRequestHeaders(request: ForwardedRequest, upstreamHost: 
   return out;
 }
 
-/** The upstream's headers for the client: hop-by-hop fields dropped, no cookie in the portal's names, everything else (CSP, X-Frame-Options) unchanged. */
-export function clientResponseHeaders(upstream: IncomingMessage): OutgoingHttpHeaders {
-  const incoming = upstream.headers;
-  const named = connectionNamed(incoming.connection);
+/**
+ * Response fields node:http keeps once when an upstream repeats them (the first wins); others
+ * repeated are joined with ", " and Set-Cookie stays a list, as an IncomingMessage has them.
+ */
+const SINGLE_VALUED = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/**
+ * The upstream's headers (undici's raw list: name, value, name, value…) for the client: hop-by-hop
+ * fields dropped, no cookie in the portal's names, everything else (CSP, X-Frame-Options) unchanged.
+ */
+export function clientResponseHeaders(raw: readonly Buffer[]): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const name in incoming) {
-    if (HOP_BY_HOP.has(name)) continue;
-    if (named.length > 0 && named.includes(name)) continue;
-    out[name] = incoming[name];
+  let connection: string | undefined;
+  let cookies: string[] | undefined;
+  let via: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      continue;
+    }
+    if (name === 'set-cookie') {
+      if (setsOwnCookie(value)) continue;
+      if (cookies === undefined) cookies = [value];
+      else cookies.push(value);
+      continue;
+    }
+    if (name === 'via') {
+      via = via === undefined ? value : `${via}, ${value}`;
+      continue;
+    }
+    const seen = out[name];
+    if (seen === undefined) out[name] = value;
+    else if (!SINGLE_VALUED.has(name)) out[name] = `${seen}, ${value}`;
   }
-  const cookies = incoming['set-cookie'];
-  if (cookies !== undefined) {
-    const kept = cookies.filter((c) => !setsOwnCookie(c));
-    if (kept.length === 0) delete out['set-cookie'];
-    else out['set-cookie'] = kept;
-  }
-  const via = incoming.via;
+  if (cookies !== undefined) out['set-cookie'] = cookies;
+  if (connection !== undefined) for (const name of connectionNamed(connection)) delete out[name];
   out.via = via ? `${via}, ${VIA}` : VIA;
   return out;
 }
 
 export interface UpstreamTarget {
-  protocol: 'http:' | 'https:';
-  hostname: string;
-  port: number;
+  /** The upstream's scheme, host and port: which pool of connections serves it. */
+  origin: string;
   /** Host header value for the upstream (host[:port]). */
   host: string;
   /** The upstream URL's path without a trailing slash; the rest of the request path follows it. */
@@ -151,11 +172,8 @@ export interface UpstreamTarget {
 /** The parts of an upstream URL a request needs, computed once per route. */
 export function upstreamTarget(upstream: string): UpstreamTarget {
   const url = new URL(upstream);
-  const protocol = url.protocol as 'http:' | 'https:';
   return {
-    protocol,
-    hostname: url.hostname.replace(/^\[|\]$/g, ''),
-    port: url.port ? Number(url.port) : protocol === 'https:' ? 443 : 80,
+    origin: url.origin,
     host: url.host,
     basePath: url.pathname.replace(/\/$/, ''),
   };
@@ -165,73 +183,136 @@ export type UpstreamFailure = 'timeout' | 'unavailable';
 
 /** Who hears how an upstream call went. */
 export interface UpstreamExchange {
-  /** The upstream's answer arrived: the caller writes it. */
-  answered(upstream: IncomingMessage): void;
+  /**
+   * The upstream's status and headers arrived (hop-by-hop fields and the portal's cookies already
+   * dropped): the caller writes them and says whether the body is still wanted (false when the
+   * client has gone); the body then streams to the client's response.
+   */
+  answered(status: number, headers: OutgoingHttpHeaders): boolean;
   /** No answer arrived: the upstream could not be reached, failed, or took longer than the timeout. */
   failed(failure: UpstreamFailure, err: Error): void;
+  /** The answer broke off mid-body (the upstream failed, or went silent for longer than the timeout). */
+  broke(err: Error): void;
 }
 
-const kCall = Symbol('portcullis.upstreamCall');
+/** undici's codes for a connection, an answer's head or its body that took longer than the timeout. */
+const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-/** The state of one upstream call, kept on its ClientRequest so the listeners are shared functions, not closures. */
-class UpstreamCall {
-  answered = false;
-  timedOut = false;
+/** Told to undici when the client has gone, so the call is dropped (never reported: nobody is left to tell). */
+class ClientGone extends Error {}
+
+/**
+ * One upstream call, as undici's dispatch handler: the answer's head goes to the exchange, its body
+ * straight to the client's response, with the response's backpressure pausing the upstream.
+ */
+export class UpstreamCall implements Dispatcher.DispatchHandlers {
+  private abort: ((err?: Error) => void) | undefined = undefined;
+  private resume: (() => void) | undefined = undefined;
+  private answeredHead = false;
+  private cancelled = false;
+  /** Whether the whole answer arrived. */
+  complete = false;
+
   constructor(
-    readonly exchange: UpstreamExchange,
-    readonly timeoutMs: number,
+    private readonly exchange: UpstreamExchange,
+    private readonly res: ServerResponse,
   ) {}
+
+  /** The client has gone: the call is dropped, its connection to the upstream closed unless the answer is complete. */
+  cancel(): void {
+    if (this.complete || this.cancelled) return;
+    this.cancelled = true;
+    this.abort?.(new ClientGone('the client went away'));
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.cancelled) abort(new ClientGone('the client went away'));
+    else this.abort = abort;
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true; // informational (100 Continue, 103): the final answer follows
+    this.answeredHead = true;
+    this.resume = resume;
+    if (this.exchange.answered(status, clientResponseHeaders(raw))) return true;
+    this.cancel();
+    return false;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.resume as () => void);
+    return false;
+  }
+
+  onComplete(): void {
+    this.complete = true;
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.cancelled) return;
+    if (this.answeredHead) this.exchange.broke(err);
+    else this.exchange.failed(TIMEOUTS.has((err as { code?: string }).code as string) ? 'timeout' : 'unavailable', err);
+  }
 }
 
-type Outgoing = ClientRequest & { [kCall]: UpstreamCall };
+/** Keep-alive connection pools to upstreams, one per origin and timeout, shared by every route. */
+const pools = new Map<string, Pool>();
 
-function onUpstreamResponse(this: Outgoing, upstream: IncomingMessage): void {
-  const call = this[kCall];
-  call.answered = true;
-  call.exchange.answered(upstream);
+/**
+ * The pool for an upstream and a timeout: the timeout bounds connecting, waiting for the answer's
+ * head and each wait between pieces of its body. Idle connections are kept as long as the
+ * upstream's Keep-Alive says (4 s when it says nothing).
+ */
+function poolFor(target: UpstreamTarget, timeoutMs: number): Pool {
+  const key = `${target.origin} ${timeoutMs}`;
+  let pool = pools.get(key);
+  if (pool === undefined) {
+    pool = new Pool(target.origin, { connections: 256, connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    pools.set(key, pool);
+  }
+  return pool;
 }
 
-function onUpstreamTimeout(this: Outgoing): void {
-  const call = this[kCall];
-  call.timedOut = true;
-  this.destroy(new Error(`no answer from the upstream within ${call.timeoutMs} ms`));
-}
-
-function onUpstreamError(this: Outgoing, err: Error): void {
-  const call = this[kCall];
-  if (!call.answered) call.exchange.failed(call.timedOut ? 'timeout' : 'unavailable', err);
+/**
+ * The client's request body for undici, which may stop reading it (the upstream answered early or
+ * failed) but never destroys it: the client still gets its answer, and what it sends after that is
+ * read and dropped, so it can finish sending and its connection serves its next request.
+ */
+async function* requestBody(req: IncomingMessage): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of req.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+  } finally {
+    if (!req.complete) req.resume();
+  }
 }
 
 /**
  * Sends the client's request `req` to the upstream and streams its body there; `exchange` hears
- * the answer or the failure. Returns the upstream request, for the caller to destroy when the client goes away.
+ * the answer's head or the failure, and the answer's body streams to `res`. Returns the call, for
+ * the caller to cancel when the client goes away.
  */
 export function forward(
   req: IncomingMessage,
+  res: ServerResponse,
   target: UpstreamTarget,
   path: string,
   headers: FlatHeaders,
   timeoutMs: number,
   exchange: UpstreamExchange,
-): ClientRequest {
-  const outgoing = (target.protocol === 'https:' ? https : http).request({
-    protocol: target.protocol,
-    hostname: target.hostname,
-    port: target.port,
-    method: req.method,
-    path,
-    headers: headers as string[],
-    agent: agentFor(target.protocol, timeoutMs),
-    setHost: false,
-  }) as Outgoing;
-  outgoing[kCall] = new UpstreamCall(exchange, timeoutMs);
-  // The agent's sockets carry the timeout; the request hears it as 'timeout'.
-  outgoing.on('timeout', onUpstreamTimeout);
-  outgoing.on('response', onUpstreamResponse);
-  outgoing.on('error', onUpstreamError);
+): UpstreamCall {
+  const call = new UpstreamCall(exchange, res);
   const length = req.headers['content-length'];
   const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-  if (hasBody) req.pipe(outgoing);
-  else outgoing.end();
-  return outgoing;
+  poolFor(target, timeoutMs).dispatch(
+    {
+      method: req.method as Dispatcher.HttpMethod,
+      path: path.charCodeAt(0) === 47 ? path : `/${path}`,
+      headers: headers as string[],
+      body: hasBody ? (requestBody(req) as unknown as Readable) : null,
+    },
+    call,
+  );
+  return call;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { ApiError } from '../domain/errors.js';
@@ -16,9 +16,9 @@ import type { RetailMedia } from '../retailmedia/service.js';
 import { isStoreUnavailable } from '../store/db.js';
 import { addIdentityHeaders, corsResponseHeaders, decideAccess, preflightHeaders } from './access.js';
 import {
-  clientResponseHeaders,
   type ForwardedRequest,
   forward,
+  type UpstreamCall,
   type UpstreamExchange,
   type UpstreamFailure,
   type UpstreamTarget,
@@ -114,11 +114,6 @@ function responseClosed(this: Tagged<ServerResponse>): void {
   this[kExchange]?.closed();
 }
 
-/** An upstream answer that breaks off mid-body: the client's answer cannot be completed either. */
-function upstreamBroke(this: Tagged<IncomingMessage>): void {
-  this[kExchange]?.broke();
-}
-
 /**
  * One proxied request: what the bearer step, the log line and the forwarding read of it (one
  * object per request, its listeners shared functions, no Fastify request or reply).
@@ -129,8 +124,7 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
   private reqId: string | undefined = undefined;
   private readonly started = performance.now();
   private cors: Record<string, string> | undefined = undefined;
-  private outgoing: ClientRequest | undefined = undefined;
-  private upstream: Tagged<IncomingMessage> | undefined = undefined;
+  private call: UpstreamCall | undefined = undefined;
   private broken = false;
 
   constructor(
@@ -210,8 +204,9 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
       const target = this.gateway.target(route);
       const out = upstreamRequestHeaders(this, target.host, options.clients.trustsProxies);
       addIdentityHeaders(out, claims);
-      this.outgoing = forward(
+      this.call = forward(
         raw,
+        res,
         target,
         target.basePath + (raw.url as string).slice(route.prefix.length),
         out,
@@ -245,14 +240,10 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
     writeApiError(res, this.id, err);
   }
 
-  /** The upstream answered: its status and headers (hop-by-hop fields and the portal's cookies dropped) and its body, streamed. */
-  answered(upstream: IncomingMessage): void {
+  /** The upstream answered: its status and headers (hop-by-hop fields and the portal's cookies dropped); its body follows. */
+  answered(status: number, out: OutgoingHttpHeaders): boolean {
     const res = this.res;
-    if (res.destroyed) {
-      upstream.destroy();
-      return;
-    }
-    const out = clientResponseHeaders(upstream);
+    if (res.destroyed) return false;
     const cors = this.cors;
     if (cors !== undefined) {
       // The upstream's own Vary stays, with Origin added.
@@ -260,11 +251,8 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
       Object.assign(out, cors);
       if (vary !== undefined) out.vary = `${vary}, Origin`;
     }
-    res.writeHead(upstream.statusCode ?? 502, out);
-    this.upstream = upstream;
-    (upstream as Tagged<IncomingMessage>)[kExchange] = this;
-    upstream.on('error', upstreamBroke);
-    upstream.pipe(res);
+    res.writeHead(status, out);
+    return true;
   }
 
   /**
@@ -294,9 +282,9 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
   }
 
   /** The upstream's answer broke off mid-body: so does the client's, whose connection is closed. */
-  broke(): void {
+  broke(err: Error): void {
     this.broken = true;
-    this.say('warn', { prefix: this.route.prefix }, 'the upstream answer broke off');
+    this.say('warn', { err, prefix: this.route.prefix }, 'the upstream answer broke off');
     this.res.destroy();
   }
 
@@ -305,9 +293,7 @@ class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, Upstre
     const { res, route } = this;
     const { options } = this.gateway;
     if (!res.writableFinished && !this.broken) {
-      this.outgoing?.destroy();
-      const upstream = this.upstream;
-      if (upstream !== undefined && !upstream.complete) upstream.destroy();
+      this.call?.cancel();
       options.metrics.clientAborted(route.prefix);
       this.log.debug('the client closed the connection before its request was answered');
       return;
