@@ -303,7 +303,7 @@ export function openDatabase(config: Config, onError: (err: Error) => void = () 
 export function buildApp(services: Services, logger: boolean | object = false): FastifyInstance {
   const { config } = services;
   const requestLog = new RequestLog(config.logSample);
-  const clients = new ClientAddresses(config.trustProxy);
+  const addresses = new ClientAddresses(config.trustProxy);
   const token = tokenEndpoint({
     clients: services.clients,
     tokens: services.tokens,
@@ -320,11 +320,11 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     retail: services.retail,
     metrics: services.metrics,
     requestLog,
-    clients,
+    clients: addresses,
     defaultRateLimit: config.rateLimitPerMinute,
     defaultTimeoutMs: config.gatewayTimeoutMs,
   });
-  const lanes = [gateway, new TokenLane({ tokenEndpoint: token, clients, metrics: services.metrics, requestLog })];
+  const lanes = [gateway, new TokenLane({ tokenEndpoint: token, clients: addresses, metrics: services.metrics, requestLog })];
   const app = Fastify({
     logger:
       logger === false
