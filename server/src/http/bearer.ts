@@ -8,27 +8,32 @@ import type { StaticToken } from '../store/static-tokens.js';
 /** The one answer to every missing or bad token, as the reference product gives it. */
 export const UNAUTHORIZED_BODY = '{"Status Message":"Unauthorized"}';
 
+const INVALID_TOKEN_CHALLENGE = 'Bearer realm="portcullis", error="invalid_token"';
+
 export function sendUnauthorized(reply: FastifyReply): FastifyReply {
   return reply
     .code(401)
-    .header('www-authenticate', 'Bearer realm="portcullis", error="invalid_token"')
+    .header('www-authenticate', INVALID_TOKEN_CHALLENGE)
     .header('cache-control', 'no-store')
     .type('application/json')
     .send(UNAUTHORIZED_BODY);
 }
 
-const UNAUTHORIZED_LENGTH = String(Buffer.byteLength(UNAUTHORIZED_BODY));
-
-/** The same 401 on a raw response (the gateway answers outside Fastify); `extra` adds fields such as CORS. */
-export function writeUnauthorized(res: ServerResponse, extra?: Record<string, string>): void {
+/** A refusal on a raw response (the gateway answers outside Fastify); `extra` adds fields such as CORS. */
+function writeRefusal(res: ServerResponse, status: 401 | 403, challenge: string, body: string, extra: Record<string, string> | undefined): void {
   if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
-  res.writeHead(401, {
-    'www-authenticate': 'Bearer realm="portcullis", error="invalid_token"',
+  res.writeHead(status, {
+    'www-authenticate': challenge,
     'cache-control': 'no-store',
     'content-type': 'application/json',
-    'content-length': UNAUTHORIZED_LENGTH,
+    'content-length': String(Buffer.byteLength(body)),
   });
-  res.end(UNAUTHORIZED_BODY);
+  res.end(body);
+}
+
+/** The same 401 on a raw response. */
+export function writeUnauthorized(res: ServerResponse, extra?: Record<string, string>): void {
+  writeRefusal(res, 401, INVALID_TOKEN_CHALLENGE, UNAUTHORIZED_BODY, extra);
 }
 
 const FORBIDDEN_BODY = '{"Status Message":"Forbidden"}';
@@ -46,14 +51,7 @@ export function sendInsufficientScope(reply: FastifyReply, needed: readonly stri
 
 /** The same 403 on a raw response. */
 export function writeInsufficientScope(res: ServerResponse, needed: readonly string[], extra?: Record<string, string>): void {
-  if (extra !== undefined) for (const name in extra) res.setHeader(name, extra[name] as string);
-  res.writeHead(403, {
-    'www-authenticate': insufficientScopeChallenge(needed),
-    'cache-control': 'no-store',
-    'content-type': 'application/json',
-    'content-length': String(FORBIDDEN_BODY.length),
-  });
-  res.end(FORBIDDEN_BODY);
+  writeRefusal(res, 403, insufficientScopeChallenge(needed), FORBIDDEN_BODY, extra);
 }
 
 /** The token of an `Authorization: Bearer …` header (RFC 6750 §2.1), or undefined. */

@@ -75,16 +75,12 @@ export class RateLimiter {
 
   /** x-ratelimit-limit, -remaining, -reset (Unix seconds), and Retry-After when refused. */
   headers(reply: Pick<FastifyReply, 'header'> | { setHeader(name: string, value: number): unknown }, outcome: RateLimitOutcome): void {
-    if ('setHeader' in reply) {
-      reply.setHeader('x-ratelimit-limit', outcome.limit);
-      reply.setHeader('x-ratelimit-remaining', outcome.remaining);
-      reply.setHeader('x-ratelimit-reset', Math.ceil(outcome.resetAt / 1000));
-      if (!outcome.allowed) reply.setHeader('retry-after', this.retryAfter(outcome));
-      return;
-    }
-    reply.header('x-ratelimit-limit', outcome.limit);
-    reply.header('x-ratelimit-remaining', outcome.remaining);
-    reply.header('x-ratelimit-reset', Math.ceil(outcome.resetAt / 1000));
-    if (!outcome.allowed) reply.header('retry-after', this.retryAfter(outcome));
+    // A Fastify reply, or a raw ServerResponse (the gateway answers outside Fastify).
+    const set =
+      'setHeader' in reply ? (name: string, value: number) => reply.setHeader(name, value) : (name: string, value: number) => reply.header(name, value);
+    set('x-ratelimit-limit', outcome.limit);
+    set('x-ratelimit-remaining', outcome.remaining);
+    set('x-ratelimit-reset', Math.ceil(outcome.resetAt / 1000));
+    if (!outcome.allowed) set('retry-after', this.retryAfter(outcome));
   }
 }
