@@ -1,15 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { ApiError } from '../domain/errors.js';
 import type { AccessClaims } from '../oauth/tokens.js';
-import { type BearerAuthentication, type BearerSubject, type Caller, type Refusal, writeInsufficientScope, writeUnauthorized } from '../http/bearer.js';
+import { type BearerAuthentication, type BearerSubject, writeInsufficientScope, writeUnauthorized } from '../http/bearer.js';
 import type { ClientAddresses } from '../http/client-address.js';
 import { internalError, problem, writeApiError } from '../http/errors.js';
 import { jsonObject, pathId } from '../http/json-body.js';
-import { type Lane, writeClosing } from '../http/lanes.js';
-import { type LoggedRequest, levelEnabled, type RequestLog } from '../http/request-log.js';
+import { type Lane, LaneRequest, writeClosing } from '../http/lanes.js';
+import { levelEnabled, type RequestLog } from '../http/request-log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { RetailMedia } from '../retailmedia/service.js';
@@ -118,48 +117,29 @@ function responseClosed(this: Tagged<ServerResponse>): void {
  * One proxied request: what the bearer step, the log line and the forwarding read of it (one
  * object per request, its listeners shared functions, no Fastify request or reply).
  */
-class Exchange implements BearerSubject, LoggedRequest, ForwardedRequest, UpstreamExchange {
-  caller: Caller | null = null;
-  refusal: Refusal | null = null;
-  private reqId: string | undefined = undefined;
-  private readonly started = performance.now();
+class Exchange extends LaneRequest implements BearerSubject, ForwardedRequest, UpstreamExchange {
   private cors: Record<string, string> | undefined = undefined;
   private call: UpstreamCall | undefined = undefined;
   private broken = false;
 
   constructor(
     private readonly gateway: Gateway,
-    readonly raw: IncomingMessage,
+    raw: IncomingMessage,
     readonly res: Tagged<ServerResponse>,
     private readonly route: GatewayRoute,
     private readonly path: string,
-  ) {}
+  ) {
+    super(raw, gateway.options.clients);
+  }
 
   get headers() {
     return this.raw.headers;
   }
-  get method(): string {
-    return this.raw.method as string;
-  }
-  get url(): string {
-    return this.raw.url as string;
-  }
   get socket() {
     return this.raw.socket;
   }
-  /** The request id (as Fastify's genReqId makes them), made only when a log line or an error body names it. */
-  get id(): string {
-    this.reqId ??= randomUUID();
-    return this.reqId;
-  }
-  get ip(): string {
-    return this.gateway.options.clients.address(this.raw);
-  }
-  get host(): string {
-    return this.gateway.options.clients.host(this.raw);
-  }
   get protocol(): string {
-    return this.gateway.options.clients.protocol(this.raw);
+    return this.clients.protocol(this.raw);
   }
   /** The logger the bearer step writes its debug line to: with the request id only when debug lines are written at all. */
   get log(): FastifyBaseLogger {

@@ -1,5 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { Caller, Refusal } from './bearer.js';
+import type { ClientAddresses } from './client-address.js';
+import type { LoggedRequest } from './request-log.js';
 
 /**
  * A hot path served on the raw node:http request listener, before Fastify sees the request (the
@@ -47,4 +52,39 @@ export function attachLanes(app: FastifyInstance, lanes: readonly Lane[]): void 
     for (const lane of lanes) lane.closing = true;
     done();
   });
+}
+
+/**
+ * One request answered on a lane: what its log line reads of it (method, path, client address and
+ * Host by the trusted-proxy rules Fastify applies), when it started, and its id, made only when a
+ * log line or an error body names it.
+ */
+export class LaneRequest implements LoggedRequest {
+  caller: Caller | null = null;
+  refusal: Refusal | null = null;
+  readonly started = performance.now();
+  private reqId: string | undefined = undefined;
+
+  constructor(
+    readonly raw: IncomingMessage,
+    protected readonly clients: ClientAddresses,
+  ) {}
+
+  get method(): string {
+    return this.raw.method as string;
+  }
+  get url(): string {
+    return this.raw.url as string;
+  }
+  get ip(): string {
+    return this.clients.address(this.raw);
+  }
+  get host(): string {
+    return this.clients.host(this.raw);
+  }
+  /** The request id (as Fastify's genReqId makes them). */
+  get id(): string {
+    this.reqId ??= randomUUID();
+    return this.reqId;
+  }
 }

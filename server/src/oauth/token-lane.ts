@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Caller, Refusal } from '../http/bearer.js';
 import type { ClientAddresses } from '../http/client-address.js';
-import { type Lane, writeClosing } from '../http/lanes.js';
-import { type LoggedRequest, levelEnabled, type RequestLog } from '../http/request-log.js';
+import { type Lane, LaneRequest, writeClosing } from '../http/lanes.js';
+import { levelEnabled, type RequestLog } from '../http/request-log.js';
 import type { Metrics, TokenOutcome } from '../ops/metrics.js';
 import { bodyTooLarge, failureAnswer, issuedAnswer, type OAuthAnswer, oauthErrorAnswer, TOKEN_BODY_LIMIT } from './answers.js';
 import type { TokenEndpointOutcome, TokenRequest } from './token.js';
@@ -44,12 +42,8 @@ export class TokenLane implements Lane {
 
 const ignore = () => {};
 
-/** One token request: what the log line reads of it, its body as it arrives, and its outcome. */
-class TokenCall implements LoggedRequest {
-  readonly caller: Caller | null = null;
-  readonly refusal: Refusal | null = null;
-  private reqId: string | undefined = undefined;
-  private readonly started = performance.now();
+/** One token request: its body as it arrives, and its outcome. */
+class TokenCall extends LaneRequest {
   private body: Buffer | undefined = undefined;
   private chunks: Buffer[] | undefined = undefined;
   private size = 0;
@@ -58,26 +52,10 @@ class TokenCall implements LoggedRequest {
 
   constructor(
     private readonly lane: TokenLane,
-    private readonly raw: IncomingMessage,
+    raw: IncomingMessage,
     private readonly res: ServerResponse,
-  ) {}
-
-  get method(): string {
-    return 'POST';
-  }
-  get url(): string {
-    return this.raw.url as string;
-  }
-  get host(): string {
-    return this.lane.options.clients.host(this.raw);
-  }
-  get ip(): string {
-    return this.lane.options.clients.address(this.raw);
-  }
-  /** The request id (as Fastify's genReqId makes them), made only when a log line names it. */
-  get id(): string {
-    this.reqId ??= randomUUID();
-    return this.reqId;
+  ) {
+    super(raw, lane.options.clients);
   }
 
   start(): void {
