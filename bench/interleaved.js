@@ -2,12 +2,9 @@
 // alternate between the two servers, both running the whole time, so a change in the machine's
 // load touches both alike. Run by run.js (section `interleaved`) or alone: node bench/interleaved.js
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { FORM, startPortcullisClient, tokenBody } from './lib/portcullis.js';
-import { killAll, machineCpuSeconds, peakRss, positiveIntEnv, processCpuSeconds, runLoad, startServer } from './lib/proc.js';
-
-const SIGNING_THREADS = Math.max(2, availableParallelism());
+import { killAll, machineCpuSeconds, peakRss, positiveIntEnv, processCpuSeconds, runLoad, SIGNING_THREADS, startServer } from './lib/proc.js';
 
 export const INTERLEAVED_GOALS = { throughputVsBare: 0.95, p99VsBare: 1.2, rssMb: 110 };
 
@@ -25,7 +22,7 @@ export async function interleavedTokenRun({ connections = 32, rounds = 4, roundS
     bare = await startServer({
       name: 'bare',
       script: 'bench/bare-server.js',
-      env: { BENCH_CLIENT_ID: bareId, BENCH_CLIENT_SECRET: bareSecret },
+      env: { BENCH_CLIENT_ID: bareId, BENCH_CLIENT_SECRET: bareSecret, UV_THREADPOOL_SIZE: String(SIGNING_THREADS) },
       readyPath: '/healthz',
     });
     const targets = {

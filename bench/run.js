@@ -10,7 +10,7 @@ import { benchResourceServer } from './resource-server.js';
 import { benchHotPaths, hotPathLines } from './hot-paths.js';
 import { benchScale, scaleLines } from './scale.js';
 import { createBenchDatabase, createClient, startPortcullis as launchPortcullis } from './lib/portcullis.js';
-import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, startServer } from './lib/proc.js';
+import { killAll, machineCpuSeconds, positiveIntEnv, peakRss, processCpuSeconds, ROOT, runLoad, SIGNING_THREADS, startServer } from './lib/proc.js';
 
 const DURATION = positiveIntEnv('BENCH_DURATION', 10);
 const CONNECTIONS = positiveIntEnv('BENCH_CONNECTIONS', 32);
@@ -81,7 +81,7 @@ async function startOwn(name, script, readyPath) {
   const server = await startServer({
     name,
     script,
-    env: { BENCH_CLIENT_ID: clientId, BENCH_CLIENT_SECRET: clientSecret },
+    env: { BENCH_CLIENT_ID: clientId, BENCH_CLIENT_SECRET: clientSecret, UV_THREADPOOL_SIZE: String(SIGNING_THREADS) },
     readyPath,
   });
   return { server, clientId, clientSecret };

@@ -4,6 +4,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { revocationFeed } from './access/revocation-feed.js';
+import { lazySchemaCompilers } from './http/schema-compilers.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
@@ -336,6 +337,7 @@ export function buildApp(services: Services, logger: boolean | object = false): 
             ...(logger === true ? {} : logger),
           },
     genReqId: () => randomUUID(),
+    schemaController: { compilersFactory: lazySchemaCompilers },
     // One line per request (http/request-log.ts) instead of Fastify's two.
     logController: requestLog,
     bodyLimit: 64 * 1024,

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { generateKeyPairSync } from 'node:crypto';
+import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify, type JSONWebKeySet } from 'jose';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createServices, stopServices } from '../src/app.js';
 import { ManualClock } from '../src/domain/clock.js';
+import { jwkThumbprint } from '../src/keys/keyring.js';
 import { openSqlite } from '../src/store/db.js';
 import { ISSUER_FOR_TESTS, MASTER_KEY, startTestServer, tempDir } from './helpers/server.js';
 
@@ -16,6 +18,23 @@ const verifyWith = (set: JSONWebKeySet, token: string, at = new Date()) =>
   jwtVerify(token, createLocalJWKSet(set), { issuer: ISSUER_FOR_TESTS, audience: ISSUER_FOR_TESTS, currentDate: at });
 
 describe('signing keys', () => {
+  test('a kid is the RFC 7638 thumbprint of the public key, as jose computes it, for each signing algorithm', async () => {
+    const pairs = [
+      generateKeyPairSync('rsa', { modulusLength: 2048 }),
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }),
+      generateKeyPairSync('ed25519'),
+    ];
+    for (const { publicKey } of pairs) {
+      const jwk = publicKey.export({ format: 'jwk' });
+      // Extra members (kid, alg, use) are not part of the thumbprint.
+      const ours = jwkThumbprint({ ...jwk, alg: 'x', use: 'sig', kid: 'y' });
+      assert.match(ours, /^[A-Za-z0-9_-]{43}$/);
+      assert.equal(ours, await calculateJwkThumbprint(jwk as JWK, 'sha256'), String(jwk.kty));
+    }
+    assert.throws(() => jwkThumbprint({ kty: 'RSA', e: 'AQAB' }), /no n/);
+    assert.throws(() => jwkThumbprint({ kty: 'oct', k: 'abc' }), /key type oct/);
+  });
+
   test('rotation publishes the new key before it signs, and old tokens keep verifying until they expire', async () => {
     const clock = new ManualClock();
     const server = await startTestServer({ PORTCULLIS_KEY_PREPUBLISH: '600' }, { clock });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
 import { describe } from './helpers/dialects.js';
 import { decodeJwt } from 'jose';
@@ -499,8 +500,32 @@ describe('web pages', () => {
     for (const encoding of ['br', 'gzip']) {
       const compressed = await fetch(server.url + asset, { headers: { 'accept-encoding': encoding } });
       assert.equal(compressed.headers.get('content-encoding'), encoding);
+      assert.equal(compressed.headers.get('vary'), 'accept-encoding');
+      assert.match(compressed.headers.get('cache-control') ?? '', /immutable/);
       assert.match(await compressed.text(), /createRoot|react/i, 'decompresses to the script');
     }
+    // Without an accepted coding (node:http does not decompress): the file itself, its exact length.
+    const plain = await new Promise<{ status: number; headers: import('node:http').IncomingHttpHeaders; body: string }>((resolve, reject) => {
+      const req = httpRequest(server.url + asset, { headers: { 'accept-encoding': 'identity' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(plain.status, 200);
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.equal(Number(plain.headers['content-length']), Buffer.byteLength(plain.body));
+    assert.match(plain.body, /createRoot|react/i);
+    const head = await fetch(server.url + asset, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.match(head.headers.get('content-type') ?? '', /javascript/);
+    assert.equal(await head.text(), '');
+    const unknown = await fetch(`${server.url}/assets/nothing-here.js`);
+    assert.equal(unknown.status, 404);
+    assert.ok(((await unknown.json()) as any).errors);
     for (const path of ['/admin/v1/nope', '/portal/api/nope', '/oauth2/nope', '/orgsx']) {
       const res = await fetch(server.url + path, { headers: { accept: 'text/html' } });
       assert.equal(res.status, path.startsWith('/admin') ? 401 : 404, path);

@@ -1,7 +1,13 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import { type Dispatcher, Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
+
+// undici is loaded with the first upstream pool, not at start: a node that proxies nothing (most
+// token servers) does not carry its ~1 MB of source and the heap it compiles to.
+const require = createRequire(import.meta.url);
+let PoolClass: typeof Pool | undefined;
 
 // RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus the obsolete ones still seen.
 const HOP_BY_HOP = new Set([
@@ -269,7 +275,8 @@ function poolFor(target: UpstreamTarget, timeoutMs: number): Pool {
   const key = `${target.origin} ${timeoutMs}`;
   let pool = pools.get(key);
   if (pool === undefined) {
-    pool = new Pool(target.origin, { connections: 256, connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    PoolClass ??= (require('undici') as typeof import('undici')).Pool;
+    pool = new PoolClass(target.origin, { connections: 256, connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     pools.set(key, pool);
   }
   return pool;

@@ -1,6 +1,5 @@
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPair } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Bus } from '../bus/index.js';
 import type { SigningAlg } from '../config.js';
 import { WholeTableCache } from '../directory/cache.js';
@@ -38,7 +37,7 @@ export interface SigningKey {
   activatesAt: number;
   privateKey: KeyObject;
   publicKey: KeyObject;
-  publicJwk: JWK;
+  publicJwk: JsonWebKey;
   /** The protected header of every token this key signs, already base64url-encoded. */
   encodedHeader: string;
 }
@@ -63,6 +62,28 @@ interface KeyState {
   jwks: string;
   /** The state holds until this time (ms); then a pending key activates or a retired one expires. */
   validUntil: number;
+}
+
+/** A JSON Web Key (RFC 7517) as node:crypto exports it, with the members Portcullis adds (kid, alg, use). */
+export interface JsonWebKey {
+  kty?: string;
+  [member: string]: unknown;
+}
+
+/**
+ * RFC 7638 §3: a public JWK's SHA-256 thumbprint, over the JSON of its required members in
+ * lexicographic order (RSA: e, kty, n; EC: crv, kty, x, y; OKP: crv, kty, x), base64url. It is the kid.
+ */
+export function jwkThumbprint(jwk: JsonWebKey): string {
+  let members: Record<string, unknown>;
+  if (jwk.kty === 'RSA') members = { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  else if (jwk.kty === 'EC') members = { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  else if (jwk.kty === 'OKP') members = { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  else throw new Error(`no RFC 7638 members for key type ${String(jwk.kty)}`);
+  for (const [name, value] of Object.entries(members)) {
+    if (typeof value !== 'string' || value === '') throw new Error(`the JWK has no ${name}`);
+  }
+  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
 async function newKeyPair(alg: SigningAlg): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
@@ -133,7 +154,7 @@ export class KeyRing {
 
   private open(s: StoredSigningKey): SigningKey {
     const privateKey = createPrivateKey({ key: this.sealer.unseal(s.privateKey, s.kid), format: 'der', type: 'pkcs8' });
-    const publicJwk = JSON.parse(s.publicJwk) as JWK;
+    const publicJwk = JSON.parse(s.publicJwk) as JsonWebKey;
     const alg = s.alg as SigningAlg;
     return {
       kid: s.kid,
@@ -210,9 +231,9 @@ export class KeyRing {
   private async createKey(activateAfterSeconds: number, who: { actor: string; ip: string | null }): Promise<SigningKey> {
     const alg = this.options.alg;
     const { privateKey, publicKey } = await newKeyPair(alg);
-    const jwk = publicKey.export({ format: 'jwk' }) as JWK;
-    const kid = await calculateJwkThumbprint(jwk, 'sha256');
-    const publicJwk: JWK = { ...jwk, kid, alg, use: 'sig' };
+    const jwk = publicKey.export({ format: 'jwk' }) as JsonWebKey;
+    const kid = jwkThumbprint(jwk);
+    const publicJwk: JsonWebKey = { ...jwk, kid, alg, use: 'sig' };
     const now = this.clock.now();
     const stored: StoredSigningKey = {
       kid,
