@@ -19,11 +19,7 @@ const verifyWith = (set: JSONWebKeySet, token: string, at = new Date()) =>
 
 describe('signing keys', () => {
   test('a kid is the RFC 7638 thumbprint of the public key, as jose computes it, for each signing algorithm', async () => {
-    const pairs = [
-      generateKeyPairSync('rsa', { modulusLength: 2048 }),
-      generateKeyPairSync('ec', { namedCurve: 'P-256' }),
-      generateKeyPairSync('ed25519'),
-    ];
+    const pairs = [generateKeyPairSync('rsa', { modulusLength: 2048 }), generateKeyPairSync('ec', { namedCurve: 'P-256' }), generateKeyPairSync('ed25519')];
     for (const { publicKey } of pairs) {
       const jwk = publicKey.export({ format: 'jwk' });
       // Extra members (kid, alg, use) are not part of the thumbprint.

@@ -45,6 +45,9 @@ describe('the web UI files', () => {
     const icon = files.get('/favicon.svg');
     assert.equal(icon?.type, 'image/svg+xml');
     assert.equal(icon?.immutable, false);
-    assert.deepEqual(icon?.encodings.map((e) => e.coding), ['identity']);
+    assert.deepEqual(
+      icon?.encodings.map((e) => e.coding),
+      ['identity'],
+    );
   });
 });

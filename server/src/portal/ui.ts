@@ -84,7 +84,10 @@ export function builtFiles(dir: string): Map<string, BuiltFile> {
       else if (entry.isFile() && !/\.(br|gz)$/.test(entry.name) && !entry.name.startsWith('index.html')) {
         const url = `/${path.relative(dir, file).split(path.sep).join('/')}`;
         const encodings: BuiltFile['encodings'] = [];
-        for (const [coding, suffix] of [['br', '.br'], ['gzip', '.gz']] as const) {
+        for (const [coding, suffix] of [
+          ['br', '.br'],
+          ['gzip', '.gz'],
+        ] as const) {
           if (existsSync(file + suffix)) encodings.push({ coding, file: file + suffix, size: statSync(file + suffix).size });
         }
         encodings.push({ coding: 'identity', file, size: statSync(file).size });
