@@ -26,6 +26,7 @@ describe('the web UI files', () => {
     writeFileSync(path.join(dir, 'index.html'), '<html></html>');
     writeFileSync(path.join(dir, 'index.html.gz'), 'x');
     writeFileSync(path.join(dir, 'favicon.svg'), '<svg/>');
+    writeFileSync(path.join(dir, 'odd:name*.txt'), 'a route parameter and a wildcard');
     writeFileSync(path.join(dir, 'assets', 'app-1a2b.js'), 'console.log(1)');
     writeFileSync(path.join(dir, 'assets', 'app-1a2b.js.br'), 'b');
     writeFileSync(path.join(dir, 'assets', 'app-1a2b.js.gz'), 'gz');

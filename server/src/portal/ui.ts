@@ -83,6 +83,8 @@ export function builtFiles(dir: string): Map<string, BuiltFile> {
       if (entry.isDirectory()) walk(file);
       else if (entry.isFile() && !/\.(br|gz)$/.test(entry.name) && !entry.name.startsWith('index.html')) {
         const url = `/${path.relative(dir, file).split(path.sep).join('/')}`;
+        // Each file becomes a route: a name the router would read as a parameter or wildcard is left out.
+        if (!/^[\w./-]+$/.test(url)) continue;
         const encodings: BuiltFile['encodings'] = [];
         for (const [coding, suffix] of [
           ['br', '.br'],
