@@ -13,7 +13,7 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-export async function interleavedTokenRun({ connections = 32, rounds = 4, roundS = 5, warmupS = 3, log = () => {} } = {}) {
+export async function interleavedTokenRun({ connections = 32, rounds = 8, roundS = 5, warmupS = 3, log = () => {} } = {}) {
   const portcullis = await startPortcullisClient();
   const bareId = `bench-${randomBytes(6).toString('hex')}`;
   const bareSecret = randomBytes(32).toString('base64url');
@@ -90,7 +90,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.on('exit', () => killAll());
   const result = await interleavedTokenRun({
     connections: positiveIntEnv('BENCH_CONNECTIONS', 32),
-    rounds: positiveIntEnv('BENCH_ROUNDS', 4),
+    rounds: positiveIntEnv('BENCH_ROUNDS', 8),
     roundS: positiveIntEnv('BENCH_ROUND_SECONDS', 5),
     warmupS: positiveIntEnv('BENCH_WARMUP', 3),
     log: (m) => process.stderr.write(`[bench] ${m}\n`),
