@@ -8,11 +8,11 @@
 // what is live (measurements in bench/README.md):
 // --max-semi-space-size=2: the young generation commits at most 2 x 2 MiB (V8's default is up to
 // 2 x 16). A request's objects die young, so a scavenge copies only the few still in flight
-// however small the space, and a small space stays in the CPU's caches: the token endpoint was as
-// fast as with 8 MiB, with a lower peak RSS.
+// however small the space, and a small space stays in the CPU's caches: the token endpoint was at
+// least as fast as with 8 MiB, with a lower peak RSS.
 // --heap-growing-percent=10: a full GC starts once the old generation has grown 10 % past what the
-// last one left alive (V8 lets a heap this size grow 1.1 to 4 times first), so less dead memory
-// is held between full GCs.
+// last one left alive (V8's own factor is 1.1 to 4, from its GC and allocation speeds), so less
+// dead memory is held between full GCs.
 // --compact-on-every-full-gc: every full GC also moves the live objects out of fragmented
 // old-space pages, so pages whose objects died scattered (cache entries evicted one by one) are
 // given back; without it, committed old space grew 11 to 31 MB an hour under the soak's load while
