@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { acceptedCodings, builtFiles } from '../src/portal/ui.js';
+import Fastify from 'fastify';
+import { useApiErrors } from '../src/http/errors.js';
+import { acceptedCodings, builtFiles, dashboardRoutes } from '../src/portal/ui.js';
 import { tempDir } from './helpers/server.js';
 
 describe('the web UI files', () => {
@@ -27,6 +29,9 @@ describe('the web UI files', () => {
     writeFileSync(path.join(dir, 'index.html.gz'), 'x');
     writeFileSync(path.join(dir, 'favicon.svg'), '<svg/>');
     writeFileSync(path.join(dir, 'odd:name*.txt'), 'a route parameter and a wildcard');
+    mkdirSync(path.join(dir, '.vite'));
+    writeFileSync(path.join(dir, '.vite', 'manifest.json'), '{}');
+    writeFileSync(path.join(dir, '.hidden.js'), '');
     writeFileSync(path.join(dir, 'assets', 'app-1a2b.js'), 'console.log(1)');
     writeFileSync(path.join(dir, 'assets', 'app-1a2b.js.br'), 'b');
     writeFileSync(path.join(dir, 'assets', 'app-1a2b.js.gz'), 'gz');
@@ -50,5 +55,29 @@ describe('the web UI files', () => {
       icon?.encodings.map((e) => e.coding),
       ['identity'],
     );
+  });
+
+  test('a file removed after start is a JSON 404, and the files left are still served', async () => {
+    const dir = tempDir();
+    mkdirSync(path.join(dir, 'assets'));
+    writeFileSync(path.join(dir, 'index.html'), '<div id="root"></div>');
+    writeFileSync(path.join(dir, 'assets', 'a.js'), 'a()');
+    writeFileSync(path.join(dir, 'assets', 'b.css'), 'b{}');
+    const app = Fastify();
+    useApiErrors(app);
+    await app.register(dashboardRoutes, { dir });
+    try {
+      rmSync(path.join(dir, 'assets', 'a.js'));
+      const gone = await app.inject({ method: 'GET', url: '/assets/a.js' });
+      assert.equal(gone.statusCode, 404);
+      assert.equal(Number(gone.headers['content-length']), Buffer.byteLength(gone.body));
+      assert.ok(gone.json().errors);
+      const css = await app.inject({ method: 'GET', url: '/assets/b.css' });
+      assert.equal(css.statusCode, 200);
+      assert.equal(css.body, 'b{}');
+      assert.equal(css.headers['content-type'], 'text/css; charset=utf-8');
+    } finally {
+      await app.close();
+    }
   });
 });

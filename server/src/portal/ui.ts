@@ -1,7 +1,9 @@
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../domain/errors.js';
 
 /** The built web UI: dashboard/dist beside the server package. */
 export const DASHBOARD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../dashboard/dist');
@@ -83,8 +85,9 @@ export function builtFiles(dir: string): Map<string, BuiltFile> {
       if (entry.isDirectory()) walk(file);
       else if (entry.isFile() && !/\.(br|gz)$/.test(entry.name) && !entry.name.startsWith('index.html')) {
         const url = `/${path.relative(dir, file).split(path.sep).join('/')}`;
-        // Each file becomes a route: a name the router would read as a parameter or wildcard is left out.
-        if (!/^[\w./-]+$/.test(url)) continue;
+        // Each file becomes a route: a name the router would read as a parameter or wildcard is left
+        // out, and so are hidden files and folders (a build's manifest, say).
+        if (!/^[\w./-]+$/.test(url) || url.includes('/.')) continue;
         const encodings: BuiltFile['encodings'] = [];
         for (const [coding, suffix] of [
           ['br', '.br'],
@@ -139,13 +142,17 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { dir?: string
     app.get(url, async (request: FastifyRequest, reply: FastifyReply) => {
       const accepted = acceptedCodings(request.headers['accept-encoding']);
       const chosen = built.encodings.find((e) => e.coding === 'identity' || accepted.has(e.coding)) as BuiltFile['encodings'][number];
+      // Opened before any header is set: a file removed since start (the UI rebuilt in place) is a
+      // plain 404, not a broken stream.
+      const handle = await open(chosen.file, 'r').catch(() => undefined);
+      if (!handle) throw ApiError.notFound(url);
       reply
         .type(built.type)
         .header('content-length', chosen.size)
         .header('vary', 'accept-encoding')
         .header('cache-control', built.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
       if (chosen.coding !== 'identity') reply.header('content-encoding', chosen.coding);
-      return reply.send(createReadStream(chosen.file));
+      return reply.send(handle.createReadStream());
     });
   }
   const page = (reply: FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(index);
