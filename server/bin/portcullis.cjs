@@ -1,23 +1,16 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=10 --compact-on-every-full-gc
+#!/usr/bin/env -S node --max-semi-space-size=8 --compact-on-every-full-gc
 // The `portcullis` command. CommonJS on purpose: it must set UV_THREADPOOL_SIZE before anything
 // touches libuv's thread pool, and loading an ES module already does.
 //
 // The flags on the first line are how Portcullis runs; every launcher (npm start, the systemd unit,
 // the container image, the benchmarks) passes the same ones, and a test keeps them equal. V8 reads
-// heap sizes only at start, so they cannot be set from here. Together they keep the heap close to
-// what is live (measurements in bench/README.md):
-// --max-semi-space-size=2: the young generation commits at most 2 x 2 MiB (V8's default is up to
-// 2 x 16). A request's objects die young, so a scavenge copies only the few still in flight
-// however small the space, and a small space stays in the CPU's caches: the token endpoint was at
-// least as fast as with 8 MiB, with a lower peak RSS.
-// --heap-growing-percent=10: a full GC starts once the old generation has grown 10 % past what the
-// last one left alive (V8's own factor is 1.1 to 4, from its GC and allocation speeds), so less
-// dead memory is held between full GCs.
-// --compact-on-every-full-gc: every full GC also moves the live objects out of fragmented
-// old-space pages, so pages whose objects died scattered (cache entries evicted one by one) are
-// given back; without it, committed old space grew 11 to 31 MB an hour under the soak's load while
-// the live heap stayed flat. Its cost is a short rise of RSS while a GC moves the live heap; the
-// other two flags lower the level that rise starts from.
+// heap sizes only at start (v8.setFlagsFromString in a running process changes nothing), so they
+// cannot be set from here. --max-semi-space-size=8: the young generation commits at most 2 x 8 MiB
+// instead of 2 x 16 MiB; measured: peak RSS under token load 11 MB lower, throughput the same
+// within the bench's noise (bench/README.md). --compact-on-every-full-gc: every full GC (about one a
+// minute under load) also moves the live objects out of fragmented old-space pages, so pages
+// whose objects died scattered (cache entries evicted one by one) are given back instead of being
+// kept committed (the soak's numbers are in bench/README.md).
 'use strict';
 const { existsSync } = require('node:fs');
 const { availableParallelism } = require('node:os');

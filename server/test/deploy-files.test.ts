@@ -81,8 +81,7 @@ describe('deployment files', () => {
     const match = /^#!\/usr\/bin\/env -S node (.+)$/.exec(shebang);
     assert.ok(match, `the command names its Node flags: ${shebang}`);
     const flags = (match[1] as string).split(' ');
-    assert.ok(flags.includes('--max-semi-space-size=2'));
-    assert.ok(flags.includes('--heap-growing-percent=10'));
+    assert.ok(flags.includes('--max-semi-space-size=8'));
     assert.ok(flags.includes('--compact-on-every-full-gc'));
     const words = (line: string) => line.split(/[\s",[\]]+/).filter(Boolean);
     const launchers: Record<string, string[]> = {
