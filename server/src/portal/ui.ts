@@ -93,7 +93,8 @@ export function builtFiles(dir: string): Map<string, BuiltFile> {
           ['br', '.br'],
           ['gzip', '.gz'],
         ] as const) {
-          if (existsSync(file + suffix)) encodings.push({ coding, file: file + suffix, size: statSync(file + suffix).size });
+          const copy = statSync(file + suffix, { throwIfNoEntry: false });
+          if (copy) encodings.push({ coding, file: file + suffix, size: copy.size });
         }
         encodings.push({ coding: 'identity', file, size: statSync(file).size });
         const type = CONTENT_TYPES[path.extname(entry.name).toLowerCase()] ?? 'application/octet-stream';
