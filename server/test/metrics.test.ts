@@ -10,6 +10,8 @@ import { currentDialect, describe } from './helpers/dialects.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { SQLITE_FILE } from '../src/store/db.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { Histogram, Registry } from 'prom-client';
+import { RequestHistogram } from '../src/ops/histogram.js';
 
 /** The samples of a Prometheus text exposition: `name{labels}` → value. */
 async function scrape(server: TestServer, headers: Record<string, string> = {}): Promise<Map<string, number>> {
@@ -26,6 +28,41 @@ async function scrape(server: TestServer, headers: Record<string, string> = {}):
 }
 
 const value = (samples: Map<string, number>, key: string) => samples.get(key) ?? 0;
+
+test("the request histogram's exposition is prom-client's own, bucket for bucket, and a reset zeroes it", async () => {
+  const bounds = [0.001, 0.01, 0.1, 1];
+  const theirs = new Registry();
+  const ours = new Registry();
+  const reference = new Histogram({
+    name: 'h_seconds',
+    help: 'latency',
+    labelNames: ['method', 'route', 'status_class'],
+    buckets: bounds,
+    registers: [theirs],
+  });
+  const histogram = new RequestHistogram('h_seconds', 'latency', ['method', 'route', 'status_class'], bounds, [ours]);
+  // Values on a bound belong to that bucket (le: less or equal); past the last bound, only +Inf.
+  const observations: [string, string, string, number][] = [
+    ['POST', '/oauth2/token', '2xx', 0.0005],
+    ['POST', '/oauth2/token', '2xx', 0.001],
+    ['POST', '/oauth2/token', '2xx', 0.05],
+    ['POST', '/oauth2/token', '4xx', 2.5],
+    ['GET', '/me', '2xx', 0.1],
+    ['GET', '/me', '2xx', 1],
+    ['GET', '/me', '2xx', 0],
+  ];
+  for (const [method, route, statusClass, seconds] of observations) {
+    reference.observe({ method, route, status_class: statusClass }, seconds);
+    histogram.seriesOf([method, route, statusClass]).observe(seconds);
+  }
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  assert.match(await ours.metrics(), /^h_seconds_bucket\{le="0.1",method="GET",route="\/me",status_class="2xx"\} 2$/m);
+  const series = histogram.seriesOf(['GET', '/me', '2xx']);
+  ours.resetMetrics();
+  assert.match(await ours.metrics(), /^h_seconds_count\{method="GET",route="\/me",status_class="2xx"\} 0$/m);
+  series.observe(0.002);
+  assert.match(await ours.metrics(), /^h_seconds_bucket\{le="0.01",method="GET",route="\/me",status_class="2xx"\} 1$/m);
+});
 
 describe('GET /metrics', () => {
   let server: TestServer;

@@ -55,7 +55,6 @@ function climbs(path: string): boolean {
 const kExchange = Symbol('portcullis.gatewayExchange');
 type Tagged<T> = T & { [kExchange]?: Exchange };
 
-const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 /** The methods a route proxies; any other (WebDAV's, say) is left to Fastify, which has no route for it. */
 const PROXIED_METHODS = new Set(METHODS);
 
@@ -280,7 +279,7 @@ class Exchange extends LaneRequest implements BearerSubject, ForwardedRequest, U
     }
     const elapsed = performance.now() - this.started;
     const status = res.statusCode;
-    options.metrics.request(this.raw.method as string, route.prefix, status, elapsed / 1000, STATUS_CLASS[Math.floor(status / 100)]);
+    options.metrics.request(this.raw.method as string, route.prefix, status, elapsed / 1000);
     options.requestLog.laneCompleted(this.gateway.log as FastifyBaseLogger, this, status, elapsed);
   }
 }

@@ -25,7 +25,8 @@ export function signCompact(encodedHeader: string, claims: object, alg: SigningA
   const params = ALGORITHMS[alg];
   const key = params.dsaEncoding ? { key: privateKey, dsaEncoding: params.dsaEncoding } : privateKey;
   return new Promise((resolve, reject) => {
-    sign(params.hash, Buffer.from(input), key, (err, signature) => {
+    // Both segments are base64url, so the input is ASCII and latin1 is its exact byte encoding.
+    sign(params.hash, Buffer.from(input, 'latin1'), key, (err, signature) => {
       if (err) reject(err);
       else resolve(`${input}.${signature.toString('base64url')}`);
     });

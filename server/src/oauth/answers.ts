@@ -25,13 +25,15 @@ const NEEDS_REFRESH_TOKEN_KEY = /^OpenAPI-Generator\//;
 
 /** RFC 6749 §5.1: the issued token; `userAgent` decides the null refresh_token above. */
 export function issuedAnswer(issued: IssuedToken, userAgent: string | undefined): OAuthAnswer {
-  const body: Record<string, unknown> = { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn };
-  if (issued.scope) body.scope = issued.scope;
-  if (userAgent !== undefined && NEEDS_REFRESH_TOKEN_KEY.test(userAgent)) body.refresh_token = null;
+  // Written out rather than through JSON.stringify of an object: a compact JWS holds only
+  // base64url characters and dots (RFC 7515 §7.1), so it needs no escaping; the scope does.
+  let body = `{"access_token":"${issued.accessToken}","token_type":"Bearer","expires_in":${issued.expiresIn}`;
+  if (issued.scope) body += `,"scope":${JSON.stringify(issued.scope)}`;
+  if (userAgent !== undefined && NEEDS_REFRESH_TOKEN_KEY.test(userAgent)) body += ',"refresh_token":null';
   return {
     status: 200,
     headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', pragma: 'no-cache' },
-    body: JSON.stringify(body),
+    body: `${body}}`,
     outcome: 'issued',
   };
 }

@@ -52,15 +52,25 @@ export function withinQuota(limiter: RateLimiter, key: string, perMinute: number
   return { ok: false, error: new RateLimitedError(outcome, limiter.retryAfter(outcome), what) };
 }
 
-/** Target: RFC 8707's `resource`, decided against the API grants of the client's application. */
-export async function selectTarget(
+/** A request without `resource`: the configured audience and the application's own scopes. */
+const NO_RESOURCE: Step<{ target: Target }> = Object.freeze({ ok: true, target: Object.freeze({ audience: undefined, scopes: undefined }) });
+
+/**
+ * Target: RFC 8707's `resource`, decided against the API grants of the client's application.
+ * Without `resource` (most requests) the answer needs no lookup and is given at once, not as a promise.
+ */
+export function selectTarget(
   apis: Pick<ApiRegistry, 'grantsOf'> | undefined,
   applicationId: number,
   params: Map<string, string>,
-): Promise<Step<{ target: Target }>> {
+): Step<{ target: Target }> | Promise<Step<{ target: Target }>> {
   const resource = params.get('resource');
+  return resource === undefined ? NO_RESOURCE : targetOf(apis, applicationId, resource);
+}
+
+async function targetOf(apis: Pick<ApiRegistry, 'grantsOf'> | undefined, applicationId: number, resource: string): Promise<Step<{ target: Target }>> {
   try {
-    return { ok: true, target: decideTarget(resource, resource !== undefined && apis ? await apis.grantsOf(applicationId) : []) };
+    return { ok: true, target: decideTarget(resource, apis ? await apis.grantsOf(applicationId) : []) };
   } catch (err) {
     if (err instanceof OAuthError) return { ok: false, error: err };
     throw err;
@@ -95,7 +105,8 @@ export function tokenEndpoint(opts: TokenEndpointOptions): (request: TokenReques
     if (!client.ok) return client;
     const byClient = withinQuota(limiter, `token:client:${client.credential.clientId}`, limits.perClient, 'too many token requests for this client');
     if (!byClient.ok) return { ...byClient, basic };
-    const targeted = await selectTarget(apis, client.application.id, parsed.params);
+    let targeted = selectTarget(apis, client.application.id, parsed.params);
+    if (targeted instanceof Promise) targeted = await targeted;
     if (!targeted.ok) return { ...targeted, basic };
     const { target } = targeted;
     const allowedScopes = target.scopes ?? client.application.scopes;

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { readFileSync, statSync } from 'node:fs';
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { VerifyOutcome } from '../access/verifier.js';
 import type { CacheRegistry } from '../bus/caches.js';
 import type { Checkpoint, Refusal } from '../http/bearer.js';
@@ -8,6 +8,7 @@ import type { AuthFailureReason } from '../directory/usage.js';
 import type { Clock } from '../domain/clock.js';
 import type { KeyRing } from '../keys/keyring.js';
 import { type Db, poolOf } from '../store/db.js';
+import { type HistogramSeries, RequestHistogram } from './histogram.js';
 import type { Readiness } from './readiness.js';
 
 /** What a token request ended in: `issued`, or the RFC 6749 error code (plus `rate_limited` for a 429). */
@@ -37,11 +38,14 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly tokenRequests: Counter<'outcome'>;
+  /** Token answers by outcome, and bearer verifications by outcome: counted in a Map per request, read by prom-client when scraped. */
+  private readonly tokenRequests: Map<string, number>;
   private readonly authFailures: Counter<'reason'>;
-  private readonly verifications: Counter<'outcome'>;
+  private readonly verifications: Map<string, number>;
   private readonly refusals: Counter<'checkpoint' | 'reason'>;
-  private readonly requestDuration: Histogram<'method' | 'route' | 'status_class'>;
+  private readonly requestDuration: RequestHistogram;
+  /** requestDuration's series by route, method and status class (status / 100), looked up without building a key. */
+  private readonly durationSeries = new Map<string, Map<string, HistogramSeries[]>>();
   private readonly rateLimited: Counter<'route'>;
   private readonly writeFailures: Counter<'batch'>;
   private readonly failureSpikes: Counter;
@@ -57,37 +61,40 @@ export class Metrics {
       new AggregatorRegistry();
     }
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    this.tokenRequests = new Counter({
-      name: 'portcullis_token_requests_total',
-      help: 'POST /oauth2/token answers: issued, or refused with the RFC 6749 error code (rate_limited for a 429)',
-      labelNames: ['outcome'],
+    // Zeros from the start, so a rate() over the first refusal is not lost.
+    this.tokenRequests = tally(
+      'portcullis_token_requests_total',
+      'POST /oauth2/token answers: issued, or refused with the RFC 6749 error code (rate_limited for a 429)',
+      'outcome',
+      ['issued', 'invalid_client', 'invalid_request', 'rate_limited'],
       registers,
-    });
+    );
     this.authFailures = new Counter({
       name: 'portcullis_client_authentication_failures_total',
       help: 'Failed client authentications (token, revocation and introspection endpoints) by reason',
       labelNames: ['reason'],
       registers,
     });
-    this.verifications = new Counter({
-      name: 'portcullis_token_verifications_total',
-      help: 'Bearer (JWT) verifications by outcome: valid, or the reason the token was refused',
-      labelNames: ['outcome'],
+    this.verifications = tally(
+      'portcullis_token_verifications_total',
+      'Bearer (JWT) verifications by outcome: valid, or the reason the token was refused',
+      'outcome',
+      ['valid'],
       registers,
-    });
+    );
     this.refusals = new Counter({
       name: 'portcullis_bearer_refusals_total',
       help: 'Requests refused by the bearer step (JWT or static token) or by the checkpoint after it, by checkpoint and reason',
       labelNames: ['checkpoint', 'reason'],
       registers,
     });
-    this.requestDuration = new Histogram({
-      name: 'portcullis_http_request_duration_seconds',
-      help: 'Time from request to response, by route pattern and status class',
-      labelNames: ['method', 'route', 'status_class'],
-      buckets: LATENCY_BUCKETS,
+    this.requestDuration = new RequestHistogram(
+      'portcullis_http_request_duration_seconds',
+      'Time from request to response, by route pattern and status class',
+      ['method', 'route', 'status_class'],
+      LATENCY_BUCKETS,
       registers,
-    });
+    );
     this.rateLimited = new Counter({
       name: 'portcullis_rate_limit_rejections_total',
       help: 'Requests refused with 429 by a rate limit, by route pattern',
@@ -124,13 +131,11 @@ export class Metrics {
       registers,
     });
     // Zeros from the start, so a rate() over the first refusal is not lost.
-    for (const outcome of ['issued', 'invalid_client', 'invalid_request', 'rate_limited']) this.tokenRequests.inc({ outcome }, 0);
     for (const reason of ['unknown_client', 'bad_secret', 'deactivated']) this.authFailures.inc({ reason }, 0);
-    this.verifications.inc({ outcome: 'valid' }, 0);
   }
 
   tokenRequest(outcome: TokenOutcome): void {
-    this.tokenRequests.inc({ outcome });
+    this.tokenRequests.set(outcome, (this.tokenRequests.get(outcome) ?? 0) + 1);
   }
 
   failureSpike(): void {
@@ -154,7 +159,8 @@ export class Metrics {
   }
 
   verified(outcome: VerifyOutcome): void {
-    this.verifications.inc({ outcome: outcome.ok ? 'valid' : outcome.reason });
+    const key = outcome.ok ? 'valid' : outcome.reason;
+    this.verifications.set(key, (this.verifications.get(key) ?? 0) + 1);
   }
 
   backgroundWriteFailed(batch: string): void {
@@ -166,8 +172,24 @@ export class Metrics {
   }
 
   /** One finished request: `route` is the matched pattern (or `unmatched`), never the URL. */
-  request(method: string, route: string, status: number, seconds: number, statusClass = `${Math.floor(status / 100)}xx`): void {
-    this.requestDuration.observe({ method, route, status_class: statusClass }, seconds);
+  request(method: string, route: string, status: number, seconds: number): void {
+    let byMethod = this.durationSeries.get(route);
+    if (!byMethod) {
+      byMethod = new Map();
+      this.durationSeries.set(route, byMethod);
+    }
+    let byClass = byMethod.get(method);
+    if (!byClass) {
+      byClass = [];
+      byMethod.set(method, byClass);
+    }
+    const statusClass = Math.floor(status / 100);
+    let series = byClass[statusClass];
+    if (!series) {
+      series = this.requestDuration.seriesOf([method, route, `${statusClass}xx`]);
+      byClass[statusClass] = series;
+    }
+    series.observe(seconds);
     if (status === 429) this.rateLimited.inc({ route });
   }
 
@@ -399,4 +421,23 @@ function residentMemory(): { anonymous: number; file: number } | undefined {
   }
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
   return { anonymous: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
+}
+
+/**
+ * A counter with one label for a per-request path: counted in a Map (no labels object to validate
+ * and hash per call) and handed to prom-client when scraped. `zeros` are shown from the start.
+ */
+function tally(name: string, help: string, label: string, zeros: readonly string[], registers: Registry[]): Map<string, number> {
+  const counts = new Map<string, number>(zeros.map((value) => [value, 0]));
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers,
+    collect() {
+      this.reset();
+      for (const [value, n] of counts) this.inc({ [label]: value }, n);
+    },
+  });
+  return counts;
 }
