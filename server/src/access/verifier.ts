@@ -115,7 +115,9 @@ export class BearerVerifier {
       this.verified.delete(token);
       return { ok: false, reason: 'revoked' };
     }
-    const credential = await this.directory.credentials.get(claims.client_id);
+    // A cache hit is answered at once; only a miss is awaited.
+    let credential = this.directory.credentials.get(claims.client_id);
+    if (credential instanceof Promise) credential = await credential;
     if (!credential || credential.applicationId !== claims.application_id || !tokensStillValid(credential)) {
       this.verified.delete(token);
       return { ok: false, reason: 'revoked' };

@@ -37,7 +37,11 @@ export class ReadThroughCache<K, V> implements RegisteredCache<K> {
     this.freshness = freshness;
   }
 
-  async get(key: K): Promise<V | undefined> {
+  /**
+   * The value for `key`: from memory when it can be answered now (the value itself, so a hot-path
+   * caller need not wait a turn for a promise), else a promise of the store's answer.
+   */
+  get(key: K): V | undefined | Promise<V | undefined> {
     const entry = this.entries.get(key);
     if (entry) {
       const age = this.clock.now() - entry.loadedAt;

@@ -56,13 +56,16 @@ export class TokenIssuer {
   private async check(clientId: string, secret: string): Promise<ClientAuthentication> {
     // Ids that cannot exist never reach the cache or the store.
     if (!CLIENT_ID_PATTERN.test(clientId)) return { ok: false, reason: 'unknown_client' };
-    const credential = await this.directory.credentials.get(clientId);
+    // The caches answer a hit at once; only a miss is awaited.
+    let credential = this.directory.credentials.get(clientId);
+    if (credential instanceof Promise) credential = await credential;
     if (!credential) return { ok: false, reason: 'unknown_client' };
     if (!isWellFormedSecret(secret, SECRET_PREFIX.clientSecret) || !secretMatches(this.pepper, secret, credential.secretHash)) {
       return { ok: false, reason: 'bad_secret', credential };
     }
     if (!canIssueTokens(credential, this.clock.now())) return { ok: false, reason: 'deactivated', credential };
-    const application = await this.directory.applications.get(credential.applicationId);
+    let application = this.directory.applications.get(credential.applicationId);
+    if (application instanceof Promise) application = await application;
     if (!application) return { ok: false, reason: 'unknown_client' };
     return { ok: true, credential, application };
   }
