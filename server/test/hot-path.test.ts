@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { ReadThroughCache } from '../src/directory/cache.js';
+import { ManualClock } from '../src/domain/clock.js';
 import { openSqlite } from '../src/store/db.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
@@ -51,4 +53,40 @@ describe('hot path', () => {
     }
     assert.deepEqual(queries, []);
   });
+});
+
+test('a read-through cache answers a hit with the value itself and only a miss with a promise', async () => {
+  const clock = new ManualClock();
+  const loads: string[] = [];
+  const cache = new ReadThroughCache(
+    async (key: string) => {
+      loads.push(key);
+      return key === 'absent' ? undefined : { key };
+    },
+    clock,
+    { negativeMs: 5_000, maxEntries: 10 },
+  );
+  const miss = cache.get('a');
+  assert.ok(miss instanceof Promise, 'a miss reads the store');
+  assert.deepEqual(await miss, { key: 'a' });
+  const hit = cache.get('a');
+  assert.deepEqual(hit, { key: 'a' }, 'a hit is the value, not a promise');
+  assert.equal(await cache.get('absent'), undefined);
+  assert.equal(cache.get('absent'), undefined, 'a remembered absence is answered at once too');
+  // Past its age the value is still served at once while a background read refreshes it.
+  clock.advance(31);
+  assert.deepEqual(cache.get('a'), { key: 'a' });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(loads, ['a', 'absent', 'a']);
+  // A loader that throws instead of rejecting still gives the caller a rejected promise.
+  const throwing = new ReadThroughCache<string, string>(
+    () => {
+      throw new Error('no store');
+    },
+    clock,
+    { negativeMs: 5_000, maxEntries: 10 },
+  );
+  const failed = throwing.get('x');
+  assert.ok(failed instanceof Promise);
+  await assert.rejects(failed, /no store/);
 });

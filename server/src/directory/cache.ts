@@ -66,7 +66,14 @@ export class ReadThroughCache<K, V> implements RegisteredCache<K> {
     let pending = this.loading.get(key);
     if (!pending) {
       const generation = this.generation;
-      pending = this.load(key).then(
+      let loaded: Promise<V | undefined>;
+      try {
+        loaded = this.load(key);
+      } catch (err) {
+        // get() answers a miss with a promise, so a loader that throws does not throw at the caller.
+        loaded = Promise.reject(err);
+      }
+      pending = loaded.then(
         (value) => {
           this.loading.delete(key);
           // An invalidation during the load means the value may predate the change: do not keep it.
