@@ -52,8 +52,8 @@ export function withinQuota(limiter: RateLimiter, key: string, perMinute: number
   return { ok: false, error: new RateLimitedError(outcome, limiter.retryAfter(outcome), what) };
 }
 
-/** A request without `resource`: the configured audience and the application's own scopes. */
-const NO_RESOURCE: Step<{ target: Target }> = Object.freeze({ ok: true, target: Object.freeze({ audience: undefined, scopes: undefined }) });
+/** A request without `resource`: decideTarget's own answer for it, made once. */
+const NO_RESOURCE: Step<{ target: Target }> = Object.freeze({ ok: true, target: Object.freeze(decideTarget(undefined, [])) });
 
 /**
  * Target: RFC 8707's `resource`, decided against the API grants of the client's application.

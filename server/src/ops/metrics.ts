@@ -38,10 +38,10 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  */
 export class Metrics {
   readonly registry = new Registry();
-  /** Token answers by outcome, and bearer verifications by outcome: counted in a Map per request, read by prom-client when scraped. */
-  private readonly tokenRequests: Map<string, number>;
+  /** Token answers by outcome, and bearer verifications by outcome: counted per request, read by prom-client when scraped. */
+  private readonly tokenRequests: (outcome: string) => void;
   private readonly authFailures: Counter<'reason'>;
-  private readonly verifications: Map<string, number>;
+  private readonly verifications: (outcome: string) => void;
   private readonly refusals: Counter<'checkpoint' | 'reason'>;
   private readonly requestDuration: RequestHistogram;
   /** requestDuration's series by route, method and status class (status / 100), looked up without building a key. */
@@ -135,7 +135,7 @@ export class Metrics {
   }
 
   tokenRequest(outcome: TokenOutcome): void {
-    this.tokenRequests.set(outcome, (this.tokenRequests.get(outcome) ?? 0) + 1);
+    this.tokenRequests(outcome);
   }
 
   failureSpike(): void {
@@ -159,8 +159,7 @@ export class Metrics {
   }
 
   verified(outcome: VerifyOutcome): void {
-    const key = outcome.ok ? 'valid' : outcome.reason;
-    this.verifications.set(key, (this.verifications.get(key) ?? 0) + 1);
+    this.verifications(outcome.ok ? 'valid' : outcome.reason);
   }
 
   backgroundWriteFailed(batch: string): void {
@@ -424,10 +423,11 @@ function residentMemory(): { anonymous: number; file: number } | undefined {
 }
 
 /**
- * A counter with one label for a per-request path: counted in a Map (no labels object to validate
- * and hash per call) and handed to prom-client when scraped. `zeros` are shown from the start.
+ * A counter with one label for a per-request path: the returned function counts one call for a
+ * label value in a Map (no labels object to validate and hash per call); prom-client reads the
+ * totals when scraped. `zeros` are shown from the start.
  */
-function tally(name: string, help: string, label: string, zeros: readonly string[], registers: Registry[]): Map<string, number> {
+function tally(name: string, help: string, label: string, zeros: readonly string[], registers: Registry[]): (value: string) => void {
   const counts = new Map<string, number>(zeros.map((value) => [value, 0]));
   new Counter({
     name,
@@ -439,5 +439,7 @@ function tally(name: string, help: string, label: string, zeros: readonly string
       for (const [value, n] of counts) this.inc({ [label]: value }, n);
     },
   });
-  return counts;
+  return (value) => {
+    counts.set(value, (counts.get(value) ?? 0) + 1);
+  };
 }
