@@ -4,6 +4,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { revocationFeed } from './access/revocation-feed.js';
+import { RevocationList } from './access/revocation-list.js';
 import { StaticTokenVerifier } from './access/static-tokens.js';
 import { TokenDenylist } from './access/denylist.js';
 import { BearerVerifier } from './access/verifier.js';
@@ -51,7 +52,7 @@ import { type Db, isPostgres, openPostgres, openSqlite, SQLITE_FILE, withLock } 
 import { Retention } from './store/retention.js';
 import { createStore, type Store } from './store/index.js';
 import { prepareSchema } from './store/compatibility.js';
-import { describeDatabase, reasonOf, StartError } from './ops/start-errors.js';
+import { describeDatabase, reasonOf, StartError } from './store/start-errors.js';
 import { Readiness } from './ops/readiness.js';
 import { Accounts } from './portal/accounts.js';
 import { PasswordPool } from './portal/password-pool.js';
@@ -382,7 +383,13 @@ export function buildApp(services: Services, logger: boolean | object = false): 
     denylist: services.denylist,
     jwksMaxAgeSeconds: jwksMaxAgeSeconds(config.keyPrepublishSeconds),
   });
-  app.register(revocationFeed, { services });
+  app.register(revocationFeed, {
+    list: new RevocationList(services.denylist, services.store.credentials, services.bus, services.clock, {
+      issuer: config.issuer,
+      // Tokens issued just before a revocation live a full lifetime; verifiers may allow their skew on top.
+      horizonMs: (config.tokenTtlSeconds + config.clockSkewSeconds + 60) * 1000,
+    }),
+  });
   app.register(accessRoutes, { bearer: services.bearer, directory: services.directory });
   app.register(operatorApi, {
     prefix: '/admin/v1',

@@ -16,7 +16,7 @@ import { BackupError } from './store/backup.js';
 import { createStore } from './store/index.js';
 import { prepareSchema } from './store/compatibility.js';
 import { logDestination } from './ops/logging.js';
-import { StartError } from './ops/start-errors.js';
+import { StartError } from './store/start-errors.js';
 
 const USAGE = `Usage: portcullis <command> [options]
 

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../app.js';
-import { RevocationList } from './revocation-list.js';
+import type { RevocationList } from './revocation-list.js';
 
 /** Whether an If-None-Match value (RFC 9110 §13.1.2, weak comparison) matches `etag`. */
 export function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
@@ -16,13 +15,8 @@ export function matchesEtag(ifNoneMatch: string | undefined, etag: string): bool
  * the list is exactly what is refused; requiring a credential would give every verifier a secret
  * to hold and the platform a second way to lock them out.
  */
-export async function revocationFeed(app: FastifyInstance, opts: { services: Services }): Promise<void> {
-  const { config, denylist, store, bus, clock } = opts.services;
-  const list = new RevocationList(denylist, store.credentials, bus, clock, {
-    issuer: config.issuer,
-    // Tokens issued just before a revocation live a full lifetime; verifiers may allow their skew on top.
-    horizonMs: (config.tokenTtlSeconds + config.clockSkewSeconds + 60) * 1000,
-  });
+export async function revocationFeed(app: FastifyInstance, opts: { list: RevocationList }): Promise<void> {
+  const { list } = opts;
   await list.start(30_000, (err) => app.log.error({ err }, 'could not read revoked credentials'));
   app.addHook('onClose', async () => list.stop());
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Directory } from '../directory/service.js';
 import { type BearerAuthentication, sendUnauthorized } from '../http/bearer.js';
-import type { AccessClaims } from '../oauth/tokens.js';
+import type { AccessClaims } from '../domain/claims.js';
 
 const VERSION = /^(\d{4}-\d{2}|preview)$/;
 const SERVICE = /^[a-z][a-z0-9-]{0,63}$/;

@@ -4,7 +4,7 @@ import type { Directory } from '../directory/service.js';
 import type { TokenDenylist } from './denylist.js';
 import { TOKEN_TYPE, verifySignature } from '../keys/jwt.js';
 import type { KeyRing } from '../keys/keyring.js';
-import type { AccessClaims } from '../oauth/tokens.js';
+import type { AccessClaims } from '../domain/claims.js';
 
 export type VerifyFailure = 'malformed' | 'unknown_key' | 'bad_signature' | 'wrong_issuer' | 'wrong_audience' | 'expired' | 'not_yet_valid' | 'revoked';
 

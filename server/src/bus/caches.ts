@@ -1,4 +1,4 @@
-import type { BusEvent, BusListener } from './index.js';
+import type { BusEvent, BusListener } from './events.js';
 
 export type BusEventType = BusEvent['type'];
 type EventOf<T extends BusEventType> = Extract<BusEvent, { type: T }>;

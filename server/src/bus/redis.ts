@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { CacheRegistry } from './caches.js';
 import { loadRedis } from './redis-client.js';
-import type { Bus, BusEvent, BusListener, BusStatus } from './index.js';
+import type { BusEvent, BusListener } from './events.js';
+import type { Bus, BusStatus } from './index.js';
 
 // ioredis is loaded on first use, so a server without REDIS_URL does not carry it in memory.
 

@@ -1,5 +1,5 @@
 import { type BearerAuthentication, type BearerSubject, type Checkpoint, grantsScopes } from '../http/bearer.js';
-import type { AccessClaims } from '../oauth/tokens.js';
+import type { AccessClaims } from '../domain/claims.js';
 import { type CorsSettings, type RouteSpec, requiredScopes } from './routes-config.js';
 
 /** What a route's rules say about one request: the gateway and the decision endpoint act on the same answer. */

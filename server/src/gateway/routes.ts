@@ -2,7 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { ApiError } from '../domain/errors.js';
-import type { AccessClaims } from '../oauth/tokens.js';
+import type { AccessClaims } from '../domain/claims.js';
 import { type BearerAuthentication, type BearerSubject, writeInsufficientScope, writeUnauthorized } from '../http/bearer.js';
 import type { ClientAddresses } from '../http/client-address.js';
 import { internalError, problem, writeApiError } from '../http/errors.js';

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isStaticTokenShaped, type StaticTokenFailure, type StaticTokenVerifier } from '../access/static-tokens.js';
 import type { BearerVerifier, VerifyFailure } from '../access/verifier.js';
-import type { AccessClaims } from '../oauth/tokens.js';
+import type { AccessClaims } from '../domain/claims.js';
 import type { StaticToken } from '../store/static-tokens.js';
 
 /** The one answer to every missing or bad token, as the reference product gives it. */

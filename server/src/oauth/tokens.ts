@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { AccessClaims } from '../domain/claims.js';
 import type { Clock } from '../domain/clock.js';
 import { canIssueTokens } from '../domain/credentials.js';
 import { CLIENT_ID_PATTERN, isWellFormedSecret, SECRET_PREFIX, secretMatches } from '../domain/secrets.js';
@@ -8,21 +9,6 @@ import { signCompact } from '../keys/jwt.js';
 import type { KeyRing } from '../keys/keyring.js';
 import type { Application } from '../store/applications.js';
 import type { Credential } from '../store/credentials.js';
-
-/** The claims of every access token (RFC 9068 plus the application's and organization's ids). */
-export interface AccessClaims {
-  iss: string;
-  sub: string;
-  aud: string;
-  client_id: string;
-  scope?: string;
-  iat: number;
-  nbf: number;
-  exp: number;
-  jti: string;
-  application_id: number;
-  organization_id: number;
-}
 
 /** A checked client_id and secret; a failure names its reason and, when the client_id exists, its credential. */
 export type ClientAuthentication =

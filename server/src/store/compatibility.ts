@@ -1,5 +1,5 @@
 import type { Kysely, Migration } from 'kysely';
-import { describeDatabase, reasonOf, StartError } from '../ops/start-errors.js';
+import { describeDatabase, reasonOf, StartError } from './start-errors.js';
 import type { Config } from '../config.js';
 import { type Db, isStoreUnavailable } from './db.js';
 import { MIGRATIONS, migrateToLatest, pendingMigrations } from './migrations.js';

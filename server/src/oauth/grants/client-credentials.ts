@@ -1,5 +1,5 @@
 import { OAuthError } from '../../domain/errors.js';
-import type { Grant, GrantOutcome } from './index.js';
+import type { Grant, GrantOutcome } from './grant.js';
 
 /** RFC 6749 §4.4.2: the only parameter of the grant itself (client authentication has its own step). */
 export const parameters = ['scope'] as const;

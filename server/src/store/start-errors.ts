@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { SQLITE_FILE } from '../store/db.js';
+import { SQLITE_FILE } from './db.js';
 
 /**
  * Why a node cannot start, in one line naming the dependency and its address (never a password).
