@@ -1,8 +1,6 @@
 import { CacheRegistry } from './caches.js';
 import type { BusEvent, BusListener } from './events.js';
 
-export type { BusEvent, BusListener, ResyncEvent } from './events.js';
-
 export interface BusStatus {
   /** `ok`, or `down` while events from other nodes cannot arrive. */
   state: 'ok' | 'down';

@@ -1,7 +1,7 @@
 import { clientCredentials } from './client-credentials.js';
 import type { Grant } from './grant.js';
 
-export type { Grant, GrantClient, GrantOutcome } from './grant.js';
+export type { Grant } from './grant.js';
 
 /** The grant types this server supports, by their `grant_type` value. */
 export const GRANTS: ReadonlyMap<string, Grant> = new Map<string, Grant>([['client_credentials', clientCredentials]]);
